@@ -1,0 +1,30 @@
+/*
+ * cli.h - the `tycho` subcommands.
+ *
+ * Each subcommand lives in its own cli_<name>.c and is listed once in the table
+ * in cli.c.  A command gets argv starting at its own name (argv[0] = "apps"),
+ * prints its result to stdout and its errors to stderr (as "file:line:col:
+ * message" when a file is involved) and returns the process exit status:
+ * 0 success, 1 failure, 2 usage error.
+ */
+#ifndef TY_CLI_CLI_H
+#define TY_CLI_CLI_H
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Runs the subcommand named by argv[1]; prints usage for none or --help. */
+int cli_main(int argc, char **argv);
+
+/* Prints "tycho: <msg>" to stderr; returns 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* True when argv holds -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+/* The subcommands (one per cli_<name>.c). */
+int cli_cmd_version(int argc, char **argv);
+
+#endif
