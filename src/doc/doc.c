@@ -951,3 +951,20 @@ int doc_error(struct ty_error *err, enum ty_code code, const struct doc *d, cons
     doc_where(d, parent, key, where, sizeof(where));
     return ty_error_set(err, code, "%s: %s", where, msg);
 }
+
+int doc_key_error(struct ty_error *err, enum ty_code code, const struct doc *d,
+                  const json_t *parent, const char *key, const char *fmt, ...)
+{
+    char where[300], msg[TY_ERROR_MSG_MAX];
+    struct doc_pos p;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (d && parent && key && doc_key_pos(d, parent, key, &p))
+        snprintf(where, sizeof(where), "%s:%d:%d", d->name, p.line, p.col);
+    else
+        doc_where(d, parent, key, where, sizeof(where));
+    return ty_error_set(err, code, "%s: %s", where, msg);
+}

@@ -88,6 +88,12 @@ const char *doc_where_item(const struct doc *d, const json_t *array, size_t inde
 int doc_error(struct ty_error *err, enum ty_code code, const struct doc *d, const json_t *parent,
               const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* As doc_error(), but points at the key itself rather than its value (for
+ * "unknown key" and "duplicate key" messages). */
+int doc_key_error(struct ty_error *err, enum ty_code code, const struct doc *d,
+                  const json_t *parent, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* True when a plain YAML scalar with this text would load as something other
  * than a string (null, bool, int, float), i.e. when an emitter must quote it. */
 bool doc_scalar_is_special(const char *text);

@@ -108,6 +108,74 @@ int ty_time_parse_iso(const char *s, int64_t *ms_out)
     return 0;
 }
 
+int ty_duration_parse(const char *s, int64_t *ms_out)
+{
+    int64_t total = 0;
+    const char *p = s;
+
+    if (!s || !*s)
+        return -1;
+    while (*p) {
+        int64_t v = 0, unit;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p)) {
+            if (v > INT64_MAX / 10 - 10)
+                return -1;
+            v = v * 10 + (*p++ - '0');
+        }
+        if (!strncmp(p, "ms", 2)) {
+            unit = 1;
+            p += 2;
+        } else if (*p == 's' || *p == '\0') {
+            unit = 1000;
+            p += *p ? 1 : 0;
+        } else if (*p == 'm') {
+            unit = 60000;
+            p++;
+        } else if (*p == 'h') {
+            unit = 3600000;
+            p++;
+        } else if (*p == 'd') {
+            unit = 86400000;
+            p++;
+        } else {
+            return -1;
+        }
+        if (v > (INT64_MAX - total) / unit)
+            return -1;
+        total += v * unit;
+    }
+    *ms_out = total;
+    return 0;
+}
+
+char *ty_duration_format(char *out, size_t n, int64_t ms)
+{
+    int64_t s = ms / 1000;
+    size_t off = 0;
+
+    if (s <= 0) {
+        snprintf(out, n, ms > 0 ? "%lldms" : "0s", (long long)ms);
+        return out;
+    }
+    if (s >= 86400) {
+        off += (size_t)snprintf(out + off, n - off, "%lldd", (long long)(s / 86400));
+        s %= 86400;
+    }
+    if (s >= 3600 && off < n) {
+        off += (size_t)snprintf(out + off, n - off, "%lldh", (long long)(s / 3600));
+        s %= 3600;
+    }
+    if (s >= 60 && off < n) {
+        off += (size_t)snprintf(out + off, n - off, "%lldm", (long long)(s / 60));
+        s %= 60;
+    }
+    if ((s > 0 || off == 0) && off < n)
+        snprintf(out + off, n - off, "%llds", (long long)s);
+    return out;
+}
+
 static int64_t system_now(void *payload)
 {
     (void)payload;

@@ -24,6 +24,12 @@ char *ty_time_format_iso(char *out, size_t n, int64_t ms, int with_ms);
  * Returns 0 and sets *ms_out, or -1 when malformed. */
 int ty_time_parse_iso(const char *s, int64_t *ms_out);
 
+/* Parses a duration: "90" or "90s", "15m", "2h", "1d", "1h30m", "500ms".
+ * Returns 0 and sets *ms_out, or -1 when malformed or negative. */
+int ty_duration_parse(const char *s, int64_t *ms_out);
+/* Writes a duration as "1h30m", "45s", "0s". Returns out. */
+char *ty_duration_format(char *out, size_t n, int64_t ms);
+
 /* An injectable clock: now_ms() returns wall-clock milliseconds. */
 struct ty_clock {
     int64_t (*now_ms)(void *payload);
