@@ -9,6 +9,8 @@
 
 static const struct cli_command commands[] = {
     {"version", cli_cmd_version, "print the version"},
+    {"registry", cli_cmd_registry, "check an app registry (registry check)"},
+    {"apps", cli_cmd_apps, "list the resolved apps of a registry context"},
     {NULL, NULL, NULL},
 };
 

@@ -26,5 +26,16 @@ int cli_wants_help(int argc, char **argv);
 
 /* The subcommands (one per cli_<name>.c). */
 int cli_cmd_version(int argc, char **argv);
+int cli_cmd_registry(int argc, char **argv);
+int cli_cmd_apps(int argc, char **argv);
+
+/* Helpers of cli_registry.c shared with cli_apps.c. */
+struct registry;
+/* Takes the value of "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i):
+ * 1 taken, 0 not this flag, -1 value missing (printed). */
+int cli_registry_flag(int argc, char **argv, int *i, const char *name, const char **out);
+/* Loads source (NULL: the default registry) with base_url (may be NULL) into
+ * *out, printing the error; returns 0 or 1. */
+int cli_registry_open(struct registry **out, const char *source, const char *base_url);
 
 #endif

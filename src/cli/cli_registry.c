@@ -1,0 +1,175 @@
+/*
+ * cli_registry.c - `tycho registry check` (load a registry, resolve its
+ * contexts, print warnings and errors as file:line:col: message) and the
+ * hidden `tycho registry dump-json FILE` (a YAML file as JSON, through the same
+ * loader the registry uses; the schema test validates with it).  The logic
+ * lives in src/registry; this file parses flags and prints.
+ */
+#include "cli/cli.h"
+
+#include "doc/doc.h"
+#include "registry/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void check_usage(FILE *f)
+{
+    fprintf(f, "usage: tycho registry check [--registry SRC] [--context NAME] [--base-url URL]\n"
+               "\n"
+               "Loads a registry, resolves every context (or only NAME) and prints the\n"
+               "warnings and errors as file:line:col: message.  Exit status 1 on errors.\n"
+               "\n"
+               "  --registry SRC   a folder, a YAML file, an http(s) base URL or\n"
+               "                   git+URL[#REF][:PATH] (default $TYCHO_REGISTRY or ./registry)\n"
+               "  --context NAME   check only this context (the file must still load)\n"
+               "  --base-url URL   base for relative repository URLs\n");
+}
+
+/* Takes the value of --name VALUE or --name=VALUE at argv[*i]. */
+int cli_registry_flag(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n))
+        return 0;
+    if (argv[*i][n] == '=') {
+        *out = argv[*i] + n + 1;
+        return 1;
+    }
+    if (argv[*i][n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "tycho: %s needs a value\n", name);
+        return -1;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+/* Loads --registry SRC (or the default) into *out, printing errors. */
+int cli_registry_open(struct registry **out, const char *source, const char *base_url)
+{
+    struct registry_source src;
+    struct registry_load_opts opts = REGISTRY_LOAD_OPTS_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    int rc;
+    *out = NULL;
+    if (!source)
+        source = registry_source_default();
+    if (registry_source_parse(&src, source, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    opts.base_url = base_url;
+    rc = registry_load(out, &src, &opts, &err);
+    registry_source_cleanup(&src);
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static void print_warnings(const struct registry_warnings *w)
+{
+    for (size_t i = 0; i < w->len; i++)
+        fprintf(stderr, "warning: %s\n", w->items[i]);
+}
+
+static int registry_check(int argc, char **argv)
+{
+    const char *source = NULL, *context = NULL, *base_url = NULL;
+    struct registry *reg = NULL;
+    struct registry_warnings w;
+    struct ty_error err = TY_ERROR_INIT;
+    int status = 1;
+    size_t napps = 0, ncontexts = 0;
+
+    if (cli_wants_help(argc, argv)) {
+        check_usage(stdout);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
+            (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
+            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url))) {
+            if (r < 0)
+                return 2;
+            continue;
+        }
+        fprintf(stderr, "tycho: registry check: unexpected argument '%s'\n", argv[i]);
+        check_usage(stderr);
+        return 2;
+    }
+    registry_warnings_init(&w);
+    if (cli_registry_open(&reg, source, base_url))
+        goto out;
+    if (context) {
+        json_t *apps = NULL;
+        if (registry_resolve(&apps, reg, context, NULL, &w, &err) < 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            goto out;
+        }
+        napps = json_object_size(apps);
+        ncontexts = 1;
+        json_decref(apps);
+    } else {
+        const char *name;
+        json_t *v;
+        registry_warnings_extend(&w, &reg->warnings);
+        json_object_foreach(reg->contexts, name, v)
+        {
+            const json_t *apps = NULL;
+            if (registry_apps_get(&apps, reg, name, NULL) == 0)
+                napps += json_object_size(apps);
+            ncontexts++;
+        }
+    }
+    print_warnings(&w);
+    printf("%s: ok: %zu context%s, %zu resolved app entr%s, %zu warning%s\n",
+           reg->registry_name, ncontexts, ncontexts == 1 ? "" : "s", napps,
+           napps == 1 ? "y" : "ies", w.len, w.len == 1 ? "" : "s");
+    status = 0;
+out:
+    registry_warnings_cleanup(&w);
+    registry_put(reg);
+    return status;
+}
+
+static int registry_dump_json(int argc, char **argv)
+{
+    struct doc *d = NULL;
+    struct ty_error err = TY_ERROR_INIT;
+    char *text;
+    if (argc != 2 || cli_wants_help(argc, argv)) {
+        fprintf(argc == 2 ? stdout : stderr, "usage: tycho registry dump-json FILE\n");
+        return argc == 2 ? 0 : 2;
+    }
+    if (doc_load_file(&d, argv[1], NULL, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    text = json_dumps(doc_root(d), JSON_INDENT(2) | JSON_ENCODE_ANY);
+    printf("%s\n", text ? text : "null");
+    free(text);
+    doc_free(d);
+    return 0;
+}
+
+int cli_cmd_registry(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "check"))
+        return registry_check(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "dump-json"))
+        return registry_dump_json(argc - 1, argv + 1);
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho registry check [--registry SRC] [--context NAME] "
+               "[--base-url URL]\n");
+        return 0;
+    }
+    fprintf(stderr, "usage: tycho registry check [--registry SRC] [--context NAME] "
+                    "[--base-url URL]\n");
+    return 2;
+}
