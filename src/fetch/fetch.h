@@ -9,6 +9,9 @@
  *                                             temporary directory and renamed here
  *   git/<sha256(url)[0:16]>/live              "<commit>\n": the last checkout a
  *                                             caller declared good
+ *   git/<sha256(url)[0:16]>/lock              flock(2) target serialising processes
+ *   git/<sha256(url)[0:16]>/<x>.tmp.<pid>      work in progress; removed on failure
+ *                                             and by the next caller holding the lock
  *   http/<sha256(url)>                        body of a fetched URL (+ .meta)
  */
 #ifndef TY_FETCH_FETCH_H
@@ -27,35 +30,98 @@ struct fetch_git_result {
     char commit[41]; /* 40 hex digits */
 };
 
+/* Frees r->dir and resets r; r may be NULL. */
 void fetch_git_result_cleanup(struct fetch_git_result *r);
 
-/* Brings the mirror of url up to date (clone on first use, fetch afterwards) and
- * makes sure a checkout of ref (a branch, a tag or a commit id; NULL = the
- * remote's HEAD) exists under cache_dir, creating it through a temporary
- * directory renamed into place.  Never modifies or removes an existing
- * checkout.  Errors: TY_ENOTFOUND for an unknown ref, TY_EUPSTREAM when the
- * remote cannot be reached (the message says why). */
+/* Limits of one git fetch.  Zero fields take the defaults below.  libgit2 1.5
+ * checks them only while data flows (no connect timeout of its own): a host
+ * that never answers the TCP handshake blocks for the system's connect timeout. */
+struct fetch_git_opts {
+    long timeout_ms;  /* whole fetch; 0 = FETCH_GIT_TIMEOUT_MS_DEFAULT */
+    size_t max_bytes; /* pack bytes received by one fetch; 0 = FETCH_GIT_MAX_BYTES_DEFAULT */
+};
+#define FETCH_GIT_OPTS_INIT {0, 0}
+#define FETCH_GIT_TIMEOUT_MS_DEFAULT 120000L
+#define FETCH_GIT_MAX_BYTES_DEFAULT ((size_t)512 << 20)
+
+/* Brings the mirror of url up to date (clone on first use, fetch on every call)
+ * and makes sure a checkout of ref exists under cache_dir, creating it through a
+ * temporary directory renamed into place.  Never modifies or removes an existing
+ * checkout (an existing co-<commit> is reused as it is).
+ *   url: anything libgit2 clones: file:// URL, plain local path, http(s)://, ssh://.
+ *   ref: a branch name (refs/heads/ref), a tag (refs/tags/ref, peeled to its
+ *        commit), a full ref name starting "refs/", a full or abbreviated (>= 4 hex)
+ *        commit id, or NULL = the remote's HEAD.  Branches win over tags, tags over
+ *        commit ids.  The ref never becomes part of a path.
+ * Symlinks in the repository are checked out as plain files holding the link
+ * target (core.symlinks=false), so nothing in a checkout points outside it.
+ * On success out->dir is the absolute path of the checkout (owned: call
+ * fetch_git_result_cleanup) and out->commit its 40-hex id; on failure out->dir
+ * is NULL.  Errors: TY_ENOTFOUND unknown ref or empty remote ("ref 'x' not found
+ * in URL"); TY_EUPSTREAM remote unreachable or the fetch failed (libgit2's
+ * message); TY_ETIMEOUT / TY_ELIMIT a limit of opts was hit; TY_EINVAL a
+ * malformed url, ref, ambiguous abbreviated id or a ref that is not a commit;
+ * TY_ECONFLICT the cache slot belongs to another URL; TY_ERR local I/O.
+ * Thread-safe: calls on the same cache serialise on a process-wide mutex and,
+ * across processes, on flock(2) of git/<hash>/lock.  opts may be NULL. */
+int fetch_git_checkout_ex(struct fetch_git_result *out, const char *cache_dir, const char *url,
+                          const char *ref, const struct fetch_git_opts *opts,
+                          struct ty_error *err);
+
+/* fetch_git_checkout_ex() with the default limits. */
 int fetch_git_checkout(struct fetch_git_result *out, const char *cache_dir, const char *url,
                        const char *ref, struct ty_error *err);
 
-/* Records commit as the live (last good) checkout of url. */
+/* Records commit (40 lowercase hex) as the live (last good) checkout of url,
+ * writing git/<hash>/live atomically.  TY_ENOTFOUND when co-<commit> does not
+ * exist, TY_EINVAL for a malformed commit id. */
 int fetch_git_mark_live(const char *cache_dir, const char *url, const char *commit,
                         struct ty_error *err);
 
 /* The last checkout marked live, for serving while the remote is unreachable.
- * TY_ENOTFOUND when there is none. */
+ * Touches no network.  out as for fetch_git_checkout (owned dir).  TY_ENOTFOUND
+ * when none was marked or its checkout has gone. */
 int fetch_git_last_live(struct fetch_git_result *out, const char *cache_dir, const char *url,
                         struct ty_error *err);
 
-/* Removes checkouts of url other than the live one and keep_commit (may be NULL). */
+/* Removes checkouts of url other than the live one and keep_commit (may be NULL;
+ * else 40 hex), and any temporary directories left by crashed processes.  The
+ * mirror stays.  A url never fetched is not an error.  Callers must not prune
+ * a checkout that another thread is still reading. */
 int fetch_git_prune(const char *cache_dir, const char *url, const char *keep_commit,
                     struct ty_error *err);
 
-/* GETs an http(s) URL into *out (NUL-terminated, free with free()), at most
- * max_bytes, with a timeout.  With cache_dir non-NULL the body is cached there
- * and revalidated with ETag/Last-Modified; when the server is unreachable a
- * cached copy is returned.  A non-2xx status is TY_ENOTFOUND (404) or
- * TY_EUPSTREAM, with the status in the message. */
+/* Options of one http(s) GET.  Zero fields take the defaults below. */
+struct fetch_http_opts {
+    const char *cache_dir;   /* NULL = no cache; else bodies under cache_dir/http/ */
+    size_t max_bytes;        /* body cap (after decoding); 0 = FETCH_HTTP_MAX_BYTES_DEFAULT */
+    long connect_timeout_ms; /* 0 = FETCH_HTTP_CONNECT_TIMEOUT_MS_DEFAULT */
+    long timeout_ms;         /* whole transfer incl. redirects; 0 = ..._TIMEOUT_MS_DEFAULT */
+};
+#define FETCH_HTTP_OPTS_INIT {NULL, 0, 0, 0}
+#define FETCH_HTTP_MAX_BYTES_DEFAULT ((size_t)8 << 20)
+#define FETCH_HTTP_CONNECT_TIMEOUT_MS_DEFAULT 10000L
+#define FETCH_HTTP_TIMEOUT_MS_DEFAULT 30000L
+#define FETCH_HTTP_MAX_REDIRECTS 5
+
+/* GETs an http(s) URL into *out (NUL-terminated; free with free()) and its length
+ * into *len_out (may be NULL).  Follows at most FETCH_HTTP_MAX_REDIRECTS redirects,
+ * to http(s) only.  With opts->cache_dir the body is cached under
+ * cache_dir/http/<sha256(url)> (+ .meta JSON: etag, last_modified, fetched_at,
+ * sha256, size) and revalidated with If-None-Match / If-Modified-Since; a 304
+ * returns the cached body.  When the transfer fails (connect, DNS, timeout,
+ * reset) or the server answers 5xx and a cached copy exists, the cached copy is
+ * returned with *is_stale_out = 1 (is_stale_out may be NULL); otherwise
+ * *is_stale_out = 0.  Errors (*out = NULL): TY_EINVAL not an http(s) URL or a
+ * redirect to another scheme; TY_ENOTFOUND 404; TY_ELIMIT body over max_bytes;
+ * TY_ETIMEOUT; TY_EUPSTREAM other status (in the message) or transport failure
+ * (curl's message); TY_ERR the cache could not be written.  Thread-safe.
+ * opts may be NULL (no cache, default limits). */
+int fetch_http_get_ex(char **out, size_t *len_out, int *is_stale_out, const char *url,
+                      const struct fetch_http_opts *opts, struct ty_error *err);
+
+/* fetch_http_get_ex() with cache_dir (may be NULL), max_bytes (0 = default) and
+ * the default timeouts. */
 int fetch_http_get(char **out, size_t *len_out, const char *url, const char *cache_dir,
                    size_t max_bytes, struct ty_error *err);
 
