@@ -90,7 +90,8 @@ void store_tx_rollback(struct store *st);
 
 /* A pool of up to max connections to one FILE (not ":memory:", where every
  * connection would be a separate database).  Migrations run once, in
- * store_pool_new(); further connections open with no_migrate.  Thread-safe. */
+ * store_pool_new(); further connections open with no_migrate.  o->migrations,
+ * when set, must outlive the pool.  Thread-safe. */
 int store_pool_new(struct store_pool **out, const char *path, const struct store_opts *o,
                    int max, struct ty_error *err);
 /* Borrows a connection for the calling thread (opens one if none is idle, waits
