@@ -28,6 +28,7 @@ int cli_wants_help(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);
 int cli_cmd_apps(int argc, char **argv);
+int cli_cmd_migrate(int argc, char **argv);
 
 /* Helpers of cli_registry.c shared with cli_apps.c. */
 struct registry;
