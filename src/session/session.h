@@ -31,6 +31,7 @@
 struct session_service; /* opaque */
 struct registry_holder; /* registry/registry.h */
 struct kube_client;     /* kube/kube.h */
+struct compose_policy;  /* compose/compose.h */
 
 /* States are the store's (enum store_state, store_state_name(),
  * store_state_can_transition()); this module adds no state of its own. */
@@ -66,9 +67,12 @@ struct session_config {
 
     enum session_orphan_policy orphan_policy;
 
-    /* Platform settings, for URLs. */
-    const char *host;     /* public host for session URLs; copied; NULL = "localhost" */
+    /* Platform settings. */
+    const char *host;     /* public host for session URLs and the HOST env; copied;
+                             NULL = "localhost" */
     const char *protocol; /* "https" or "http"; copied; NULL = "https" */
+    const struct compose_policy *compose_policy; /* borrowed; NULL = compose defaults
+                                                    (ambassador mode etc. live here) */
 
     /* Reconciler timing (real time, milliseconds). */
     int64_t resync_ms;      /* full list + lost/orphan pass */
@@ -83,6 +87,7 @@ struct session_config {
         .creating_deadline_ms = 60000, .start_deadline_ms = 300000,                            \
         .stopping_deadline_ms = 120000, .running_check_ms = 300000,                            \
         .orphan_policy = SESSION_ORPHAN_ADOPT, .host = NULL, .protocol = NULL,                 \
+        .compose_policy = NULL,                                                                \
         .resync_ms = 60000, .watch_stall_ms = 90000, .tick_ms = 1000                           \
     }
 
