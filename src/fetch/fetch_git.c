@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
 #include <limits.h>
 #include <pthread.h>
@@ -204,6 +205,12 @@ static int is_dir(const char *path)
     return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static int is_file(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int xfer_progress(const git_indexer_progress *stats, void *payload)
 {
     struct xfer *x = payload;
@@ -256,6 +263,30 @@ out:
     git_config_free(cfg);
     git_repository_free(repo);
     return rc;
+}
+
+static int rm_lock_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_F && ty_str_has_suffix(path, ".lock"))
+        unlink(path);
+    return 0;
+}
+
+/* With the slot locked nobody else writes the mirror, so ".lock" files in it
+ * are left by a crashed fetch and would block every later ref update: remove
+ * them.  A mirror libgit2 cannot open any more is removed, to be cloned anew. */
+static void mirror_repair(const char *path)
+{
+    git_repository *repo = NULL;
+    char *url_file = ty_xasprintf("%s/tycho-url", path);
+
+    nftw(path, rm_lock_file, 16, FTW_PHYS);
+    if (git_repository_open_bare(&repo, path) < 0 || !is_file(url_file))
+        ty_rm_rf(path, NULL);
+    git_repository_free(repo);
+    free(url_file);
 }
 
 /* Fetches the mirror at path from url (which must be the one it was made for).  Sets
@@ -489,6 +520,8 @@ int fetch_git_checkout_ex(struct fetch_git_result *out, const char *cache_dir, c
         goto out;
     slot_clean_tmp(&s);
     mirror = ty_xasprintf("%s/mirror.git", s.dir);
+    if (is_dir(mirror))
+        mirror_repair(mirror);
     if (!is_dir(mirror)) {
         /* First use: build the mirror aside so a failed clone leaves nothing. */
         tmp = ty_xasprintf("%s.tmp.%ld", mirror, (long)getpid());

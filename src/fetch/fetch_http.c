@@ -130,10 +130,10 @@ out:
     json_decref(meta);
 }
 
-/* Writes body and meta of url.  Holds cache_mu. */
+/* Writes the meta of url, and its body too when is_new.  Holds cache_mu. */
 static int cache_store(const char *dir, const char *body_path, const char *meta_path,
-                       const char *url, const char *body, size_t len, const char *etag,
-                       const char *last_modified, struct ty_error *err)
+                       const char *url, const char *body, size_t len, int is_new,
+                       const char *etag, const char *last_modified, struct ty_error *err)
 {
     json_t *meta = json_object();
     char hex[65], when[40];
@@ -153,7 +153,7 @@ static int cache_store(const char *dir, const char *body_path, const char *meta_
     pthread_mutex_lock(&cache_mu);
     if ((rc = ty_mkdir_p(dir, err)) < 0)
         goto out;
-    if ((rc = ty_file_write_atomic(body_path, body, len, err)) < 0)
+    if (is_new && (rc = ty_file_write_atomic(body_path, body, len, err)) < 0)
         goto out;
     rc = ty_file_write_atomic(meta_path, text, strlen(text), err);
 out:
@@ -313,14 +313,14 @@ int fetch_http_get_ex(char **out, size_t *len_out, int *is_stale_out, const char
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status == 304 && c.body) {
         /* Revalidated: keep the body, refresh the meta (validators may change). */
-        rc = cache_store(dir, body_path, meta_path, url, c.body, c.len,
+        rc = cache_store(dir, body_path, meta_path, url, c.body, c.len, 0,
                          t.etag[0] ? t.etag : c.etag,
                          t.last_modified[0] ? t.last_modified : c.last_modified, err);
         goto out;
     }
     if (status >= 200 && status < 300) {
-        if (dir && (rc = cache_store(dir, body_path, meta_path, url, t.body.data ? t.body.data : "",
-                                     t.body.len, t.etag, t.last_modified, err)) < 0)
+        if (dir && (rc = cache_store(dir, body_path, meta_path, url, ty_buf_cstr(&t.body),
+                                     t.body.len, 1, t.etag, t.last_modified, err)) < 0)
             goto out;
         size_t len = t.body.len;
         give(out, len_out, ty_buf_detach(&t.body), len);

@@ -467,6 +467,36 @@ START_TEST(test_size_limit)
 }
 END_TEST
 
+START_TEST(test_mirror_repair)
+{
+    struct fetch_git_result r;
+    struct ty_error err = TY_ERROR_INIT;
+    char *slot = slot_dir(url), *c2, *c3;
+
+    ck_assert_ok(fetch_git_checkout(&r, cache, url, "main", &err), &err);
+    fetch_git_result_cleanup(&r);
+    /* A crashed fetch left a ref lock: the next fetch still updates main. */
+    ft_sh("touch %s/mirror.git/refs/heads/main.lock %s/mirror.git/packed-refs.lock", slot, slot);
+    c2 = commit_push("registry.yaml", "v2", "main");
+    ck_assert_ok(fetch_git_checkout(&r, cache, url, "main", &err), &err);
+    ck_assert_str_eq(r.commit, c2);
+    fetch_git_result_cleanup(&r);
+    /* A mirror libgit2 cannot open is cloned again. */
+    ft_sh("rm -f %s/mirror.git/HEAD", slot);
+    c3 = commit_push("registry.yaml", "v3", "main");
+    ck_assert_ok(fetch_git_checkout(&r, cache, url, "main", &err), &err);
+    ck_assert_str_eq(r.commit, c3);
+    fetch_git_result_cleanup(&r);
+    /* A slot holding another URL's mirror is refused, not reused. */
+    ft_sh("printf 'file:///elsewhere' > %s/mirror.git/tycho-url", slot);
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, url, "main", &err), &err, TY_ECONFLICT,
+                         "belongs to another URL");
+    free(c2);
+    free(c3);
+    free(slot);
+}
+END_TEST
+
 struct thread_arg {
     struct fetch_git_result r;
     struct ty_error err;
@@ -556,6 +586,7 @@ int main(void)
     tcase_add_test(tc, test_tmp_cleanup);
     tcase_add_test(tc, test_symlink_is_plain_file);
     tcase_add_test(tc, test_size_limit);
+    tcase_add_test(tc, test_mirror_repair);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_processes);
     suite_add_tcase(s, tc);
