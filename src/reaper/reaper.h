@@ -125,4 +125,53 @@ json_t *reaper_decision_to_json(const struct reaper_decision *d,
  * into millicores.  Returns 0, or -1 when malformed. */
 int reaper_cpu_parse(const char *s, int64_t *millicores_out);
 
+/* ---- the scheduler --------------------------------------------------------- */
+
+struct reaper; /* opaque */
+struct session_service;
+struct kube_client;
+struct registry_holder;
+
+struct reaper_config {
+    struct session_service *svc;        /* borrowed; required */
+    struct kube_client *kube;           /* borrowed; NULL = no CPU metrics */
+    const char *namespace_name;         /* for the metrics API; copied; NULL = the client's */
+    struct registry_holder *registry;   /* borrowed; NULL = no per-app `culling` fields */
+    const char *context;                /* registry context of the sessions; copied */
+    const struct reaper_policy *policy; /* borrowed; must outlive the reaper */
+    const struct ty_clock *clock;       /* borrowed; NULL = the system clock */
+};
+
+/* Creates a reaper (no thread yet).  Free with reaper_free(). */
+int reaper_new(struct reaper **out, const struct reaper_config *cfg, struct ty_error *err);
+/* Stops the thread if running, then frees.  NULL is ok. */
+void reaper_free(struct reaper *r);
+
+/* Starts the scheduler thread: a pass every policy interval.  TY_ECONFLICT
+ * when already running.  The thread logs what it culls and why. */
+int reaper_start(struct reaper *r, struct ty_error *err);
+void reaper_stop(struct reaper *r);
+
+/* Runs one pass on the calling thread.  With dry_run (or the policy's dry_run)
+ * nothing is stopped or recorded.  *report_out (may be NULL) receives a new
+ * array with one object per session that is warned, culled or would be:
+ * {"session","username","app_id","state","action","reason","explanation",
+ * "cull_at","done"(bool),"error"(string, when the stop failed)}. */
+int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_error *err);
+
+/* The decision for one session now, as reaper_decision_to_json() writes it.
+ * TY_ENOTFOUND for an unknown session. */
+int reaper_explain(json_t **out, struct reaper *r, const char *session_id, struct ty_error *err);
+
+struct reaper_stats {
+    long passes;
+    long culled; /* sessions stopped by the culler */
+    long warned;
+    long errors;  /* stops or samples that failed */
+    long skipped; /* culls abandoned at the re-check (activity or a stop raced) */
+    int64_t last_pass_at;
+    int64_t last_pass_ms; /* duration of the last pass */
+};
+void reaper_stats_get(struct reaper *r, struct reaper_stats *out);
+
 #endif
