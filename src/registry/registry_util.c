@@ -213,8 +213,12 @@ char *registry_path_join_norm(const char *dir, const char *rel)
     char *joined, *norm;
     if (rel[0] == '/')
         joined = ty_xstrdup(rel);
-    else
-        joined = ty_xasprintf("%s/%s", dir, rel);
+    else {
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+            n--;
+        joined = ty_xasprintf("%.*s/%s", (int)n, dir, rel);
+    }
     norm = remove_dot_segments(joined);
     free(joined);
     /* Collapse doubled slashes that a folder with a trailing '/' leaves. */
