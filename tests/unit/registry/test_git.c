@@ -1,0 +1,254 @@
+/*
+ * test_git.c - registries hosted in git, through local bare repositories that
+ * the test creates and commits to with the git command line: first clone,
+ * update to a new commit and refresh, a broken commit that keeps the old
+ * registry live, a missing ref, and an unreachable remote (the bare repository
+ * moved away) that keeps serving the last good clone.
+ */
+#include "fetch/fetch.h"
+#include "registry/registry.h"
+#include "ty_check.h"
+#include "util/file.h"
+#include "util/mem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmp[64];
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd); /* NOLINT(cert-env33-c): the test drives the git CLI */
+    ck_assert_msg(rc == 0, "command failed (%d): %s", rc, cmd);
+}
+
+static void head_commit(char out[41])
+{
+    char *cmd = ty_xasprintf("git -C %s/work rev-parse HEAD", tmp);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(fgets(out, 41, p));
+    pclose(p);
+    free(cmd);
+}
+
+/* Writes registry/app-registry.yaml in the work tree, commits and pushes. */
+static void commit_registry(const char *yaml, char commit_out[41])
+{
+    char *path = ty_xasprintf("%s/work/registry/app-registry.yaml", tmp);
+    struct ty_error err = TY_ERROR_INIT;
+    ck_assert_ok(ty_file_write_atomic(path, yaml, strlen(yaml), &err), &err);
+    sh("cd %s/work && git add -A && git commit -q -m change && git push -q origin HEAD:main",
+       tmp);
+    head_commit(commit_out);
+    free(path);
+}
+
+static const char *v1 = "repositories:\n  specs: {url: app-specs}\n"
+                        "contexts:\n  c:\n    apps:\n      a: {docs: d}\n";
+static const char *v2 = "repositories:\n  specs: {url: app-specs}\n"
+                        "contexts:\n  c:\n    apps:\n      a: {docs: d}\n      b: {docs: d}\n";
+static const char *broken = "repositories:\n  specs: {url: app-specs}\n"
+                            "contexts:\n  c:\n    extends: [gone]\n";
+
+static char *source_text(const char *ref)
+{
+    return ty_xasprintf("git+file://%s/remote.git%s%s:registry", tmp, ref ? "#" : "#",
+                        ref ? ref : "");
+}
+
+static void setup(void)
+{
+    snprintf(tmp, sizeof(tmp), "/tmp/ty-registry-git-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    sh("git init -q --bare %s/remote.git && git --git-dir=%s/remote.git symbolic-ref HEAD "
+       "refs/heads/main",
+       tmp, tmp);
+    sh("git init -q %s/work && cd %s/work && git remote add origin %s/remote.git && "
+       "mkdir -p registry/app-specs/a && echo 'services: {a: {image: x}}' > "
+       "registry/app-specs/a/docker-compose.yaml",
+       tmp, tmp, tmp);
+}
+
+static void teardown(void)
+{
+    (void)ty_rm_rf(tmp, NULL);
+}
+
+static struct registry_load_opts opts_for_cache(char **cache)
+{
+    struct registry_load_opts o = REGISTRY_LOAD_OPTS_INIT;
+    *cache = ty_xasprintf("%s/cache", tmp);
+    o.cache_dir = *cache;
+    return o;
+}
+
+START_TEST(test_clone_update_broken_unreachable)
+{
+    char c1[41], c2[41], c3[41];
+    char *text = source_text("main"), *cache = NULL, *spec = NULL;
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry_holder *h = NULL;
+    struct registry *reg, *reg2;
+    struct ty_error err = TY_ERROR_INIT;
+    const json_t *apps = NULL;
+    bool changed = false;
+    json_t *status;
+
+    commit_registry(v1, c1);
+    ck_assert_ok(registry_source_parse(&src, text, &err), &err);
+
+    /* Clone: the commit is recorded, specs resolve to files in the clone. */
+    ck_assert_ok(registry_holder_new(&h, &src, &o, &err), &err);
+    reg = registry_holder_get(h);
+    ck_assert_str_eq(reg->commit, c1);
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+                                     registry_app_find(apps, "a"), "spec")),
+                                 "/registry/app-specs/a/docker-compose.yaml"));
+    ck_assert_ok(registry_app_spec_read(&spec, NULL, NULL, reg, registry_app_find(apps, "a"),
+                                        &err),
+                 &err);
+    ck_assert_str_eq(spec, "services: {a: {image: x}}\n");
+    free(spec);
+    ck_assert_ptr_null(registry_app_find(apps, "b"));
+
+    /* A new commit: refresh picks it up. */
+    commit_registry(v2, c2);
+    ck_assert_ok(registry_holder_refresh(h, &changed, &err), &err);
+    ck_assert(changed);
+    reg2 = registry_holder_get(h);
+    ck_assert_str_eq(reg2->commit, c2);
+    ck_assert_ok(registry_apps_get(&apps, reg2, "c", &err), &err);
+    ck_assert_ptr_nonnull(registry_app_find(apps, "b"));
+    registry_put(reg2);
+    /* The reference taken before the refresh still reads its own commit. */
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_ptr_null(registry_app_find(apps, "b"));
+    registry_put(reg);
+
+    /* A broken commit never replaces the live registry. */
+    commit_registry(broken, c3);
+    ck_assert_fails_with(registry_holder_refresh(h, &changed, &err), &err, TY_EINVAL,
+                         "context 'c' extends unknown context 'gone'");
+    ck_assert(!changed);
+    reg = registry_holder_get(h);
+    ck_assert_str_eq(reg->commit, c2);
+    registry_put(reg);
+    status = registry_holder_status(h);
+    ck_assert_str_eq(json_string_value(json_object_get(status, "commit")), c2);
+    ck_assert_str_eq(json_string_value(json_object_get(status, "kind")), "git");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(status, "last_error")),
+                                 "app-registry.yaml:5:15"));
+    json_decref(status);
+
+    /* A fresh load (a restarted server) with the broken commit at the ref
+     * serves the last good one and says why. */
+    ck_assert_ok(registry_load(&reg, &src, &o, &err), &err);
+    ck_assert_str_eq(reg->commit, c2);
+    ck_assert_uint_eq(reg->warnings.len, 1);
+    ck_assert_ptr_nonnull(strstr(reg->warnings.items[0], "serving the last good commit"));
+    ck_assert_ptr_nonnull(strstr(reg->warnings.items[0], "unknown context 'gone'"));
+    registry_put(reg);
+
+    /* The remote goes away: refresh fails, the last good clone keeps serving. */
+    sh("mv %s/remote.git %s/moved.git", tmp, tmp);
+    ck_assert_int_lt(registry_holder_refresh(h, &changed, &err), 0);
+    reg = registry_holder_get(h);
+    ck_assert_str_eq(reg->commit, c2);
+    registry_put(reg);
+    status = registry_holder_status(h);
+    ck_assert(json_is_string(json_object_get(status, "last_error")));
+    json_decref(status);
+    ck_assert_ok(registry_load(&reg, &src, &o, &err), &err);
+    ck_assert_str_eq(reg->commit, c2);
+    ck_assert_ptr_nonnull(strstr(reg->warnings.items[0], "serving the last good commit"));
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_ptr_nonnull(registry_app_find(apps, "b"));
+    registry_put(reg);
+
+    registry_holder_free(h);
+    registry_source_cleanup(&src);
+    free(text);
+    free(cache);
+}
+END_TEST
+
+START_TEST(test_missing_ref_and_default_head)
+{
+    char c1[41];
+    char *cache = NULL, *bad = source_text("no-such-branch"), *head = source_text(NULL);
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry *reg = NULL;
+    struct ty_error err = TY_ERROR_INIT;
+
+    commit_registry(v1, c1);
+    ck_assert_ok(registry_source_parse(&src, bad, &err), &err);
+    ck_assert_int_eq(registry_load(&reg, &src, &o, &err), TY_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no-such-branch"));
+    ck_assert_ptr_null(reg);
+    registry_source_cleanup(&src);
+
+    /* No ref: the remote's HEAD (main). */
+    ck_assert_ok(registry_source_parse(&src, head, &err), &err);
+    ck_assert_ptr_null(src.ref);
+    ck_assert_ok(registry_load(&reg, &src, &o, &err), &err);
+    ck_assert_str_eq(reg->commit, c1);
+    ck_assert_uint_eq(reg->warnings.len, 0);
+    registry_put(reg);
+    registry_source_cleanup(&src);
+
+    /* A path that holds no registry is an error naming the file. */
+    {
+        char *nofile = ty_xasprintf("git+file://%s/remote.git#main:elsewhere", tmp);
+        ck_assert_ok(registry_source_parse(&src, nofile, &err), &err);
+        ck_assert_int_eq(registry_load(&reg, &src, &o, &err), TY_ENOTFOUND);
+        ck_assert_ptr_nonnull(strstr(err.msg, "elsewhere/app-registry.yaml"));
+        registry_source_cleanup(&src);
+        free(nofile);
+    }
+    free(bad);
+    free(head);
+    free(cache);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("registry_git");
+    TCase *tc = tcase_create("git");
+    char home[] = "/tmp/ty-registry-home-XXXXXX";
+    int rc;
+    /* git and libgit2 must not see the user's configuration. */
+    if (!mkdtemp(home))
+        return 1;
+    setenv("HOME", home, 1);
+    setenv("XDG_CONFIG_HOME", home, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    setenv("GIT_AUTHOR_NAME", "Tycho Test", 1);
+    setenv("GIT_AUTHOR_EMAIL", "test@example.org", 1);
+    setenv("GIT_COMMITTER_NAME", "Tycho Test", 1);
+    setenv("GIT_COMMITTER_EMAIL", "test@example.org", 1);
+    fetch_global_init();
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_clone_update_broken_unreachable);
+    tcase_add_test(tc, test_missing_ref_and_default_head);
+    suite_add_tcase(s, tc);
+    rc = ty_run_suite(s);
+    fetch_global_cleanup();
+    (void)ty_rm_rf(home, NULL);
+    return rc;
+}
