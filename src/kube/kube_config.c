@@ -259,6 +259,12 @@ static int load_cluster(struct kube_config *cfg, const struct kc_file *f, json_t
     size_t n;
     int rc;
 
+    static const char *const unsupported[] = {"proxy-url", "tls-server-name", NULL};
+
+    for (int i = 0; unsupported[i]; i++)
+        if (json_object_get(cl, unsupported[i]))
+            return doc_error(err, TY_EINVAL, f->doc, cl, unsupported[i],
+                             "cluster '%s': %s is not supported", name, unsupported[i]);
     if ((rc = get_str(&server, f->doc, cl, "server", err)))
         return rc;
     if (!server || !server[0])
@@ -350,6 +356,13 @@ static int load_user(struct kube_config *cfg, const struct kc_file *f, json_t *u
     json_t *ex;
     int rc;
 
+    static const char *const impersonation[] = {"as", "as-groups", "as-uid", "as-user-extra",
+                                                NULL};
+
+    for (int i = 0; impersonation[i]; i++)
+        if (json_object_get(u, impersonation[i]))
+            return doc_error(err, TY_EINVAL, f->doc, u, impersonation[i],
+                             "impersonation (%s) is not supported", impersonation[i]);
     if (json_object_get(u, "auth-provider"))
         return doc_error(err, TY_EINVAL, f->doc, u, "auth-provider",
                          "auth-provider plugins are not supported (use an exec plugin)");

@@ -284,6 +284,17 @@ START_TEST(test_kubeconfig_errors)
     bad("current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: 3\n", NULL,
         TY_EINVAL, "clusters must be a list");
     bad("current-context: [x\n", NULL, TY_EINVAL, "bad.yaml:");
+    bad("current-context: x\n"
+        "contexts: [{name: x, context: {cluster: c}}]\n"
+        "clusters:\n"
+        "- name: c\n"
+        "  cluster: {server: 'https://x', proxy-url: 'http://proxy:3128'}\n",
+        NULL, TY_EINVAL, "bad.yaml:5:45: cluster 'c': proxy-url is not supported");
+    bad("current-context: x\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "clusters: [{name: c, cluster: {server: 'https://x'}}]\n"
+        "users: [{name: u, user: {token: t, as: admin}}]\n",
+        NULL, TY_EINVAL, "impersonation (as) is not supported");
 }
 END_TEST
 
