@@ -91,6 +91,15 @@ int fetch_git_last_live(struct fetch_git_result *out, const char *cache_dir, con
 int fetch_git_prune(const char *cache_dir, const char *url, const char *keep_commit,
                     struct ty_error *err);
 
+/* Resolves rel, a path relative to root (a checkout, or any registry directory),
+ * to the absolute real path of an existing file or directory inside root, for
+ * "specs named relative to the registry".  Refused with TY_EINVAL: rel NULL,
+ * absolute, over 4096 bytes, holding control characters, with ".." components
+ * that climb above root, or resolving (through symlinks) outside root's real
+ * path.  "" and "." name root itself.  TY_ENOTFOUND when the target does not
+ * exist (or root does not).  *out is owned (free()); NULL on failure. */
+int fetch_path_resolve(char **out, const char *root, const char *rel, struct ty_error *err);
+
 /* Options of one http(s) GET.  Zero fields take the defaults below. */
 struct fetch_http_opts {
     const char *cache_dir;   /* NULL = no cache; else bodies under cache_dir/http/ */

@@ -144,6 +144,8 @@ static void serve_one(int fd)
         for (int i = 0; i < 20 && !atomic_load(&srv.stop); i++)
             sleep_ms(50);
         reply(fd, "200 OK", "", "late");
+    } else if (strncmp(path, "/any", 4) == 0) {
+        reply(fd, "200 OK", "ETag: \"any\"\r\n", path);
     } else if (strcmp(path, "/empty") == 0) {
         reply(fd, "204 No Content", "", "");
     } else {
@@ -523,6 +525,51 @@ START_TEST(test_scheme_refused)
 }
 END_TEST
 
+START_TEST(test_cache_names)
+{
+    static const char *const paths[] = {
+        "/any/../../../../../etc/passwd", "/any%2f..%2f..%2f..%2fx", "/any?x=../../../y",
+        "/any/..%00/x",                   "/any/%2e%2e/%2e%2e/z",    "/any;rm -rf x",
+        "/any/$(touch pwned)",            "/any#../../frag",         "/any/\xc3\xa4/../x",
+    };
+    struct ty_error err = TY_ERROR_INIT;
+    char *http_dir = ty_xasprintf("%s/http", cache), *body = NULL;
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char *url = srv_url(paths[i]);
+        int rc = fetch_http_get(&body, NULL, url, cache, 0, &err);
+        /* Some are normalised by curl to other paths (400 here), some refused
+         * (spaces); none escapes. */
+        ck_assert_msg(rc == 0 || rc == TY_EUPSTREAM || rc == TY_EINVAL, "%s: %d %s", url, rc, err.msg);
+        free(body);
+        body = NULL;
+        free(url);
+    }
+    d = opendir(http_dir);
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        ck_assert_msg(strspn(e->d_name, "0123456789abcdef") == 64 &&
+                          (len == 64 || strcmp(e->d_name + 64, ".meta") == 0),
+                      "odd cache entry '%s'", e->d_name);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 2);
+    ck_assert_int_eq(n % 2, 0);
+    /* Nothing beside the cache's http/ directory, nothing in the test root. */
+    ck_assert_int_eq(ft_count(cache, ""), 1);
+    ck_assert_int_eq(ft_count(root, ""), 1);
+    ck_assert(!ft_exists("pwned"));
+    free(http_dir);
+}
+END_TEST
+
 int main(void)
 {
     char *home = ft_env_setup();
@@ -543,6 +590,7 @@ int main(void)
     tcase_add_test(tc, test_stale_copy);
     tcase_add_test(tc, test_timeout);
     tcase_add_test(tc, test_scheme_refused);
+    tcase_add_test(tc, test_cache_names);
     suite_add_tcase(s, tc);
     rc = ty_run_suite(s);
     fetch_global_cleanup();
