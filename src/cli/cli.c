@@ -11,6 +11,7 @@ static const struct cli_command commands[] = {
     {"version", cli_cmd_version, "print the version"},
     {"registry", cli_cmd_registry, "check an app registry (registry check)"},
     {"apps", cli_cmd_apps, "list the resolved apps of a registry context"},
+    {"compile", cli_cmd_compile, "the Kubernetes objects of one launch (compile -f SPEC)"},
     {"migrate", cli_cmd_migrate, "apply pending database migrations (migrate --db FILE)"},
     {NULL, NULL, NULL},
 };

@@ -29,6 +29,7 @@ int cli_cmd_version(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);
 int cli_cmd_apps(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
+int cli_cmd_compile(int argc, char **argv);
 
 /* Helpers of cli_registry.c shared with cli_apps.c. */
 struct registry;
