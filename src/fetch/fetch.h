@@ -40,9 +40,12 @@ struct fetch_git_opts {
     long timeout_ms;  /* whole fetch; 0 = FETCH_GIT_TIMEOUT_MS_DEFAULT */
     size_t max_bytes; /* pack bytes received by one fetch; 0 = FETCH_GIT_MAX_BYTES_DEFAULT */
 };
-#define FETCH_GIT_OPTS_INIT {0, 0}
+#define FETCH_GIT_OPTS_INIT \
+    {                       \
+        0, 0                \
+    }
 #define FETCH_GIT_TIMEOUT_MS_DEFAULT 120000L
-#define FETCH_GIT_MAX_BYTES_DEFAULT ((size_t)512 << 20)
+#define FETCH_GIT_MAX_BYTES_DEFAULT  ((size_t)512 << 20)
 
 /* Brings the mirror of url up to date (clone on first use, fetch on every call)
  * and makes sure a checkout of ref exists under cache_dir, creating it through a
@@ -64,31 +67,43 @@ struct fetch_git_opts {
  * TY_ECONFLICT the cache slot belongs to another URL; TY_ERR local I/O.
  * Thread-safe: calls on the same cache serialise on a process-wide mutex and,
  * across processes, on flock(2) of git/<hash>/lock.  opts may be NULL. */
-int fetch_git_checkout_ex(struct fetch_git_result *out, const char *cache_dir, const char *url,
-                          const char *ref, const struct fetch_git_opts *opts,
+int fetch_git_checkout_ex(struct fetch_git_result *out,
+                          const char *cache_dir,
+                          const char *url,
+                          const char *ref,
+                          const struct fetch_git_opts *opts,
                           struct ty_error *err);
 
 /* fetch_git_checkout_ex() with the default limits. */
-int fetch_git_checkout(struct fetch_git_result *out, const char *cache_dir, const char *url,
-                       const char *ref, struct ty_error *err);
+int fetch_git_checkout(struct fetch_git_result *out,
+                       const char *cache_dir,
+                       const char *url,
+                       const char *ref,
+                       struct ty_error *err);
 
 /* Records commit (40 lowercase hex) as the live (last good) checkout of url,
  * writing git/<hash>/live atomically.  TY_ENOTFOUND when co-<commit> does not
  * exist, TY_EINVAL for a malformed commit id. */
-int fetch_git_mark_live(const char *cache_dir, const char *url, const char *commit,
+int fetch_git_mark_live(const char *cache_dir,
+                        const char *url,
+                        const char *commit,
                         struct ty_error *err);
 
 /* The last checkout marked live, for serving while the remote is unreachable.
  * Touches no network.  out as for fetch_git_checkout (owned dir).  TY_ENOTFOUND
  * when none was marked or its checkout has gone. */
-int fetch_git_last_live(struct fetch_git_result *out, const char *cache_dir, const char *url,
+int fetch_git_last_live(struct fetch_git_result *out,
+                        const char *cache_dir,
+                        const char *url,
                         struct ty_error *err);
 
 /* Removes checkouts of url other than the live one and keep_commit (may be NULL;
  * else 40 hex), and any temporary directories left by crashed processes.  The
  * mirror stays.  A url never fetched is not an error.  Callers must not prune
  * a checkout that another thread is still reading. */
-int fetch_git_prune(const char *cache_dir, const char *url, const char *keep_commit,
+int fetch_git_prune(const char *cache_dir,
+                    const char *url,
+                    const char *keep_commit,
                     struct ty_error *err);
 
 /* Resolves rel, a path relative to root (a checkout, or any registry directory),
@@ -107,11 +122,14 @@ struct fetch_http_opts {
     long connect_timeout_ms; /* 0 = FETCH_HTTP_CONNECT_TIMEOUT_MS_DEFAULT */
     long timeout_ms;         /* whole transfer incl. redirects; 0 = ..._TIMEOUT_MS_DEFAULT */
 };
-#define FETCH_HTTP_OPTS_INIT {NULL, 0, 0, 0}
-#define FETCH_HTTP_MAX_BYTES_DEFAULT ((size_t)8 << 20)
+#define FETCH_HTTP_OPTS_INIT \
+    {                        \
+        NULL, 0, 0, 0        \
+    }
+#define FETCH_HTTP_MAX_BYTES_DEFAULT          ((size_t)8 << 20)
 #define FETCH_HTTP_CONNECT_TIMEOUT_MS_DEFAULT 10000L
-#define FETCH_HTTP_TIMEOUT_MS_DEFAULT 30000L
-#define FETCH_HTTP_MAX_REDIRECTS 5
+#define FETCH_HTTP_TIMEOUT_MS_DEFAULT         30000L
+#define FETCH_HTTP_MAX_REDIRECTS              5
 
 /* GETs an http(s) URL into *out (NUL-terminated; free with free()) and its length
  * into *len_out (may be NULL).  Follows at most FETCH_HTTP_MAX_REDIRECTS redirects,
@@ -126,12 +144,20 @@ struct fetch_http_opts {
  * TY_ETIMEOUT; TY_EUPSTREAM other status (in the message) or transport failure
  * (curl's message); TY_ERR the cache could not be written.  Thread-safe.
  * opts may be NULL (no cache, default limits). */
-int fetch_http_get_ex(char **out, size_t *len_out, int *is_stale_out, const char *url,
-                      const struct fetch_http_opts *opts, struct ty_error *err);
+int fetch_http_get_ex(char **out,
+                      size_t *len_out,
+                      int *is_stale_out,
+                      const char *url,
+                      const struct fetch_http_opts *opts,
+                      struct ty_error *err);
 
 /* fetch_http_get_ex() with cache_dir (may be NULL), max_bytes (0 = default) and
  * the default timeouts. */
-int fetch_http_get(char **out, size_t *len_out, const char *url, const char *cache_dir,
-                   size_t max_bytes, struct ty_error *err);
+int fetch_http_get(char **out,
+                   size_t *len_out,
+                   const char *url,
+                   const char *cache_dir,
+                   size_t max_bytes,
+                   struct ty_error *err);
 
 #endif

@@ -37,9 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STRIPES 32
-#define REF_MAX 255
-#define URL_MAX 4096
+#define STRIPES  32
+#define REF_MAX  255
+#define URL_MAX  4096
 #define LIVE_MAX 128
 
 static pthread_mutex_t stripes[STRIPES];
@@ -131,8 +131,8 @@ static char *slot_path(const char *cache_dir, const char *url)
 
 /* Locks the slot of url: the stripe mutex, then flock on slot/lock.  With
  * create == 0 a missing slot is TY_ENOTFOUND. */
-static int slot_lock(struct slot *s, const char *cache_dir, const char *url, int create,
-                     struct ty_error *err)
+static int
+slot_lock(struct slot *s, const char *cache_dir, const char *url, int create, struct ty_error *err)
 {
     char *lock_path = NULL;
     unsigned char h[TY_SHA256_LEN];
@@ -291,8 +291,12 @@ static void mirror_repair(const char *path)
 
 /* Fetches the mirror at path from url (which must be the one it was made for).  Sets
  * *has_head and *head to the remote's HEAD as advertised. */
-static int mirror_fetch(int *has_head, git_oid *head, const char *path, const char *url,
-                        const struct fetch_git_opts *opts, struct ty_error *err)
+static int mirror_fetch(int *has_head,
+                        git_oid *head,
+                        const char *path,
+                        const char *url,
+                        const struct fetch_git_opts *opts,
+                        struct ty_error *err)
 {
     git_repository *repo = NULL;
     git_remote *remote = NULL;
@@ -326,8 +330,8 @@ static int mirror_fetch(int *has_head, git_oid *head, const char *path, const ch
         rc = git_fail(err, TY_EINVAL, "git: remote");
         goto out;
     }
-    x.deadline_ms = ty_time_mono_ms() + (opts->timeout_ms > 0 ? opts->timeout_ms
-                                                              : FETCH_GIT_TIMEOUT_MS_DEFAULT);
+    x.deadline_ms = ty_time_mono_ms() +
+                    (opts->timeout_ms > 0 ? opts->timeout_ms : FETCH_GIT_TIMEOUT_MS_DEFAULT);
     x.max_bytes = opts->max_bytes ? opts->max_bytes : FETCH_GIT_MAX_BYTES_DEFAULT;
     x.why = XFER_OK;
     fo.callbacks.transfer_progress = xfer_progress;
@@ -380,8 +384,13 @@ static int peel_commit(git_oid *oid, git_object *obj, const char *ref, struct ty
 }
 
 /* Resolves ref in the mirror as a branch, a tag, a full ref name or a commit id. */
-static int ref_resolve(git_oid *oid, git_repository *repo, const char *ref, int has_head,
-                       const git_oid *head, const char *url, struct ty_error *err)
+static int ref_resolve(git_oid *oid,
+                       git_repository *repo,
+                       const char *ref,
+                       int has_head,
+                       const git_oid *head,
+                       const char *url,
+                       struct ty_error *err)
 {
     char *names[2] = {NULL, NULL};
     git_object *obj = NULL;
@@ -397,8 +406,9 @@ static int ref_resolve(git_oid *oid, git_repository *repo, const char *ref, int 
     }
     len = strlen(ref);
     if (len == 0 || len > REF_MAX || has_ctl(ref) || ref[0] == '-')
-        return ty_error_set(err, TY_EINVAL, "malformed git ref (empty, over %d bytes, "
-                                            "control characters or leading '-')",
+        return ty_error_set(err, TY_EINVAL,
+                            "malformed git ref (empty, over %d bytes, "
+                            "control characters or leading '-')",
                             REF_MAX);
     if (ty_str_has_prefix(ref, "refs/")) {
         names[0] = ty_xstrdup(ref);
@@ -445,8 +455,11 @@ out:
 }
 
 /* Makes slot/co-<hex> for commit oid unless it exists.  Sets *dir_out (owned). */
-static int checkout_make(char **dir_out, git_repository *repo, const git_oid *oid,
-                         const struct slot *s, struct ty_error *err)
+static int checkout_make(char **dir_out,
+                         git_repository *repo,
+                         const git_oid *oid,
+                         const struct slot *s,
+                         struct ty_error *err)
 {
     char hex[GIT_OID_HEXSZ + 1];
     char *final = NULL, *tmp = NULL, *abs = NULL;
@@ -499,8 +512,11 @@ out:
     return rc;
 }
 
-int fetch_git_checkout_ex(struct fetch_git_result *out, const char *cache_dir, const char *url,
-                          const char *ref, const struct fetch_git_opts *opts,
+int fetch_git_checkout_ex(struct fetch_git_result *out,
+                          const char *cache_dir,
+                          const char *url,
+                          const char *ref,
+                          const struct fetch_git_opts *opts,
                           struct ty_error *err)
 {
     static const struct fetch_git_opts defaults = FETCH_GIT_OPTS_INIT;
@@ -555,13 +571,18 @@ out:
     return rc;
 }
 
-int fetch_git_checkout(struct fetch_git_result *out, const char *cache_dir, const char *url,
-                       const char *ref, struct ty_error *err)
+int fetch_git_checkout(struct fetch_git_result *out,
+                       const char *cache_dir,
+                       const char *url,
+                       const char *ref,
+                       struct ty_error *err)
 {
     return fetch_git_checkout_ex(out, cache_dir, url, ref, NULL, err);
 }
 
-int fetch_git_mark_live(const char *cache_dir, const char *url, const char *commit,
+int fetch_git_mark_live(const char *cache_dir,
+                        const char *url,
+                        const char *commit,
                         struct ty_error *err)
 {
     struct slot s = {NULL, NULL, -1};
@@ -619,7 +640,9 @@ out:
     return rc;
 }
 
-int fetch_git_last_live(struct fetch_git_result *out, const char *cache_dir, const char *url,
+int fetch_git_last_live(struct fetch_git_result *out,
+                        const char *cache_dir,
+                        const char *url,
                         struct ty_error *err)
 {
     char *dir = NULL, *co = NULL;
@@ -635,8 +658,7 @@ int fetch_git_last_live(struct fetch_git_result *out, const char *cache_dir, con
         goto out;
     co = ty_xasprintf("%s/co-%s", dir, commit);
     if (!is_dir(co) || !(out->dir = realpath(co, NULL))) {
-        rc = ty_error_set(err, TY_ENOTFOUND, "git: live checkout %s of %s has gone", commit,
-                          url);
+        rc = ty_error_set(err, TY_ENOTFOUND, "git: live checkout %s of %s has gone", commit, url);
         goto out;
     }
     memcpy(out->commit, commit, sizeof commit);
@@ -646,7 +668,9 @@ out:
     return rc;
 }
 
-int fetch_git_prune(const char *cache_dir, const char *url, const char *keep_commit,
+int fetch_git_prune(const char *cache_dir,
+                    const char *url,
+                    const char *keep_commit,
                     struct ty_error *err)
 {
     struct slot s = {NULL, NULL, -1};

@@ -31,8 +31,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define URL_MAX 8192
-#define META_MAX 65536
+#define URL_MAX       8192
+#define META_MAX      65536
 #define VALIDATOR_MAX 512
 
 /* ty_file_write_atomic's temporary name is per process: threads take turns. */
@@ -100,8 +100,11 @@ static void copy_validator(char *dst, json_t *meta, const char *key)
 
 /* Loads the cached copy of url, if any, into c.  Never fails: an unreadable
  * cache is no cache. */
-static void cache_load(struct cached *c, const char *body_path, const char *meta_path,
-                       const char *url, size_t max_bytes)
+static void cache_load(struct cached *c,
+                       const char *body_path,
+                       const char *meta_path,
+                       const char *url,
+                       size_t max_bytes)
 {
     char *meta_text = NULL;
     json_t *meta = NULL;
@@ -131,9 +134,16 @@ out:
 }
 
 /* Writes the meta of url, and its body too when is_new.  Holds cache_mu. */
-static int cache_store(const char *dir, const char *body_path, const char *meta_path,
-                       const char *url, const char *body, size_t len, int is_new,
-                       const char *etag, const char *last_modified, struct ty_error *err)
+static int cache_store(const char *dir,
+                       const char *body_path,
+                       const char *meta_path,
+                       const char *url,
+                       const char *body,
+                       size_t len,
+                       int is_new,
+                       const char *etag,
+                       const char *last_modified,
+                       struct ty_error *err)
 {
     json_t *meta = json_object();
     char hex[65], when[40];
@@ -219,8 +229,12 @@ static void give(char **out, size_t *len_out, char *body, size_t len)
         *len_out = len;
 }
 
-int fetch_http_get_ex(char **out, size_t *len_out, int *is_stale_out, const char *url,
-                      const struct fetch_http_opts *opts, struct ty_error *err)
+int fetch_http_get_ex(char **out,
+                      size_t *len_out,
+                      int *is_stale_out,
+                      const char *url,
+                      const struct fetch_http_opts *opts,
+                      struct ty_error *err)
 {
     static const struct fetch_http_opts defaults = FETCH_HTTP_OPTS_INIT;
     struct cached c;
@@ -300,8 +314,8 @@ int fetch_http_get_ex(char **out, size_t *len_out, int *is_stale_out, const char
             rc = ty_error_set(err, TY_ELIMIT, "GET %s: body over the limit of %zu bytes", url,
                               t.max_bytes);
         } else if (cres == CURLE_UNSUPPORTED_PROTOCOL) {
-            rc = ty_error_set(err, TY_EINVAL, "GET %s: %s (only http and https are followed)",
-                              url, why);
+            rc = ty_error_set(err, TY_EINVAL, "GET %s: %s (only http and https are followed)", url,
+                              why);
         } else if (c.body) {
             is_stale = 1;
         } else {
@@ -350,8 +364,12 @@ out:
     return rc;
 }
 
-int fetch_http_get(char **out, size_t *len_out, const char *url, const char *cache_dir,
-                   size_t max_bytes, struct ty_error *err)
+int fetch_http_get(char **out,
+                   size_t *len_out,
+                   const char *url,
+                   const char *cache_dir,
+                   size_t max_bytes,
+                   struct ty_error *err)
 {
     struct fetch_http_opts opts = FETCH_HTTP_OPTS_INIT;
     opts.cache_dir = cache_dir;

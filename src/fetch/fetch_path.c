@@ -57,8 +57,7 @@ int fetch_path_resolve(char **out, const char *root, const char *rel, struct ty_
             /* nothing */
         } else if (n == 2 && p[0] == '.' && p[1] == '.') {
             if (depth == 0) {
-                rc = ty_error_set(err, TY_EINVAL, "path '%s': climbs out of its directory",
-                                  rel);
+                rc = ty_error_set(err, TY_EINVAL, "path '%s': climbs out of its directory", rel);
                 goto out;
             }
             depth--;
@@ -84,8 +83,8 @@ int fetch_path_resolve(char **out, const char *root, const char *rel, struct ty_
                           strerror(errno));
         goto out;
     }
-    joined = norm.len ? ty_xasprintf("%s/%s", real_root, ty_buf_cstr(&norm))
-                      : ty_xstrdup(real_root);
+    joined =
+        norm.len ? ty_xasprintf("%s/%s", real_root, ty_buf_cstr(&norm)) : ty_xstrdup(real_root);
     real = realpath(joined, NULL);
     if (!real) {
         if (errno == ENOENT || errno == ENOTDIR)

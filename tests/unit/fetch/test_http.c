@@ -528,9 +528,15 @@ END_TEST
 START_TEST(test_cache_names)
 {
     static const char *const paths[] = {
-        "/any/../../../../../etc/passwd", "/any%2f..%2f..%2f..%2fx", "/any?x=../../../y",
-        "/any/..%00/x",                   "/any/%2e%2e/%2e%2e/z",    "/any;rm -rf x",
-        "/any/$(touch pwned)",            "/any#../../frag",         "/any/\xc3\xa4/../x",
+        "/any/../../../../../etc/passwd",
+        "/any%2f..%2f..%2f..%2fx",
+        "/any?x=../../../y",
+        "/any/..%00/x",
+        "/any/%2e%2e/%2e%2e/z",
+        "/any;rm -rf x",
+        "/any/$(touch pwned)",
+        "/any#../../frag",
+        "/any/\xc3\xa4/../x",
     };
     struct ty_error err = TY_ERROR_INIT;
     char *http_dir = ty_xasprintf("%s/http", cache), *body = NULL;
@@ -543,7 +549,8 @@ START_TEST(test_cache_names)
         int rc = fetch_http_get(&body, NULL, url, cache, 0, &err);
         /* Some are normalised by curl to other paths (400 here), some refused
          * (spaces); none escapes. */
-        ck_assert_msg(rc == 0 || rc == TY_EUPSTREAM || rc == TY_EINVAL, "%s: %d %s", url, rc, err.msg);
+        ck_assert_msg(rc == 0 || rc == TY_EUPSTREAM || rc == TY_EINVAL, "%s: %d %s", url, rc,
+                      err.msg);
         free(body);
         body = NULL;
         free(url);

@@ -258,8 +258,18 @@ START_TEST(test_path_resolve)
     struct ty_error err = TY_ERROR_INIT;
     char *p = NULL, *expect, *outside_dir;
     static const char *const bad[] = {
-        "..", "../", "../x", "sub/../../x", "sub/../..", "./../x", "a/b/../../../x",
-        "/etc/passwd", "/", "sub/\n", "\t", "sub/spec.yaml\r",
+        "..",
+        "../",
+        "../x",
+        "sub/../../x",
+        "sub/../..",
+        "./../x",
+        "a/b/../../../x",
+        "/etc/passwd",
+        "/",
+        "sub/\n",
+        "\t",
+        "sub/spec.yaml\r",
     };
 
     ck_assert_ok(fetch_git_checkout(&r, cache, url, NULL, &err), &err);
@@ -286,8 +296,8 @@ START_TEST(test_path_resolve)
     }
     ck_assert_fails_with(fetch_path_resolve(&p, r.dir, "nope.yaml", &err), &err, TY_ENOTFOUND,
                          "no such file");
-    ck_assert_fails_with(fetch_path_resolve(&p, r.dir, "registry.yaml/x", &err), &err,
-                         TY_ENOTFOUND, "no such file");
+    ck_assert_fails_with(fetch_path_resolve(&p, r.dir, "registry.yaml/x", &err), &err, TY_ENOTFOUND,
+                         "no such file");
     ck_assert_int_eq(fetch_path_resolve(&p, r.dir, NULL, &err), TY_EINVAL);
     ck_assert_int_eq(fetch_path_resolve(&p, NULL, "x", &err), TY_EINVAL);
 
