@@ -175,6 +175,17 @@ static int collect(int outfd, int errfd, struct ty_buf *out, struct ty_buf *errb
     return 0;
 }
 
+static bool env_overridden(const char *var, const struct kube_exec_config *e)
+{
+    size_t n = strcspn(var, "=");
+    if (n == 20 && strncmp(var, "KUBERNETES_EXEC_INFO", 20) == 0)
+        return true;
+    for (size_t i = 0; i < e->nenv; i++)
+        if (strncmp(e->env[i], var, n) == 0 && e->env[i][n] == '=')
+            return true;
+    return false;
+}
+
 int kube_exec_run(struct kube_exec_cred *out, const struct kube_exec_config *e,
                   const char *server, const char *ca_pem, bool insecure, struct ty_error *err)
 {
@@ -198,8 +209,9 @@ int kube_exec_run(struct kube_exec_cred *out, const struct kube_exec_config *e,
     while (environ && environ[nenv])
         nenv++;
     envp = ty_xcalloc(nenv + e->nenv + 2, sizeof(char *));
+    /* The configured env overrides inherited variables of the same name. */
     for (size_t i = 0; i < nenv; i++)
-        if (strncmp(environ[i], "KUBERNETES_EXEC_INFO=", 21) != 0)
+        if (!env_overridden(environ[i], e))
             envp[k++] = environ[i];
     for (size_t i = 0; i < e->nenv; i++)
         envp[k++] = e->env[i];

@@ -206,8 +206,10 @@ static int read_token_file(char **out, const char *path, struct ty_error *err)
     char *s;
 
     *out = NULL;
-    if (rc)
-        return ty_error_wrap(err, "kube: token file: ");
+    if (rc) {
+        ty_error_wrap(err, "kube: token file: ");
+        return rc;
+    }
     s = data;
     while (isspace((unsigned char)*s))
         s++;
@@ -284,6 +286,7 @@ struct xfer {
     struct kube_lines lines;
     long status;
     long retry_after_s;
+    size_t received; /* body bytes, streamed or collected */
     bool too_big;
     bool line_abort;
     bool stopped;
@@ -315,6 +318,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
     struct xfer *x = p;
     size_t n = size * nmemb;
 
+    x->received += n;
     if (x->r->on_line && x->status >= 200 && x->status < 300) {
         int rc = kube_lines_feed(&x->lines, data, n, x->r->on_line, x->r->line_payload);
         if (rc == TY_ELIMIT) {
@@ -405,7 +409,7 @@ static enum outcome attempt(struct kube_client *c, const struct kube_req *r,
 {
     CURL *h = pool_get(c);
     struct curl_slist *hdrs = NULL;
-    struct xfer x = {c, r, resp, {TY_BUF_INIT, 0}, 0, 0, false, false, false};
+    struct xfer x = {c, r, resp, {TY_BUF_INIT, 0}, 0, 0, 0, false, false, false};
     char errbuf[CURL_ERROR_SIZE] = "";
     char *url = ty_xasprintf("%s%s", c->cfg.server, r->path);
     char *auth = NULL;
@@ -469,7 +473,7 @@ static enum outcome attempt(struct kube_client *c, const struct kube_req *r,
     resp->status = x.status;
     pthread_mutex_lock(&c->lock);
     c->stats.attempts++;
-    c->stats.bytes_received += resp->body.len;
+    c->stats.bytes_received += x.received;
     pthread_mutex_unlock(&c->lock);
 
     if (cc == CURLE_OK && r->on_line && x.status >= 200 && x.status < 300) {
@@ -554,8 +558,10 @@ int kube_do(struct kube_client *c, const struct kube_req *r, struct kube_resp *r
             return ty_error_set(err, TY_ERR, "kube: %s: cancelled", what);
         }
         rc = creds_get(c, &cr, false, err);
-        if (rc)
-            return ty_error_wrap(err, "kube: %s: credentials: ", what);
+        if (rc) {
+            ty_error_wrap(err, "kube: %s: credentials: ", what);
+            return rc;
+        }
         oc = attempt(c, r, resp, &cr, what, &rc, &retry_after_ms, err);
         creds_cleanup(&cr);
         if (oc == DONE)
@@ -571,8 +577,10 @@ int kube_do(struct kube_client *c, const struct kube_req *r, struct kube_resp *r
             pthread_mutex_unlock(&c->lock);
             rc = creds_get(c, &cr, true, err);
             creds_cleanup(&cr);
-            if (rc)
-                return ty_error_wrap(err, "kube: %s: after 401: ", what);
+            if (rc) {
+                ty_error_wrap(err, "kube: %s: after 401: ", what);
+                return rc;
+            }
             continue;
         }
         if (tries >= c->opts.retries)
