@@ -190,7 +190,8 @@ static void slot_clean_tmp(const struct slot *s)
     if (!d)
         return;
     while ((e = readdir(d)) != NULL) {
-        if (strstr(e->d_name, ".tmp.") && strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        if (strstr(e->d_name, ".tmp.") && strcmp(e->d_name, ".") != 0 &&
+            strcmp(e->d_name, "..") != 0) {
             char *p = ty_xasprintf("%s/%s", s->dir, e->d_name);
             ty_rm_rf(p, NULL);
             free(p);

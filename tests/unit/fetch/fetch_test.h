@@ -34,6 +34,9 @@ static inline char *ft_env_setup(void)
     setenv("GIT_COMMITTER_NAME", "Tycho Test", 1);
     setenv("GIT_COMMITTER_EMAIL", "test@example.org", 1);
     setenv("GIT_TERMINAL_PROMPT", "0", 1);
+    /* The test servers are on loopback: never through a proxy. */
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
     return home;
 }
 
