@@ -371,7 +371,8 @@ live_sessions(struct reaper *r, struct store_session **out, size_t *n_out, struc
             all = ty_xrealloc(all, cap * sizeof(*all));
         }
         /* Move the rows out of the page. */
-        memcpy(all + n, page.items, page.n * sizeof(*all));
+        if (page.n)
+            memcpy(all + n, page.items, page.n * sizeof(*all));
         n += page.n;
         for (size_t i = 0; i < page.n; i++)
             store_session_init(&page.items[i]);
