@@ -124,8 +124,8 @@ struct compose_input {
     const char *access_token; /* NULL: none; never emitted outside the Secret */
     const char *host;         /* public host name (HOST env); NULL: "" */
     const char *namespace;    /* metadata.namespace; NULL: omitted */
-    struct compose_resources limits;   /* overrides */
-    struct compose_resources requests; /* overrides */
+    struct compose_resources limits;   /* overrides for the main container */
+    struct compose_resources requests; /* (the one the proxy targets) */
     const struct compose_policy *policy; /* NULL: defaults */
 };
 

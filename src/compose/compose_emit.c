@@ -387,9 +387,8 @@ static int service(json_t **out, const struct compose_system *sys,
     *out = NULL;
     json_t *ports = json_array();
     int n = 0;
-    bool has_reg = false;
     for (size_t i = 0; c && i < c->nports; i++) {
-        if (!c->ports[i].published && c->ports[i].container != reg_port)
+        if (!c->ports[i].published)
             continue;
         char pname[16];
         snprintf(pname, sizeof(pname), "port-%d", ++n);
@@ -397,9 +396,9 @@ static int service(json_t **out, const struct compose_system *sys,
                                                c->ports[i].container, "targetPort",
                                                c->ports[i].container, "protocol",
                                                c->ports[i].udp ? "UDP" : "TCP"));
-        has_reg = has_reg || c->ports[i].container == reg_port;
     }
-    if (reg_port && !has_reg) {
+    /* The registry's port is a fallback for a container without ports. */
+    if (reg_port && !n) {
         char pname[16];
         snprintf(pname, sizeof(pname), "port-%d", ++n);
         json_array_append_new(ports, json_pack("{s:s,s:i,s:i,s:s}", "name", pname, "port",

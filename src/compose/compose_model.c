@@ -724,9 +724,12 @@ static int read_res(struct build *b, struct cmp_res *r, const json_t *obj, const
                 const json_t *cnt = json_object_get(d, "count");
                 const json_t *ids = json_object_get(d, "device_ids");
                 long n;
+                int64_t sn;
                 if (json_is_integer(cnt) && json_integer_value(cnt) >= 0 &&
                     json_integer_value(cnt) <= 1024)
                     n = (long)json_integer_value(cnt);
+                else if (json_is_string(cnt) && !ty_str_to_i64(json_string_value(cnt), 0, 1024, &sn))
+                    n = (long)sn;
                 else if (!cnt && json_is_array(ids))
                     n = (long)json_array_size(ids);
                 else if (!cnt && !ids)
@@ -1648,9 +1651,11 @@ int compose_system_build(struct compose_system **out, const struct compose_input
     /* system_name / system_port, then the template variables. */
     const char *main_key = pick_main(in, services);
     const json_t *rsvcs = in->app ? json_object_get(in->app, "services") : NULL;
-    b.sys->system_port = registry_port(json_object_get(rsvcs, main_key));
+    /* The spec's own port first: registries carry stale ports (filebrowser
+     * lists 8888 while its spec serves 8080), and Tycho's Services use the spec's. */
+    b.sys->system_port = guess_system_port(&b, json_object_get(services, main_key));
     if (!b.sys->system_port)
-        b.sys->system_port = guess_system_port(&b, json_object_get(services, main_key));
+        b.sys->system_port = registry_port(json_object_get(rsvcs, main_key));
     tmpl_set_obj(b.tmpl, in->settings);
     tmpl_set_obj(b.tmpl, b.dotenv);
     if (in->app)
@@ -1757,8 +1762,12 @@ int compose_system_build(struct compose_system **out, const struct compose_input
     add_builtin_env(&b);
     for (size_t i = 0; i < b.sys->ncontainers; i++) {
         struct cmp_container *c = &b.sys->containers[i];
-        res_override(&c->limits, &in->limits);
-        res_override(&c->requests, &in->requests);
+        /* The launch's resource request sizes the app's own container, as in
+         * Tycho, where it replaces that service's deploy section. */
+        if (i == b.sys->main) {
+            res_override(&c->limits, &in->limits);
+            res_override(&c->requests, &in->requests);
+        }
         /* Extended resources (GPUs) need limits, and requests equal to them. */
         long g = c->limits.gpus > 0 ? c->limits.gpus : c->requests.gpus;
         c->limits.gpus = c->requests.gpus = g > 0 ? g : -1;
