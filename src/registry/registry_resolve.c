@@ -295,10 +295,16 @@ static int inherit(struct rctx *rc, const char *name, const json_t *ctx, struct 
         if ((code = inherit(rc, pname, parent, err)) < 0)
             return code;
     }
-    json_object_foreach((json_t *)apps, id, entry)
-    {
-        json_object_set_new(rc->apps, id, json_deep_copy(entry));
-        json_object_set_new(rc->origin, id, json_string(name));
+    if (json_object_size(apps)) {
+        /* Borrow the entries for now: most are overridden or kept whole, and
+         * only the winners are copied (in registry_resolve_with). */
+        json_t *origin = json_string(name);
+        json_object_foreach((json_t *)apps, id, entry)
+        {
+            json_object_set(rc->apps, id, entry);
+            json_object_set(rc->origin, id, origin);
+        }
+        json_decref(origin);
     }
     rc->depth--;
     return 0;
@@ -476,7 +482,10 @@ int registry_resolve_with(json_t **out, const struct registry *reg, const char *
         goto out;
     json_object_foreach(rc.apps, id, entry)
     {
-        merge_into(entry, reg->defaults);
+        /* Replacing the value of an existing key keeps its place in the order. */
+        json_t *copy = json_deep_copy(entry);
+        merge_into(copy, reg->defaults);
+        json_object_set_new(rc.apps, id, copy);
     }
     apply_mixins(&rc, context, ctx);
     if ((code = compile_urls(&rc, repo_urls, err)) < 0)

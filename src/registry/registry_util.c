@@ -248,7 +248,10 @@ char *registry_template_substitute(const char *s, const json_t *map)
     ty_buf_puts(&out, "");
     for (const char *p = s; *p;) {
         if (*p != '$') {
-            ty_buf_putc(&out, *p++);
+            const char *dollar = strchr(p, '$');
+            size_t n = dollar ? (size_t)(dollar - p) : strlen(p);
+            ty_buf_append(&out, p, n);
+            p += n;
             continue;
         }
         if (p[1] == '$') {
