@@ -290,6 +290,44 @@ static void mirror_repair(const char *path)
     free(url_file);
 }
 
+/* Deletes the mirror's refs that do not lead to a commit (tags of trees or
+ * blobs, as git.git's junio-gpg-pub).  libgit2 1.5 walks the local refs when it
+ * negotiates the next fetch and fails ("object is not a committish") on such a
+ * ref, which would wedge the mirror for good; a registry never needs one. */
+static int mirror_drop_non_commits(git_repository *repo, struct ty_error *err)
+{
+    git_reference_iterator *it = NULL;
+    git_reference *ref = NULL;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = TY_OK;
+
+    if (git_reference_iterator_new(&it, repo) < 0)
+        return git_fail(err, TY_ERR, "git: list refs");
+    while (git_reference_next(&ref, it) == 0) {
+        git_object *obj = NULL;
+        int is_commit = git_reference_peel(&obj, ref, GIT_OBJECT_ANY) == 0 &&
+                        git_object_type(obj) == GIT_OBJECT_COMMIT;
+        if (!is_commit && git_reference_type(ref) == GIT_REFERENCE_DIRECT) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                names = ty_xrealloc(names, cap * sizeof *names);
+            }
+            names[n++] = ty_xstrdup(git_reference_name(ref));
+        }
+        git_object_free(obj);
+        git_reference_free(ref);
+    }
+    git_reference_iterator_free(it);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == TY_OK && git_reference_remove(repo, names[i]) < 0)
+            rc = git_fail(err, TY_ERR, "git: drop ref");
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 /* Fetches the mirror at path from url (which must be the one it was made for).  Sets
  * *has_head and *head to the remote's HEAD as advertised. */
 static int mirror_fetch(int *has_head,
@@ -351,6 +389,8 @@ static int mirror_fetch(int *has_head,
             rc = git_fail(err, TY_EUPSTREAM, "git fetch");
         goto out;
     }
+    if ((rc = mirror_drop_non_commits(repo, err)) < 0)
+        goto out;
     /* The advertisement stays readable after the fetch disconnected. */
     if (git_remote_ls(&heads, &nheads, remote) == 0) {
         for (size_t i = 0; i < nheads; i++) {

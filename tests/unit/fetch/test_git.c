@@ -124,7 +124,7 @@ START_TEST(test_refs)
 {
     struct fetch_git_result r;
     struct ty_error err = TY_ERROR_INIT;
-    char *c1 = ft_sh_out("git -C %s rev-parse HEAD", work), *c2, *dev, *abbrev, *text;
+    char *c1 = ft_sh_out("git -C %s rev-parse HEAD", work), *c2, *dev, *abbrev, *text, *tree;
 
     ft_sh("git -C %s tag v1.0 && git -C %s push -q origin v1.0 2>/dev/null", work, work);
     c2 = commit_push("registry.yaml", "v2", "main");
@@ -175,6 +175,37 @@ START_TEST(test_refs)
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
     ck_assert_ok(fetch_git_checkout(&r, cache, url, abbrev, &err), &err);
+    ck_assert_str_eq(r.commit, c2);
+    fetch_git_result_cleanup(&r);
+
+    /* The remote's HEAD moving to another branch is followed. */
+    ft_sh("git -C %s symbolic-ref HEAD refs/heads/dev", bare);
+    ck_assert_ok(fetch_git_checkout(&r, cache, url, NULL, &err), &err);
+    ck_assert_str_eq(r.commit, dev);
+    fetch_git_result_cleanup(&r);
+
+    /* Tags of a tree or a blob lead to no commit: they are not found, and they
+     * do not wedge later fetches (libgit2 1.5 fails to negotiate with them). */
+    ft_sh("git -C %s tag treetag HEAD^{tree} && git -C %s tag blobtag HEAD:other.yaml && "
+          "git -C %s push -q origin treetag blobtag 2>/dev/null",
+          work, work, work);
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, url, "treetag", &err), &err, TY_ENOTFOUND,
+                         "ref 'treetag' not found");
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, url, "blobtag", &err), &err, TY_ENOTFOUND,
+                         "ref 'blobtag' not found");
+    ck_assert_ptr_null(r.dir);
+    tree = ft_sh_out("git -C %s rev-parse HEAD^{tree}", work);
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, url, tree, &err), &err, TY_EINVAL,
+                         "does not name a commit");
+    free(tree);
+
+    /* A force-pushed branch (rewritten history) is followed too. */
+    ft_sh("git -C %s checkout -q --orphan fresh && git -C %s commit -qm rewritten && "
+          "git -C %s push -q -f origin HEAD:refs/heads/main 2>/dev/null",
+          work, work, work);
+    free(c2);
+    c2 = ft_sh_out("git -C %s rev-parse HEAD", work);
+    ck_assert_ok(fetch_git_checkout(&r, cache, url, "main", &err), &err);
     ck_assert_str_eq(r.commit, c2);
     fetch_git_result_cleanup(&r);
 
