@@ -8,7 +8,12 @@
 #include "fetch_test.h"
 #include "util/crypto.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 static char *root, *bare, *work, *cache, *url;
@@ -528,6 +533,107 @@ START_TEST(test_mirror_repair)
 }
 END_TEST
 
+/* A free loopback port (bound, read, released: a small race, fine for tests). */
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int port_open(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The smart protocol (git://, served by `git daemon` on loopback), as used by
+ * real hosted registries: negotiation against an existing mirror, pack
+ * transfer, the size limit, and the daemon going away. */
+START_TEST(test_smart_protocol)
+{
+    struct fetch_git_result r;
+    struct fetch_git_opts opts = FETCH_GIT_OPTS_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    int port = free_port(), status;
+    char *gurl = ty_xasprintf("git://127.0.0.1:%d/remote.git", port), *c1, *c2, *text;
+    char port_arg[32], base_arg[4200];
+    pid_t daemon;
+
+    snprintf(port_arg, sizeof port_arg, "--port=%d", port);
+    snprintf(base_arg, sizeof base_arg, "--base-path=%s", root);
+    daemon = fork();
+    ck_assert_int_ge(daemon, 0);
+    if (daemon == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execlp("git", "git", "daemon", "--export-all", "--reuseaddr", "--listen=127.0.0.1",
+               port_arg, base_arg, root, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100 && !port_open(port); i++)
+        usleep(50000);
+    ck_assert_msg(port_open(port), "git daemon did not start on port %d", port);
+
+    c1 = ft_sh_out("git -C %s rev-parse HEAD", work);
+    ck_assert_ok(fetch_git_checkout(&r, cache, gurl, NULL, &err), &err);
+    ck_assert_str_eq(r.commit, c1);
+    ck_assert_ok(fetch_git_mark_live(cache, gurl, r.commit, &err), &err);
+    fetch_git_result_cleanup(&r);
+
+    /* Incremental fetch with a tag of a tree present on both sides. */
+    ft_sh("git -C %s tag treetag HEAD^{tree} && git -C %s push -q origin treetag 2>/dev/null", work,
+          work);
+    free(commit_push("registry.yaml", "v2", "main"));
+    c2 = commit_push("registry.yaml", "v3", "main");
+    ck_assert_ok(fetch_git_checkout(&r, cache, gurl, "main", &err), &err);
+    ck_assert_str_eq(r.commit, c2);
+    text = ft_read(r.dir, "registry.yaml");
+    ck_assert_str_eq(text, "v3\n");
+    free(text);
+    fetch_git_result_cleanup(&r);
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, gurl, "nope", &err), &err, TY_ENOTFOUND,
+                         "ref 'nope' not found");
+
+    /* The size limit on a real pack. */
+    ft_sh("head -c 300000 /dev/urandom > %s/blob.bin && git -C %s add blob.bin && "
+          "git -C %s commit -qm big && git -C %s push -q origin HEAD:refs/heads/main 2>/dev/null",
+          work, work, work, work);
+    opts.max_bytes = 10000;
+    ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, gurl, "main", &opts, &err), &err,
+                         TY_ELIMIT, "over the limit");
+
+    /* The daemon gone: EUPSTREAM, and the live checkout still serves. */
+    kill(daemon, SIGTERM);
+    ck_assert_int_eq(waitpid(daemon, &status, 0), daemon);
+    for (int i = 0; i < 100 && port_open(port); i++)
+        usleep(50000);
+    ck_assert_fails_with(fetch_git_checkout(&r, cache, gurl, "main", &err), &err, TY_EUPSTREAM,
+                         "git fetch");
+    ck_assert_ok(fetch_git_last_live(&r, cache, gurl, &err), &err);
+    ck_assert_str_eq(r.commit, c1);
+    fetch_git_result_cleanup(&r);
+    free(c1);
+    free(c2);
+    free(gurl);
+}
+END_TEST
+
 struct thread_arg {
     struct fetch_git_result r;
     struct ty_error err;
@@ -618,6 +724,7 @@ int main(void)
     tcase_add_test(tc, test_symlink_is_plain_file);
     tcase_add_test(tc, test_size_limit);
     tcase_add_test(tc, test_mirror_repair);
+    tcase_add_test(tc, test_smart_protocol);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_processes);
     suite_add_tcase(s, tc);
