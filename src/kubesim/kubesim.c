@@ -1,0 +1,600 @@
+/*
+ * kubesim.c - life cycle and HTTP front of the simulated cluster.
+ *
+ * kubesim_start() builds the store (with the default namespaces), reloads the
+ * state file, starts CivetWeb on a loopback port with many worker threads
+ * (watches block a worker each), the controller thread and, for HTTPS, the TLS
+ * front end of kubesim_tls.c.  The one request handler here does what every
+ * request shares: counting, fault injection (latency, errors with
+ * Retry-After, dropped connections), bearer-token auth, the /_sim/ admin
+ * endpoints, reading the body, and writing the answer or streaming a watch in
+ * chunks; the REST semantics live in kubesim_api.c.
+ */
+#include "kubesim/kubesim_int.h"
+#include "util/crypto.h"
+#include "util/file.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "util/time.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (8u << 20)
+
+static char *dup_or_null(const char *s)
+{
+    return s ? ty_xstrdup(s) : NULL;
+}
+
+/* ---- admin endpoints ---- */
+
+static void admin_faults(struct kubesim *s, json_t *body, struct ks_response *resp)
+{
+    pthread_mutex_lock(&s->mu);
+    if (body) {
+        struct kubesim_faults *f = &s->faults;
+        json_t *v;
+        if ((v = json_object_get(body, "error_rate")) && json_is_number(v))
+            f->error_rate = json_number_value(v);
+        if ((v = json_object_get(body, "error_status")) && json_is_integer(v))
+            f->error_status = (int)json_integer_value(v);
+        if ((v = json_object_get(body, "latency_ms")) && json_is_integer(v))
+            f->latency_ms = (int)json_integer_value(v);
+        if ((v = json_object_get(body, "drop_rate")) && json_is_number(v))
+            f->drop_rate = json_number_value(v);
+        if ((v = json_object_get(body, "gone_next_watch")) && json_is_boolean(v))
+            f->gone_next_watch = json_is_true(v);
+        if ((v = json_object_get(body, "retry_after_s")) && json_is_integer(v))
+            f->retry_after_s = (int)json_integer_value(v);
+    }
+    json_t *out = json_pack("{s:f,s:i,s:i,s:f,s:b,s:i}", "error_rate", s->faults.error_rate,
+                            "error_status", s->faults.error_status, "latency_ms",
+                            s->faults.latency_ms, "drop_rate", s->faults.drop_rate,
+                            "gone_next_watch", s->faults.gone_next_watch, "retry_after_s",
+                            s->faults.retry_after_s);
+    pthread_mutex_unlock(&s->mu);
+    char *text = json_dumps(out, JSON_COMPACT);
+    resp->status = 200;
+    ty_buf_puts(&resp->body, text);
+    free(text);
+    json_decref(out);
+}
+
+static long quantity_millicores(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (long)json_integer_value(v);
+    const char *s = json_string_value(v);
+    if (!s)
+        return -1;
+    char *end;
+    double d = strtod(s, &end);
+    if (end == s)
+        return -1;
+    if (!strcmp(end, "m"))
+        return (long)d;
+    if (!strcmp(end, "n"))
+        return (long)(d / 1e6);
+    if (!*end)
+        return (long)(d * 1000);
+    return -1;
+}
+
+static long quantity_bytes(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (long)json_integer_value(v);
+    const char *s = json_string_value(v);
+    if (!s)
+        return -1;
+    char *end;
+    double d = strtod(s, &end);
+    static const struct {
+        const char *sfx;
+        double mul;
+    } units[] = {{"", 1},         {"k", 1e3},          {"M", 1e6},       {"G", 1e9},
+                 {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
+    if (end == s)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].sfx))
+            return (long)(d * units[i].mul);
+    return -1;
+}
+
+static void admin_metrics(struct kubesim *s, json_t *body, struct ks_response *resp)
+{
+    const char *ns = json_string_value(json_object_get(body, "namespace"));
+    const char *pod = json_string_value(json_object_get(body, "pod"));
+    const char *sel = json_string_value(json_object_get(body, "labelSelector"));
+    json_t *cpuv = json_object_get(body, "cpu") ? json_object_get(body, "cpu")
+                                                 : json_object_get(body, "millicores");
+    json_t *memv = json_object_get(body, "memory") ? json_object_get(body, "memory")
+                                                    : json_object_get(body, "memory_bytes");
+    long cpu = cpuv ? quantity_millicores(cpuv) : 0, mem = memv ? quantity_bytes(memv) : 0;
+    if (cpu < 0 || mem < 0 || (!pod && !sel)) {
+        resp->status = 400;
+        ty_buf_puts(&resp->body, "{\"error\":\"need pod or labelSelector, and cpu (\\\"12m\\\" "
+                                 "or millicores) and memory (\\\"64Mi\\\" or bytes)\"}");
+        return;
+    }
+    if (!ns)
+        ns = "default";
+    int n = 0;
+    if (pod) {
+        kubesim_set_pod_cpu(s, ns, pod, cpu, mem);
+        n = 1;
+    } else {
+        struct ks_selector *ls = NULL;
+        struct ty_error e = TY_ERROR_INIT;
+        if (ks_selector_parse(&ls, sel, &e) != 0) {
+            resp->status = 400;
+            json_t *err = json_pack("{s:s}", "error", e.msg);
+            char *t = json_dumps(err, JSON_COMPACT);
+            ty_buf_puts(&resp->body, t);
+            free(t);
+            json_decref(err);
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        json_t *pods = ks_list(s, KS_PODS, ns);
+        pthread_mutex_unlock(&s->mu);
+        size_t i;
+        json_t *p;
+        json_array_foreach(pods, i, p)
+        {
+            if (ks_selector_match_labels(ls, ks_at(p, "metadata.labels"))) {
+                kubesim_set_pod_cpu(s, ns, ks_str(p, "metadata.name"), cpu, mem);
+                n++;
+            }
+        }
+        json_decref(pods);
+        ks_selector_free(ls);
+    }
+    resp->status = 200;
+    ty_buf_printf(&resp->body, "{\"pods\":%d}", n);
+}
+
+/* ---- the HTTP handler ---- */
+
+struct chunk_writer {
+    struct mg_connection *conn;
+};
+
+static int write_chunk(void *payload, const char *data, size_t len)
+{
+    struct chunk_writer *w = payload;
+    return mg_send_chunk(w->conn, data, (unsigned)len) > 0 ? 0 : -1;
+}
+
+static const char *header(struct mg_connection *c, const char *name)
+{
+    return mg_get_header(c, name);
+}
+
+static void send_response(struct mg_connection *c, struct ks_response *resp)
+{
+    char extra[64] = "";
+    const char *reason = resp->status == 200   ? "OK"
+                         : resp->status == 201 ? "Created"
+                         : resp->status == 404 ? "Not Found"
+                                               : "Status";
+    if (resp->retry_after > 0)
+        snprintf(extra, sizeof extra, "Retry-After: %d\r\n", resp->retry_after);
+    mg_printf(c,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-cache, private\r\n%s\r\n",
+              resp->status, reason, resp->content_type ? resp->content_type : "application/json",
+              resp->body.len, extra);
+    if (resp->body.len)
+        mg_write(c, resp->body.data, resp->body.len);
+}
+
+static bool dice(struct kubesim *s, double rate)
+{
+    if (rate <= 0)
+        return false;
+    return (double)(ks_rand(s) % 1000000) / 1e6 < rate;
+}
+
+static int handle(struct mg_connection *c, void *cbdata)
+{
+    struct kubesim *s = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    struct ks_request rq;
+    struct ks_response resp;
+    char *body = NULL;
+    size_t blen = 0;
+    const char *path = ri->local_uri ? ri->local_uri : "/";
+    bool admin = ty_str_has_prefix(path, "/_sim/");
+
+    memset(&rq, 0, sizeof rq);
+    memset(&resp, 0, sizeof resp);
+    ty_buf_init(&resp.body);
+    resp.content_type = "application/json";
+
+    pthread_mutex_lock(&s->mu);
+    s->requests++;
+    struct kubesim_faults f = s->faults;
+    bool drop = !admin && dice(s, f.drop_rate);
+    bool fail = !admin && !drop && dice(s, f.error_rate);
+    pthread_mutex_unlock(&s->mu);
+
+    if (!admin && f.latency_ms > 0) {
+        struct timespec ts = {f.latency_ms / 1000, (long)(f.latency_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (drop) {
+        /* Answer nothing: CivetWeb closes the connection when the handler
+         * claims it but never wrote a response header. */
+        mg_printf(c, "HTTP/1.1 5");
+        ty_buf_cleanup(&resp.body);
+        return 500;
+    }
+
+    const char *auth = header(c, "Authorization");
+    if (s->o.token) {
+        bool ok = auth && ty_str_has_prefix(auth, "Bearer ") && !strcmp(auth + 7, s->o.token);
+        if (!ok) {
+            ks_status(&resp, 401, "Unauthorized", NULL, KS_PODS, "Unauthorized");
+            send_response(c, &resp);
+            ty_buf_cleanup(&resp.body);
+            return 401;
+        }
+    }
+    if (fail) {
+        int code = f.error_status ? f.error_status : 500;
+        const char *reason = code == 429   ? "TooManyRequests"
+                             : code == 503 ? "ServiceUnavailable"
+                             : code == 504 ? "Timeout"
+                                           : "InternalError";
+        ks_status(&resp, code, reason, NULL, KS_PODS, "kubesim: injected fault (%d %s)", code,
+                  reason);
+        if (code == 429 || code == 503) {
+            resp.retry_after = f.retry_after_s > 0 ? f.retry_after_s : 1;
+            json_t *st = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+            if (st) {
+                json_object_set_new(st, "details", json_pack("{s:i}", "retryAfterSeconds",
+                                                             resp.retry_after));
+                char *t = json_dumps(st, JSON_COMPACT);
+                ty_buf_reset(&resp.body);
+                ty_buf_puts(&resp.body, t);
+                free(t);
+                json_decref(st);
+            }
+        }
+        send_response(c, &resp);
+        ty_buf_cleanup(&resp.body);
+        return code;
+    }
+
+    /* Body: bounded, Content-Length or chunked. */
+    if (ri->content_length != 0) {
+        struct ty_buf b = TY_BUF_INIT;
+        char tmp[8192];
+        int n;
+        while ((n = mg_read(c, tmp, sizeof tmp)) > 0) {
+            ty_buf_append(&b, tmp, (size_t)n);
+            if (b.len > MAX_BODY) {
+                ty_buf_cleanup(&b);
+                ks_status(&resp, 413, "RequestEntityTooLarge", NULL, KS_PODS,
+                          "the request body is larger than %u bytes", MAX_BODY);
+                send_response(c, &resp);
+                ty_buf_cleanup(&resp.body);
+                return 413;
+            }
+        }
+        blen = b.len;
+        body = b.len ? ty_buf_detach(&b) : (ty_buf_cleanup(&b), NULL);
+    }
+
+    if (admin) {
+        json_t *jb = body ? json_loadb(body, blen, 0, NULL) : NULL;
+        if (!strcmp(path, "/_sim/faults")) {
+            admin_faults(s, !strcmp(ri->request_method, "POST") ? jb : NULL, &resp);
+        } else if (!strcmp(path, "/_sim/metrics") && !strcmp(ri->request_method, "POST") &&
+                   json_is_object(jb)) {
+            admin_metrics(s, jb, &resp);
+        } else if (!strcmp(path, "/_sim/stats")) {
+            pthread_mutex_lock(&s->mu);
+            resp.status = 200;
+            ty_buf_printf(&resp.body, "{\"requests\":%ld,\"resourceVersion\":%ld,"
+                          "\"watches\":%d}", s->requests, s->rv, s->active_watches);
+            pthread_mutex_unlock(&s->mu);
+        } else {
+            resp.status = 404;
+            ty_buf_puts(&resp.body, "{\"error\":\"unknown admin endpoint or bad body\"}");
+        }
+        json_decref(jb);
+        send_response(c, &resp);
+        goto out;
+    }
+
+    rq.method = ri->request_method;
+    rq.path = path;
+    ks_query_parse(&rq.q, ri->query_string);
+    rq.body = body;
+    rq.body_len = blen;
+    rq.accept = header(c, "Accept");
+    rq.content_type = header(c, "Content-Type");
+    ks_api_handle(s, &rq, &resp);
+    if (resp.is_watch) {
+        mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n");
+        struct chunk_writer w = {c};
+        ks_api_watch(s, &rq, write_chunk, &w);
+        mg_send_chunk(c, "", 0);
+    } else {
+        send_response(c, &resp);
+    }
+out:
+    ks_query_free(&rq.q);
+    free(body);
+    int status = resp.status ? resp.status : 200;
+    ty_buf_cleanup(&resp.body);
+    return status;
+}
+
+static int log_message(const struct mg_connection *c, const char *msg)
+{
+    (void)c;
+    (void)msg;
+    return 1; /* deep modules never print */
+}
+
+/* ---- life cycle ---- */
+
+static void ensure_namespace(struct kubesim *s, const char *name)
+{
+    if (ks_get(s, KS_NAMESPACES, NULL, name))
+        return;
+    json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:[s]},s:{s:s}}", "kind", "Namespace",
+                           "apiVersion", "v1", "metadata", "name", name, "labels",
+                           "kubernetes.io/metadata.name", name, "spec", "finalizers",
+                           "kubernetes", "status", "phase", "Active");
+    ks_meta_init(s, ns);
+    ks_put(s, KS_NAMESPACES, ns);
+}
+
+static int parse_listen(const char *listen, char *host, size_t hn, int *port,
+                        struct ty_error *err)
+{
+    const char *colon = strrchr(listen, ':');
+    int64_t p;
+    if (!colon || (size_t)(colon - listen) >= hn || colon == listen ||
+        ty_str_to_i64(colon + 1, 0, 65535, &p) != 0)
+        return ty_error_set(err, TY_EINVAL, "kubesim: --listen '%s' is not ADDR:PORT", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int start_civetweb(struct kubesim *s, const char *host, int port, struct ty_error *err)
+{
+    char ports[300];
+    snprintf(ports, sizeof ports, "%s:%d", host, port);
+    const char *options[] = {"listening_ports", ports,    "num_threads",       "64",
+                             "enable_keep_alive", "yes",   "keep_alive_timeout_ms", "30000",
+                             "request_timeout_ms", "30000", NULL};
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = log_message;
+    s->ctx = mg_start(&cb, s, options);
+    if (!s->ctx)
+        return ty_error_set(err, TY_ERR, "kubesim: cannot listen on %s (in use or not a local "
+                            "address)", ports);
+    mg_set_request_handler(s->ctx, "/", handle, s);
+    struct mg_server_port sp[4];
+    int n = mg_get_server_ports(s->ctx, 4, sp);
+    if (n < 1)
+        return ty_error_set(err, TY_ERR, "kubesim: no listening port");
+    s->backend_port = sp[0].port;
+    return 0;
+}
+
+int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_error *err)
+{
+    struct kubesim *s = ty_xcalloc(1, sizeof *s);
+    char host[256];
+    int port = 0, rc;
+    *out = NULL;
+
+    s->o = *o;
+    s->o.listen = ty_xstrdup(o->listen ? o->listen : "127.0.0.1:0");
+    s->o.token = dup_or_null(o->token && *o->token ? o->token : NULL);
+    s->o.state_file = dup_or_null(o->state_file);
+    s->o.client_ca_file = dup_or_null(o->client_ca_file);
+    s->o.fail_pull_pattern = dup_or_null(o->fail_pull_pattern);
+    s->o.crash_pattern = dup_or_null(o->crash_pattern);
+    s->o.unschedulable_pattern = dup_or_null(o->unschedulable_pattern);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    for (int r = 0; r < KS_NRES; r++)
+        s->objs[r] = json_object();
+    s->uids = json_object();
+    s->podsim = json_object();
+    s->metrics = json_object();
+    s->hist_oldest = 1;
+    ty_random_bytes(&s->rng, sizeof s->rng);
+    s->rng |= 1;
+    s->next_cluster_ip = 1;
+
+    if ((rc = parse_listen(s->o.listen, host, sizeof host, &port, err)) != 0)
+        goto fail;
+    if (o->pod_schedule_ms < 0 || o->pod_start_ms < 0 || o->pod_grace_ms < 0) {
+        rc = ty_error_set(err, TY_EINVAL, "kubesim: delays must not be negative");
+        goto fail;
+    }
+    if (o->client_ca_file && !o->tls) {
+        rc = ty_error_set(err, TY_EINVAL, "kubesim: client certificates need tls");
+        goto fail;
+    }
+    if (s->o.state_file && (rc = ks_state_load(s, s->o.state_file, err)) != 0)
+        goto fail;
+    pthread_mutex_lock(&s->mu);
+    ensure_namespace(s, "default");
+    ensure_namespace(s, "kube-system");
+    ensure_namespace(s, "kube-public");
+    ensure_namespace(s, "kube-node-lease");
+    pthread_mutex_unlock(&s->mu);
+
+    mg_init_library(0);
+    if (o->tls) {
+        char tmpl[] = "/tmp/kubesim-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            rc = ty_error_set(err, TY_ERR, "kubesim: cannot make a temporary directory");
+            goto fail;
+        }
+        s->state_dir = ty_xstrdup(tmpl);
+        if ((rc = ks_tls_make_cert(&s->ca_file, &s->key_file, s->state_dir, err)) != 0)
+            goto fail;
+        if ((rc = start_civetweb(s, "127.0.0.1", 0, err)) != 0)
+            goto fail;
+        int public_port;
+        if ((rc = ks_tls_start(&s->tls, host, port, s->backend_port, s->ca_file, s->key_file,
+                               s->o.client_ca_file, &public_port, err)) != 0)
+            goto fail;
+        s->url = ty_xasprintf("https://%s:%d", host, public_port);
+    } else {
+        if ((rc = start_civetweb(s, host, port, err)) != 0)
+            goto fail;
+        s->url = ty_xasprintf("http://%s:%d", host, s->backend_port);
+    }
+    if (pthread_create(&s->ctrl_thread, NULL, ks_ctrl_main, s) != 0) {
+        rc = ty_error_set(err, TY_ERR, "kubesim: cannot start the controller thread");
+        goto fail;
+    }
+    s->ctrl_started = true;
+    *out = s;
+    return 0;
+fail:
+    kubesim_stop(s);
+    return rc;
+}
+
+const char *kubesim_url(const struct kubesim *s)
+{
+    return s->url;
+}
+
+const char *kubesim_ca_file(const struct kubesim *s)
+{
+    return s->tls ? s->ca_file : NULL;
+}
+
+int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const char *ns,
+                             struct ty_error *err)
+{
+    struct ty_buf b = TY_BUF_INIT;
+    char *ca_b64 = NULL;
+    int rc;
+    if (!ns)
+        ns = "default";
+    if (s->tls) {
+        char *pem = NULL;
+        size_t n = 0;
+        if ((rc = ty_file_read(&pem, &n, s->ca_file, 1u << 20, err)) != 0)
+            return rc;
+        ca_b64 = ks_base64(pem, n);
+        free(pem);
+    }
+    /* The namespace of the context exists, so a demo can use it at once. */
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    if (!ks_check_dns1123_label(ns))
+        ensure_namespace((struct kubesim *)s, ns);
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+    ty_buf_printf(&b, "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
+                  "    server: %s\n", s->url);
+    if (ca_b64)
+        ty_buf_printf(&b, "    certificate-authority-data: %s\n", ca_b64);
+    ty_buf_printf(&b, "users:\n- name: kubesim\n  user:\n");
+    if (s->o.token)
+        ty_buf_printf(&b, "    token: \"%s\"\n", s->o.token);
+    else
+        ty_buf_printf(&b, "    {}\n");
+    ty_buf_printf(&b, "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n"
+                  "    user: kubesim\n    namespace: \"%s\"\ncurrent-context: kubesim\n", ns);
+    rc = ty_file_write_atomic(path, b.data, b.len, err);
+    ty_buf_cleanup(&b);
+    free(ca_b64);
+    return rc;
+}
+
+void kubesim_set_faults(struct kubesim *s, const struct kubesim_faults *f)
+{
+    pthread_mutex_lock(&s->mu);
+    if (f)
+        s->faults = *f;
+    else
+        memset(&s->faults, 0, sizeof s->faults);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int kubesim_set_pod_cpu(struct kubesim *s, const char *ns, const char *pod, long millicores,
+                        long memory_bytes)
+{
+    char key[600];
+    if (millicores < 0 || memory_bytes < 0 || !ns || !pod)
+        return TY_EINVAL;
+    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    pthread_mutex_lock(&s->mu);
+    json_object_set_new(s->metrics, key,
+                        json_pack("[II]", (json_int_t)millicores, (json_int_t)memory_bytes));
+    s->dirty = true;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+long kubesim_request_count(const struct kubesim *s)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    long n = s->requests;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+    return n;
+}
+
+void kubesim_stop(struct kubesim *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cond);
+    /* Watches notice `stopping` within one wait and end their streams. */
+    while (s->active_watches > 0)
+        pthread_cond_wait(&s->cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    if (s->ctrl_started)
+        pthread_join(s->ctrl_thread, NULL);
+    ks_tls_stop(s->tls);
+    if (s->ctx)
+        mg_stop(s->ctx);
+    if (s->o.state_file && s->ctrl_started) {
+        pthread_mutex_lock(&s->mu);
+        ks_state_save(s, s->o.state_file, NULL);
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (s->state_dir)
+        ty_rm_rf(s->state_dir, NULL);
+    ks_store_free(s);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
+    free((char *)s->o.listen);
+    free((char *)s->o.token);
+    free((char *)s->o.state_file);
+    free((char *)s->o.client_ca_file);
+    free((char *)s->o.fail_pull_pattern);
+    free((char *)s->o.crash_pattern);
+    free((char *)s->o.unschedulable_pattern);
+    free(s->url);
+    free(s->state_dir);
+    free(s->ca_file);
+    free(s->key_file);
+    free(s);
+}

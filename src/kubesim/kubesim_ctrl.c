@@ -1,0 +1,869 @@
+/*
+ * kubesim_ctrl.c - the controllers of the simulated cluster, in one thread.
+ *
+ * A tiny kube-controller-manager plus kubelet: every tick (50 ms, or sooner
+ * when the store changes) it walks the store with s->mu held and
+ *   - moves pods along a scripted lifecycle (kubernetes.md section 7): Pending,
+ *     scheduled with ContainerCreating, then Running and Ready after the
+ *     configured delays; images matching the failure patterns go to
+ *     ErrImagePull <-> ImagePullBackOff, CrashLoopBackOff with a growing
+ *     restartCount, or stay Pending as Unschedulable; terminating pods vanish
+ *     after the grace delay;
+ *   - keeps ReplicaSets at their replica count and Deployments rolled out to
+ *     a ReplicaSet per pod template (`<deploy>-<pod-template-hash>`), with the
+ *     status counters and conditions kubectl shows;
+ *   - binds PVCs, collects garbage by ownerReferences (Background and
+ *     Foreground) and records the Events a real cluster would;
+ *   - writes the state file when it is dirty (debounced).
+ * Every write goes through ks_put() only when something really changed, so a
+ * quiet cluster produces no watch events.
+ */
+#include "kubesim/kubesim_int.h"
+#include "util/crypto.h"
+#include "util/mem.h"
+#include "util/str.h"
+#include "util/time.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum stage {
+    ST_NEW = 0,
+    ST_CREATING = 1,
+    ST_RUNNING = 2,
+    ST_UNSCHEDULABLE = 10,
+    ST_PULL_FAIL = 11,
+    ST_CRASH = 12,
+};
+
+#define NODE_NAME "kubesim-node-1"
+#define NODE_IP "172.18.0.2"
+
+void ks_template_hash(const json_t *tmpl, char out[11])
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char d[TY_SHA256_LEN];
+    char *text = json_dumps(tmpl, JSON_SORT_KEYS | JSON_COMPACT);
+    ty_sha256(d, text ? text : "", text ? strlen(text) : 0);
+    free(text);
+    for (int i = 0; i < 10; i++)
+        out[i] = alphabet[d[i] % (sizeof alphabet - 1)];
+    out[10] = 0;
+}
+
+static bool image_matches(const json_t *pod, const char *pattern, const char **image_out)
+{
+    size_t i;
+    json_t *c;
+    if (!pattern || !*pattern)
+        return false;
+    json_array_foreach(ks_at(pod, "spec.containers"), i, c)
+    {
+        const char *image = ks_str(c, "image");
+        if (image && fnmatch(pattern, image, 0) == 0) {
+            *image_out = image;
+            return true;
+        }
+    }
+    return false;
+}
+
+static json_t *sim_state(struct kubesim *s, const char *uid)
+{
+    json_t *st = json_object_get(s->podsim, uid);
+    if (!st) {
+        st = json_pack("{s:I,s:i,s:i,s:I}", "t0", (json_int_t)ty_time_mono_ms(), "stage", 0,
+                       "restarts", 0, "next", (json_int_t)0);
+        json_object_set_new(s->podsim, uid, st);
+    }
+    return st;
+}
+
+static void set_int(json_t *o, const char *k, json_int_t v)
+{
+    json_object_set_new(o, k, json_integer(v));
+}
+
+static json_t *condition(const char *type, bool status, const char *reason, const char *msg,
+                         const char *now)
+{
+    json_t *c = json_pack("{s:s,s:s,s:n,s:s}", "type", type, "status", status ? "True" : "False",
+                          "lastProbeTime", "lastTransitionTime", now);
+    if (reason)
+        json_object_set_new(c, "reason", json_string(reason));
+    if (msg)
+        json_object_set_new(c, "message", json_string(msg));
+    return c;
+}
+
+/* Container statuses for all containers, each built by fn. */
+static json_t *container_statuses(const json_t *pod, const char *waiting_reason,
+                                  const char *waiting_msg, bool running, long restarts,
+                                  const char *now)
+{
+    json_t *arr = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(ks_at(pod, "spec.containers"), i, c)
+    {
+        const char *name = ks_str(c, "name") ? ks_str(c, "name") : "";
+        const char *image = ks_str(c, "image") ? ks_str(c, "image") : "";
+        json_t *cs = json_pack("{s:s,s:s,s:s,s:b,s:i,s:b}", "name", name, "image", image,
+                               "imageID", "", "ready", running, "restartCount", (int)restarts,
+                               "started", running);
+        if (running) {
+            char cid[80], guid[33];
+            ty_guid_new(guid);
+            snprintf(cid, sizeof cid, "containerd://%s%s", guid, guid);
+            json_object_set_new(cs, "state", json_pack("{s:{s:s}}", "running", "startedAt", now));
+            json_object_set_new(cs, "containerID", json_string(cid));
+            char iid[300];
+            snprintf(iid, sizeof iid, "docker.io/%s@sha256:%.64s", image,
+                     "0000000000000000000000000000000000000000000000000000000000000000");
+            json_object_set_new(cs, "imageID", json_string(iid));
+        } else {
+            json_t *w = json_pack("{s:s}", "reason", waiting_reason);
+            if (waiting_msg)
+                json_object_set_new(w, "message", json_string(waiting_msg));
+            json_object_set_new(cs, "state", json_pack("{s:o}", "waiting", w));
+        }
+        if (restarts > 0)
+            json_object_set_new(cs, "lastState",
+                                json_pack("{s:{s:i,s:s,s:s,s:s}}", "terminated", "exitCode", 1,
+                                          "reason", "Error", "startedAt", now, "finishedAt",
+                                          now));
+        json_array_append_new(arr, cs);
+    }
+    return arr;
+}
+
+static void pod_conditions(json_t *status, bool scheduled, bool ready, const char *now)
+{
+    json_t *conds = json_array();
+    json_array_append_new(conds, condition("PodReadyToStartContainers", ready, NULL, NULL, now));
+    json_array_append_new(conds, condition("Initialized", true, NULL, NULL, now));
+    json_array_append_new(conds, condition("Ready", ready, ready ? NULL : "ContainersNotReady",
+                                           ready ? NULL : "containers with unready status",
+                                           now));
+    json_array_append_new(conds, condition("ContainersReady", ready,
+                                           ready ? NULL : "ContainersNotReady",
+                                           ready ? NULL : "containers with unready status",
+                                           now));
+    json_array_append_new(conds, condition("PodScheduled", scheduled, NULL, NULL, now));
+    json_object_set_new(status, "conditions", conds);
+}
+
+static void pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reason,
+                                      const char *fmt)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(ks_at(pod, "spec.containers"), i, c)
+    {
+        char msg[512];
+        const char *arg = !strcmp(reason, "Pulling") || !strcmp(reason, "Pulled")
+                              ? ks_str(c, "image")
+                              : ks_str(c, "name");
+        snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+        ks_emit_event(s, pod, "Normal", reason, msg);
+    }
+}
+
+static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
+{
+    const char *uid = ks_str(pod, "metadata.uid");
+    const char *ns = ks_str(pod, "metadata.namespace"), *name = ks_str(pod, "metadata.name");
+    char now[32], msg[768];
+    const char *image = NULL;
+    if (!uid)
+        return;
+    ks_now_iso(now);
+    json_t *st = sim_state(s, uid);
+    int stage = (int)ks_int(st, "stage", 0);
+    int64_t t0 = ks_int(st, "t0", now_ms);
+
+    if (ks_at(pod, "metadata.deletionTimestamp")) {
+        if (!json_object_get(st, "tdel"))
+            set_int(st, "tdel", now_ms);
+        if (now_ms - ks_int(st, "tdel", now_ms) >= s->o.pod_grace_ms) {
+            char nsb[256], nb[300];
+            ty_strlcpy(nsb, ns, sizeof nsb);
+            ty_strlcpy(nb, name, sizeof nb);
+            json_object_del(s->podsim, uid);
+            ks_remove(s, KS_PODS, nsb, nb);
+        }
+        return;
+    }
+    if (stage == ST_NEW && !json_object_get(st, "seen")) {
+        set_int(st, "seen", 1);
+        /* A pod reloaded from the state file keeps the state it had. */
+        const char *phase = ks_str(pod, "status.phase");
+        if (phase && !strcmp(phase, "Running") && ks_str(pod, "spec.nodeName") &&
+            !image_matches(pod, s->o.crash_pattern, &image)) {
+            set_int(st, "stage", ST_RUNNING);
+            return;
+        }
+    }
+    json_t *copy = NULL, *status = NULL;
+#define BEGIN_WRITE()                                                                              \
+    do {                                                                                           \
+        copy = json_deep_copy(pod);                                                                \
+        status = ks_obj_at(copy, "status");                                                        \
+    } while (0)
+
+    switch (stage) {
+    case ST_NEW:
+        if (image_matches(pod, s->o.unschedulable_pattern, &image)) {
+            BEGIN_WRITE();
+            json_t *conds = json_array();
+            json_array_append_new(conds, condition("PodScheduled", false, "Unschedulable",
+                                                   "0/1 nodes are available: 1 Insufficient cpu. "
+                                                   "preemption: 0/1 nodes are available: 1 No "
+                                                   "preemption victims found for incoming pod.",
+                                                   now));
+            json_object_set_new(status, "conditions", conds);
+            json_object_set_new(status, "phase", json_string("Pending"));
+            set_int(st, "stage", ST_UNSCHEDULABLE);
+            ks_put(s, KS_PODS, copy);
+            ks_emit_event(s, copy, "Warning", "FailedScheduling",
+                          "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes "
+                          "are available: 1 No preemption victims found for incoming pod.");
+            return;
+        }
+        if (now_ms - t0 < s->o.pod_schedule_ms)
+            return;
+        BEGIN_WRITE();
+        json_object_set_new(ks_obj_at(copy, "spec"), "nodeName", json_string(NODE_NAME));
+        json_object_set_new(status, "phase", json_string("Pending"));
+        json_object_set_new(status, "hostIP", json_string(NODE_IP));
+        json_object_set_new(status, "hostIPs", json_pack("[{s:s}]", "ip", NODE_IP));
+        json_object_set_new(status, "startTime", json_string(now));
+        pod_conditions(status, true, false, now);
+        json_object_set_new(status, "containerStatuses",
+                            container_statuses(pod, "ContainerCreating", NULL, false, 0, now));
+        set_int(st, "stage", ST_CREATING);
+        ks_put(s, KS_PODS, copy);
+        snprintf(msg, sizeof msg, "Successfully assigned %s/%s to %s", ns, name, NODE_NAME);
+        ks_emit_event(s, copy, "Normal", "Scheduled", msg);
+        pod_events_each_container(s, copy, "Pulling", "Pulling image \"%s\"");
+        return;
+    case ST_CREATING:
+        if (now_ms - t0 < (int64_t)s->o.pod_schedule_ms + s->o.pod_start_ms)
+            return;
+        BEGIN_WRITE();
+        if (image_matches(pod, s->o.fail_pull_pattern, &image)) {
+            snprintf(msg, sizeof msg, "failed to pull and unpack image \"%s\": failed to "
+                     "resolve reference \"%s\": not found", image, image);
+            json_object_set_new(status, "containerStatuses",
+                                container_statuses(pod, "ErrImagePull", msg, false, 0, now));
+            set_int(st, "stage", ST_PULL_FAIL);
+            set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
+            ks_put(s, KS_PODS, copy);
+            char ev[900];
+            snprintf(ev, sizeof ev, "Failed to pull image \"%s\": %s", image, msg);
+            ks_emit_event(s, copy, "Warning", "Failed", ev);
+            ks_emit_event(s, copy, "Warning", "Failed", "Error: ErrImagePull");
+            return;
+        }
+        pod_events_each_container(s, copy, "Pulled",
+                                  "Successfully pulled image \"%s\" in 1.2s (1.2s including "
+                                  "waiting)");
+        pod_events_each_container(s, copy, "Created", "Created container %s");
+        pod_events_each_container(s, copy, "Started", "Started container %s");
+        if (!ks_str(pod, "status.podIP")) {
+            unsigned n = s->next_ip++;
+            char ip[32];
+            snprintf(ip, sizeof ip, "10.244.%u.%u", (n / 250) % 250, n % 250 + 2);
+            json_object_set_new(status, "podIP", json_string(ip));
+            json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", ip));
+        }
+        json_object_set_new(status, "phase", json_string("Running"));
+        if (image_matches(pod, s->o.crash_pattern, &image)) {
+            snprintf(msg, sizeof msg, "back-off 10s restarting failed container pod=%s_%s", name,
+                     ns);
+            pod_conditions(status, true, false, now);
+            json_object_set_new(status, "containerStatuses",
+                                container_statuses(pod, "CrashLoopBackOff", msg, false, 1, now));
+            set_int(st, "stage", ST_CRASH);
+            set_int(st, "restarts", 1);
+            set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
+            ks_put(s, KS_PODS, copy);
+            ks_emit_event(s, copy, "Warning", "BackOff", "Back-off restarting failed container");
+            return;
+        }
+        pod_conditions(status, true, true, now);
+        json_object_set_new(status, "containerStatuses",
+                            container_statuses(pod, NULL, NULL, true, 0, now));
+        set_int(st, "stage", ST_RUNNING);
+        ks_put(s, KS_PODS, copy);
+        return;
+    case ST_PULL_FAIL: {
+        if (now_ms < ks_int(st, "next", 0))
+            return;
+        BEGIN_WRITE();
+        image_matches(pod, s->o.fail_pull_pattern, &image);
+        const char *cur = ks_str(json_array_get(ks_at(pod, "status.containerStatuses"), 0),
+                                 "state.waiting.reason");
+        bool to_backoff = cur && !strcmp(cur, "ErrImagePull");
+        snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
+        json_object_set_new(status, "containerStatuses",
+                            container_statuses(pod, to_backoff ? "ImagePullBackOff"
+                                                               : "ErrImagePull",
+                                               msg, false, 0, now));
+        set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
+        ks_put(s, KS_PODS, copy);
+        if (to_backoff) {
+            ks_emit_event(s, copy, "Normal", "BackOff", msg);
+            ks_emit_event(s, copy, "Warning", "Failed", "Error: ImagePullBackOff");
+        }
+        return;
+    }
+    case ST_CRASH: {
+        if (now_ms < ks_int(st, "next", 0))
+            return;
+        long restarts = ks_int(st, "restarts", 1) + 1;
+        BEGIN_WRITE();
+        long backoff_s = 10L << (restarts > 5 ? 5 : restarts - 1);
+        if (backoff_s > 300)
+            backoff_s = 300;
+        snprintf(msg, sizeof msg, "back-off %lds restarting failed container pod=%s_%s",
+                 backoff_s, name, ns);
+        json_object_set_new(status, "containerStatuses",
+                            container_statuses(pod, "CrashLoopBackOff", msg, false, restarts,
+                                               now));
+        set_int(st, "restarts", restarts);
+        long delay = (long)s->o.pod_start_ms * 2 * (restarts < 8 ? restarts : 8);
+        set_int(st, "next", now_ms + delay);
+        ks_put(s, KS_PODS, copy);
+        ks_emit_event(s, copy, "Warning", "BackOff", "Back-off restarting failed container");
+        return;
+    }
+    default:
+        return;
+    }
+#undef BEGIN_WRITE
+}
+
+static bool owned_by(const json_t *obj, const char *uid, bool controller_only)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(ks_at(obj, "metadata.ownerReferences"), i, ref)
+    {
+        const char *u = ks_str(ref, "uid");
+        if (u && !strcmp(u, uid) &&
+            (!controller_only || json_is_true(json_object_get(ref, "controller"))))
+            return true;
+    }
+    return false;
+}
+
+static json_t *owner_ref(const json_t *owner)
+{
+    return json_pack("[{s:s,s:s,s:s,s:s,s:b,s:b}]", "apiVersion", ks_str(owner, "apiVersion"),
+                     "kind", ks_str(owner, "kind"), "name", ks_str(owner, "metadata.name"), "uid",
+                     ks_str(owner, "metadata.uid"), "controller", true, "blockOwnerDeletion",
+                     true);
+}
+
+static bool pod_ready(const json_t *pod)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(ks_at(pod, "status.conditions"), i, c)
+    {
+        if (!strcmp(ks_str(c, "type") ? ks_str(c, "type") : "", "Ready"))
+            return !strcmp(ks_str(c, "status") ? ks_str(c, "status") : "", "True");
+    }
+    return false;
+}
+
+/* Puts copy when it differs from orig; frees copy otherwise. */
+static void put_if_changed(struct kubesim *s, enum ks_res r, const json_t *orig, json_t *copy)
+{
+    if (json_equal(orig, copy))
+        json_decref(copy);
+    else
+        ks_put(s, r, copy);
+}
+
+static void replicaset_step(struct kubesim *s, json_t *rs, json_t *pods)
+{
+    const char *uid = ks_str(rs, "metadata.uid"), *ns = ks_str(rs, "metadata.namespace");
+    long want = ks_int(rs, "spec.replicas", 1);
+    json_t *active = json_array();
+    long ready = 0;
+    size_t i;
+    json_t *p;
+    if (!uid)
+        goto out;
+    json_array_foreach(pods, i, p)
+    {
+        const char *pns = ks_str(p, "metadata.namespace");
+        if (!pns || strcmp(pns, ns) || !owned_by(p, uid, true) ||
+            ks_at(p, "metadata.deletionTimestamp"))
+            continue;
+        json_array_append(active, p);
+        if (pod_ready(p))
+            ready++;
+    }
+    bool terminating = ks_at(rs, "metadata.deletionTimestamp") != NULL;
+    long have = (long)json_array_size(active);
+    while (!terminating && have < want) {
+        char sfx[6], name[300];
+        ks_rand_suffix(s, sfx, 5);
+        snprintf(name, sizeof name, "%s-%s", ks_str(rs, "metadata.name"), sfx);
+        if (ks_get(s, KS_PODS, ns, name))
+            continue;
+        json_t *tmpl = ks_at(rs, "spec.template");
+        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s,s:o},s:O,s:{s:s,s:s}}", "kind", "Pod",
+                                "apiVersion", "v1", "metadata", "name", name, "namespace", ns,
+                                "ownerReferences", owner_ref(rs), "spec",
+                                json_object_get(tmpl, "spec") ? json_object_get(tmpl, "spec")
+                                                              : json_object(),
+                                "status", "phase", "Pending", "qosClass", "BestEffort");
+        char gen[300];
+        snprintf(gen, sizeof gen, "%s-", ks_str(rs, "metadata.name"));
+        json_object_set_new(json_object_get(pod, "metadata"), "generateName", json_string(gen));
+        if (ks_at(tmpl, "metadata.labels"))
+            json_object_set(json_object_get(pod, "metadata"), "labels",
+                            ks_at(tmpl, "metadata.labels"));
+        if (ks_at(tmpl, "metadata.annotations"))
+            json_object_set(json_object_get(pod, "metadata"), "annotations",
+                            ks_at(tmpl, "metadata.annotations"));
+        ks_meta_init(s, pod);
+        json_object_set_new(json_object_get(pod, "metadata"), "generation", json_integer(1));
+        json_t *stored = ks_put(s, KS_PODS, pod);
+        char msg[400];
+        snprintf(msg, sizeof msg, "Created pod: %s", name);
+        ks_emit_event(s, rs, "Normal", "SuccessfulCreate", msg);
+        (void)stored;
+        have++;
+    }
+    /* Scale down: not-ready pods first, then the newest. */
+    for (long extra = have - want; extra > 0; extra--) {
+        size_t vi = 0;
+        json_t *victim = NULL;
+        json_array_foreach(active, i, p)
+        {
+            if (!victim || (!pod_ready(p) && pod_ready(victim)) ||
+                (pod_ready(p) == pod_ready(victim) &&
+                 strcmp(ks_str(p, "metadata.creationTimestamp"),
+                        ks_str(victim, "metadata.creationTimestamp")) >= 0)) {
+                victim = p;
+                vi = i;
+            }
+        }
+        if (!victim)
+            break;
+        json_t *cur = ks_get(s, KS_PODS, ns, ks_str(victim, "metadata.name"));
+        char msg[400];
+        snprintf(msg, sizeof msg, "Deleted pod: %s", ks_str(victim, "metadata.name"));
+        if (pod_ready(victim))
+            ready--;
+        if (cur)
+            ks_delete_object(s, KS_PODS, cur, NULL, -1);
+        ks_emit_event(s, rs, "Normal", "SuccessfulDelete", msg);
+        json_array_remove(active, vi);
+        have--;
+    }
+    json_t *copy = json_deep_copy(rs);
+    json_t *st = json_object();
+    set_int(st, "replicas", have);
+    set_int(st, "fullyLabeledReplicas", have);
+    if (ready > 0) {
+        set_int(st, "readyReplicas", ready);
+        set_int(st, "availableReplicas", ready);
+    }
+    set_int(st, "observedGeneration", ks_int(rs, "metadata.generation", 1));
+    json_object_set_new(copy, "status", st);
+    put_if_changed(s, KS_REPLICASETS, rs, copy);
+out:
+    json_decref(active);
+}
+
+static json_t *deploy_condition(const json_t *old_status, const char *type, bool status,
+                                const char *reason, const char *msg, const char *now)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(ks_at(old_status, "conditions"), i, c)
+    {
+        if (strcmp(ks_str(c, "type") ? ks_str(c, "type") : "", type) != 0)
+            continue;
+        bool same_status = !strcmp(ks_str(c, "status") ? ks_str(c, "status") : "",
+                                   status ? "True" : "False");
+        bool same_reason = !strcmp(ks_str(c, "reason") ? ks_str(c, "reason") : "", reason) &&
+                           !strcmp(ks_str(c, "message") ? ks_str(c, "message") : "", msg);
+        if (same_status && same_reason)
+            return json_deep_copy(c);
+        json_t *n = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
+                              status ? "True" : "False", "lastUpdateTime", now,
+                              "lastTransitionTime",
+                              same_status && ks_str(c, "lastTransitionTime")
+                                  ? ks_str(c, "lastTransitionTime")
+                                  : now,
+                              "reason", reason, "message", msg);
+        return n;
+    }
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
+                     status ? "True" : "False", "lastUpdateTime", now, "lastTransitionTime", now,
+                     "reason", reason, "message", msg);
+}
+
+static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
+{
+    const char *uid = ks_str(d, "metadata.uid"), *ns = ks_str(d, "metadata.namespace");
+    const char *dname = ks_str(d, "metadata.name");
+    long want = ks_int(d, "spec.replicas", 1);
+    char hash[11], now[32], msg[600];
+    json_t *tmpl = ks_at(d, "spec.template");
+    if (!uid || !tmpl)
+        return;
+    ks_now_iso(now);
+    ks_template_hash(tmpl, hash);
+    bool terminating = ks_at(d, "metadata.deletionTimestamp") != NULL;
+    json_t *mine = json_array();
+    json_t *new_rs = NULL;
+    long max_rev = 0;
+    size_t i;
+    json_t *rs;
+    json_array_foreach(all_rs, i, rs)
+    {
+        const char *rns = ks_str(rs, "metadata.namespace");
+        if (!rns || strcmp(rns, ns) || !owned_by(rs, uid, true))
+            continue;
+        json_array_append(mine, rs);
+        const char *h = ks_str(rs, "metadata.labels.pod-template-hash");
+        if (h && !strcmp(h, hash))
+            new_rs = rs;
+        json_t *ann = ks_at(rs, "metadata.annotations");
+        const char *r2 = json_string_value(json_object_get(ann, "deployment.kubernetes.io/revision"));
+        if (r2 && atol(r2) > max_rev)
+            max_rev = atol(r2);
+    }
+    bool created = false;
+    if (!new_rs && !terminating) {
+        char name[300], rev[24];
+        snprintf(name, sizeof name, "%s-%s", dname, hash);
+        snprintf(rev, sizeof rev, "%ld", max_rev + 1);
+        json_t *t = json_deep_copy(tmpl);
+        json_object_set_new(ks_obj_at(t, "metadata.labels"), "pod-template-hash",
+                            json_string(hash));
+        json_t *sel = json_deep_copy(ks_at(d, "spec.selector"));
+        json_object_set_new(ks_obj_at(sel, "matchLabels"), "pod-template-hash",
+                            json_string(hash));
+        json_t *labels = json_deep_copy(ks_at(t, "metadata.labels"));
+        json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:{s:s,s:s,s:s},s:o},s:{s:I,s:o,s:o}}",
+                                "kind", "ReplicaSet", "apiVersion", "apps/v1", "metadata", "name",
+                                name, "namespace", ns, "labels", labels, "annotations",
+                                "deployment.kubernetes.io/revision", rev,
+                                "deployment.kubernetes.io/desired-replicas", "1",
+                                "deployment.kubernetes.io/max-replicas", "2", "ownerReferences",
+                                owner_ref(d), "spec", "replicas", (json_int_t)want, "selector",
+                                sel, "template", t);
+        char dr[24];
+        snprintf(dr, sizeof dr, "%ld", want);
+        json_object_set_new(ks_at(obj, "metadata.annotations"),
+                            "deployment.kubernetes.io/desired-replicas", json_string(dr));
+        snprintf(dr, sizeof dr, "%ld", want + (want + 3) / 4);
+        json_object_set_new(ks_at(obj, "metadata.annotations"),
+                            "deployment.kubernetes.io/max-replicas", json_string(dr));
+        ks_meta_init(s, obj);
+        json_object_set_new(json_object_get(obj, "metadata"), "generation", json_integer(1));
+        json_object_set_new(obj, "status", json_pack("{s:i}", "replicas", 0));
+        new_rs = ks_put(s, KS_REPLICASETS, obj);
+        json_array_append(mine, new_rs);
+        snprintf(msg, sizeof msg, "Scaled up replica set %s to %ld", name, want);
+        ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
+        created = true;
+    }
+    /* Replica counts: the new RS gets the desired count; old ones drain once it is ready. */
+    long new_ready = new_rs ? ks_int(new_rs, "status.readyReplicas", 0) : 0;
+    json_array_foreach(mine, i, rs)
+    {
+        long target = rs == new_rs ? want : (new_ready >= want ? 0 : ks_int(rs, "spec.replicas", 0));
+        if (terminating)
+            target = ks_int(rs, "spec.replicas", 0);
+        if (ks_int(rs, "spec.replicas", 1) != target) {
+            json_t *copy = json_deep_copy(rs);
+            set_int(ks_obj_at(copy, "spec"), "replicas", target);
+            set_int(ks_obj_at(copy, "metadata"), "generation",
+                    ks_int(rs, "metadata.generation", 1) + 1);
+            char dr[24];
+            snprintf(dr, sizeof dr, "%ld", want);
+            json_object_set_new(ks_obj_at(copy, "metadata.annotations"),
+                                "deployment.kubernetes.io/desired-replicas", json_string(dr));
+            snprintf(msg, sizeof msg, "Scaled %s replica set %s to %ld",
+                     target > ks_int(rs, "spec.replicas", 1) ? "up" : "down",
+                     ks_str(rs, "metadata.name"), target);
+            ks_put(s, KS_REPLICASETS, copy);
+            ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
+        }
+    }
+    /* Status from the ReplicaSets. */
+    long replicas = 0, ready = 0, updated = 0;
+    json_array_foreach(mine, i, rs)
+    {
+        json_t *cur = ks_get(s, KS_REPLICASETS, ns, ks_str(rs, "metadata.name"));
+        if (!cur)
+            continue;
+        replicas += ks_int(cur, "status.replicas", 0);
+        ready += ks_int(cur, "status.readyReplicas", 0);
+        if (new_rs && !strcmp(ks_str(cur, "metadata.name"), ks_str(new_rs, "metadata.name")))
+            updated = ks_int(cur, "status.replicas", 0);
+    }
+    json_t *old_status = json_object_get(d, "status");
+    json_t *st = json_object();
+    set_int(st, "observedGeneration", ks_int(d, "metadata.generation", 1));
+    if (replicas)
+        set_int(st, "replicas", replicas);
+    if (updated)
+        set_int(st, "updatedReplicas", updated);
+    if (ready) {
+        set_int(st, "readyReplicas", ready);
+        set_int(st, "availableReplicas", ready);
+    }
+    long unavailable = (replicas > want ? replicas : want) - ready;
+    if (unavailable > 0)
+        set_int(st, "unavailableReplicas", unavailable);
+    long max_unavail = want / 4;
+    json_t *conds = json_array();
+    bool available = ready >= want - max_unavail;
+    json_array_append_new(conds, deploy_condition(old_status, "Available", available,
+                                                  available ? "MinimumReplicasAvailable"
+                                                            : "MinimumReplicasUnavailable",
+                                                  available ? "Deployment has minimum "
+                                                              "availability."
+                                                            : "Deployment does not have minimum "
+                                                              "availability.",
+                                                  now));
+    const char *rsname = new_rs ? ks_str(new_rs, "metadata.name") : dname;
+    bool complete = updated == want && ready >= want && replicas == want;
+    const char *reason = complete ? "NewReplicaSetAvailable"
+                         : created ? "NewReplicaSetCreated"
+                                   : "ReplicaSetUpdated";
+    if (complete)
+        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has successfully progressed.", rsname);
+    else if (created)
+        snprintf(msg, sizeof msg, "Created new replica set \"%s\"", rsname);
+    else
+        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", rsname);
+    json_array_append_new(conds, deploy_condition(old_status, "Progressing", true, reason, msg,
+                                                  now));
+    json_object_set_new(st, "conditions", conds);
+    json_t *copy = json_deep_copy(d);
+    json_object_set_new(copy, "status", st);
+    if (new_rs) {
+        json_t *ann = json_object_get(ks_at(new_rs, "metadata"), "annotations");
+        json_t *rev = json_object_get(ann, "deployment.kubernetes.io/revision");
+        if (rev)
+            json_object_set(ks_obj_at(copy, "metadata.annotations"),
+                            "deployment.kubernetes.io/revision", rev);
+    }
+    put_if_changed(s, KS_DEPLOYMENTS, d, copy);
+    json_decref(mine);
+}
+
+static void pvc_step(struct kubesim *s, json_t *pvc, int64_t now_ms)
+{
+    const char *uid = ks_str(pvc, "metadata.uid");
+    const char *phase = ks_str(pvc, "status.phase");
+    if (!uid || (phase && strcmp(phase, "Pending") != 0) ||
+        ks_at(pvc, "metadata.deletionTimestamp"))
+        return;
+    json_t *st = sim_state(s, uid);
+    if (now_ms - ks_int(st, "t0", now_ms) < s->o.pod_schedule_ms)
+        return;
+    json_t *copy = json_deep_copy(pvc);
+    char vol[80];
+    snprintf(vol, sizeof vol, "pvc-%s", uid);
+    json_object_set_new(ks_obj_at(copy, "spec"), "volumeName", json_string(vol));
+    if (!ks_str(copy, "spec.storageClassName"))
+        json_object_set_new(ks_obj_at(copy, "spec"), "storageClassName", json_string("standard"));
+    json_t *status = json_pack("{s:s}", "phase", "Bound");
+    if (ks_at(pvc, "spec.accessModes"))
+        json_object_set(status, "accessModes", ks_at(pvc, "spec.accessModes"));
+    if (ks_at(pvc, "spec.resources.requests.storage"))
+        json_object_set_new(status, "capacity",
+                            json_pack("{s:O}", "storage",
+                                      ks_at(pvc, "spec.resources.requests.storage")));
+    json_object_set_new(copy, "status", status);
+    json_object_set_new(ks_obj_at(copy, "metadata.annotations"),
+                        "pv.kubernetes.io/bind-completed", json_string("yes"));
+    json_object_del(s->podsim, uid);
+    ks_put(s, KS_PVCS, copy);
+}
+
+static bool has_foreground(const json_t *obj)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(ks_at(obj, "metadata.finalizers"), i, f)
+    {
+        if (json_string_value(f) && !strcmp(json_string_value(f), "foregroundDeletion"))
+            return true;
+    }
+    return false;
+}
+
+/* Deletes dependents whose owners are gone (or being deleted in the foreground)
+ * and finishes foreground deletions whose dependents are all gone. */
+static void gc_step(struct kubesim *s)
+{
+    json_t *referenced = json_object();
+    for (int r = 0; r < KS_NRES; r++) {
+        json_t *items = ks_list(s, (enum ks_res)r, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(items, i, v)
+        {
+            json_t *refs = ks_at(v, "metadata.ownerReferences");
+            if (json_array_size(refs) == 0)
+                continue;
+            bool alive = false, foreground = false;
+            size_t j;
+            json_t *ref;
+            json_array_foreach(refs, j, ref)
+            {
+                const char *u = ks_str(ref, "uid");
+                json_t *owner = ks_get_uid(s, u, NULL);
+                if (u)
+                    json_object_set_new(referenced, u, json_true());
+                if (owner) {
+                    alive = true;
+                    if (ks_at(owner, "metadata.deletionTimestamp") && has_foreground(owner))
+                        foreground = true;
+                }
+            }
+            json_t *cur = ks_get(s, (enum ks_res)r, ks_str(v, "metadata.namespace"),
+                                 ks_str(v, "metadata.name"));
+            if (cur && (!alive || foreground) && !ks_at(cur, "metadata.deletionTimestamp"))
+                ks_delete_object(s, (enum ks_res)r, cur, foreground ? "Foreground" : "Background",
+                                 -1);
+        }
+        json_decref(items);
+    }
+    for (int r = 0; r < KS_NRES; r++) {
+        json_t *items = ks_list(s, (enum ks_res)r, NULL);
+        size_t i;
+        json_t *v;
+        json_array_foreach(items, i, v)
+        {
+            if (!ks_at(v, "metadata.deletionTimestamp") || !has_foreground(v))
+                continue;
+            if (json_object_get(referenced, ks_str(v, "metadata.uid")))
+                continue;
+            json_t *copy = json_deep_copy(v);
+            json_t *keep = json_array();
+            size_t j;
+            json_t *f;
+            json_array_foreach(ks_at(v, "metadata.finalizers"), j, f)
+            {
+                if (strcmp(json_string_value(f) ? json_string_value(f) : "",
+                           "foregroundDeletion") != 0)
+                    json_array_append(keep, f);
+            }
+            if (json_array_size(keep) == 0) {
+                json_decref(keep);
+                json_decref(copy);
+                ks_remove(s, (enum ks_res)r, ks_str(v, "metadata.namespace"),
+                          ks_str(v, "metadata.name"));
+            } else {
+                json_object_set_new(json_object_get(copy, "metadata"), "finalizers", keep);
+                ks_put(s, (enum ks_res)r, copy);
+            }
+        }
+        json_decref(items);
+    }
+    json_decref(referenced);
+}
+
+static void reconcile(struct kubesim *s)
+{
+    int64_t now_ms = ty_time_mono_ms();
+    json_t *pods = ks_list(s, KS_PODS, NULL);
+    size_t i;
+    json_t *v;
+    json_array_foreach(pods, i, v)
+    {
+        json_t *cur = ks_get(s, KS_PODS, ks_str(v, "metadata.namespace"),
+                             ks_str(v, "metadata.name"));
+        if (cur)
+            pod_step(s, cur, now_ms);
+    }
+    json_decref(pods);
+
+    json_t *rss = ks_list(s, KS_REPLICASETS, NULL);
+    pods = ks_list(s, KS_PODS, NULL);
+    json_array_foreach(rss, i, v)
+    {
+        json_t *cur = ks_get(s, KS_REPLICASETS, ks_str(v, "metadata.namespace"),
+                             ks_str(v, "metadata.name"));
+        if (cur)
+            replicaset_step(s, cur, pods);
+    }
+    json_decref(pods);
+    json_decref(rss);
+
+    json_t *deps = ks_list(s, KS_DEPLOYMENTS, NULL);
+    rss = ks_list(s, KS_REPLICASETS, NULL);
+    json_array_foreach(deps, i, v)
+    {
+        json_t *cur = ks_get(s, KS_DEPLOYMENTS, ks_str(v, "metadata.namespace"),
+                             ks_str(v, "metadata.name"));
+        if (cur)
+            deployment_step(s, cur, rss);
+    }
+    json_decref(rss);
+    json_decref(deps);
+
+    json_t *pvcs = ks_list(s, KS_PVCS, NULL);
+    json_array_foreach(pvcs, i, v)
+    {
+        pvc_step(s, v, now_ms);
+    }
+    json_decref(pvcs);
+
+    gc_step(s);
+
+    /* Forget controller state of objects that are gone. */
+    const char *uid;
+    void *tmp;
+    json_object_foreach_safe(s->podsim, tmp, uid, v)
+    {
+        if (!ks_get_uid(s, uid, NULL))
+            json_object_del(s->podsim, uid);
+    }
+}
+
+void *ks_ctrl_main(void *arg)
+{
+    struct kubesim *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        reconcile(s);
+        if (s->o.state_file && s->dirty && ty_time_mono_ms() - s->dirty_ms >= 200)
+            ks_state_save(s, s->o.state_file, NULL);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+        if (s->stopping)
+            break;
+        /* Let bursts of writes settle before the next pass. */
+        pthread_mutex_unlock(&s->mu);
+        struct timespec nap = {0, 10 * 1000000L};
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}

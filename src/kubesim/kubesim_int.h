@@ -1,0 +1,228 @@
+/*
+ * kubesim_int.h - private to src/kubesim/: the shared state of the simulated
+ * cluster and the helpers its files use on each other.
+ *
+ * One mutex (s->mu) guards everything in struct kubesim except the fields
+ * marked "set once"; s->cond is broadcast after every store change and on stop,
+ * so watch handlers and the controller wake up.  Stored objects are immutable
+ * jansson trees: a change builds a new tree and replaces the old one, so watch
+ * history entries can keep references to old versions without copying.
+ */
+#ifndef TY_KUBESIM_INT_H
+#define TY_KUBESIM_INT_H
+
+#include "kubesim/kubesim.h"
+#include "util/buf.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+/* Resource kinds, in the order of ks_resources[]. */
+enum ks_res {
+    KS_PODS,
+    KS_SERVICES,
+    KS_PVCS,
+    KS_CONFIGMAPS,
+    KS_SECRETS,
+    KS_EVENTS,
+    KS_NAMESPACES,
+    KS_DEPLOYMENTS,
+    KS_REPLICASETS,
+    KS_NETPOLS,
+    KS_NRES
+};
+
+struct ks_resource {
+    const char *plural;
+    const char *singular;
+    const char *kind;
+    const char *group; /* "" for the core group */
+    const char *version;
+    const char *short_name; /* NULL when none */
+    bool namespaced;
+};
+
+extern const struct ks_resource ks_resources[KS_NRES];
+
+/* "pods" or "deployments.apps": how Status messages name a resource. */
+const char *ks_res_qualified(enum ks_res r, char *buf, size_t n);
+/* "v1" or "apps/v1". */
+const char *ks_res_api_version(enum ks_res r);
+
+enum ks_ev_type { KS_ADDED, KS_MODIFIED, KS_DELETED };
+
+struct ks_event {
+    long rv;
+    enum ks_ev_type type;
+    enum ks_res res;
+    json_t *obj; /* owned reference */
+    json_t *old; /* owned reference or NULL: the previous version (MODIFIED, DELETED) */
+};
+
+#define KS_HISTORY 4096
+
+struct ks_tls; /* the TLS front end, kubesim_tls.c */
+
+struct kubesim {
+    /* set once at start */
+    struct kubesim_opts o; /* strings owned copies */
+    char *url;
+    char *state_dir; /* temp dir for cert files */
+    char *ca_file, *key_file;
+    struct mg_context *ctx;
+    int backend_port;
+    struct ks_tls *tls;
+    pthread_t ctrl_thread;
+    bool ctrl_started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stopping;
+    int active_watches;
+
+    json_t *objs[KS_NRES]; /* "ns/name" (or "name") -> object */
+    json_t *uids;          /* uid -> [res, key] */
+    long rv;
+    struct ks_event hist[KS_HISTORY]; /* rv % KS_HISTORY */
+    long hist_oldest;                 /* smallest rv still in hist (rv+1 when empty) */
+
+    json_t *podsim;  /* pod uid -> {t0, stage, restarts, next} private controller state */
+    json_t *metrics; /* "ns/pod" -> [millicores, bytes] */
+    struct kubesim_faults faults;
+    long requests;
+    uint64_t rng;
+    unsigned next_ip, next_cluster_ip;
+
+    bool dirty;
+    int64_t dirty_ms;
+};
+
+/* ---- kubesim_store.c (all with s->mu held) ---- */
+
+/* "ns/name" or "name" into buf. */
+const char *ks_key(enum ks_res r, const char *ns, const char *name, char *buf, size_t n);
+json_t *ks_get(struct kubesim *s, enum ks_res r, const char *ns, const char *name); /* borrowed */
+json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out);        /* borrowed */
+/* Stores obj (stolen) as a new version: sets metadata.resourceVersion, records a
+ * watch event, marks the state dirty and wakes watchers.  Returns obj (borrowed). */
+json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj);
+/* Removes the object and records a DELETED event.  No-op when missing. */
+void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *name);
+/* New sorted array of the objects of r (in ns, or all when ns NULL).  Caller frees. */
+json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns);
+/* Fills metadata of a new object: uid, creationTimestamp, generation. */
+void ks_meta_init(struct kubesim *s, json_t *obj);
+void ks_now_iso(char out[32]);
+/* Random lowercase "bcdfghjklmnpqrstvwxz2456789" string of n chars + NUL. */
+void ks_rand_suffix(struct kubesim *s, char *out, size_t n);
+uint64_t ks_rand(struct kubesim *s);
+int ks_state_load(struct kubesim *s, const char *path, struct ty_error *err);
+int ks_state_save(struct kubesim *s, const char *path, struct ty_error *err);
+void ks_store_free(struct kubesim *s);
+
+/* json helpers */
+const char *ks_str(const json_t *obj, const char *path); /* dotted path; NULL when absent */
+json_t *ks_at(const json_t *obj, const char *path);      /* borrowed, NULL when absent */
+json_t *ks_obj_at(json_t *obj, const char *path);        /* creates objects on the way */
+long ks_int(const json_t *obj, const char *path, long dflt);
+
+/* ---- kubesim_select.c ---- */
+
+struct ks_selector; /* parsed label or field selector */
+/* Parses a label selector string ("a=b,c in (d,e),!f").  Returns 0 or TY_EINVAL. */
+int ks_selector_parse(struct ks_selector **out, const char *text, struct ty_error *err);
+/* Parses a field selector for resource r ("metadata.name=x,status.phase!=Running"). */
+int ks_field_selector_parse(struct ks_selector **out, enum ks_res r, const char *text,
+                            struct ty_error *err);
+/* From a LabelSelector object ({matchLabels, matchExpressions}). */
+int ks_selector_from_json(struct ks_selector **out, const json_t *sel, struct ty_error *err);
+bool ks_selector_match_labels(const struct ks_selector *sel, const json_t *labels);
+bool ks_selector_match_fields(const struct ks_selector *sel, const json_t *obj);
+bool ks_selector_is_empty(const struct ks_selector *sel);
+void ks_selector_free(struct ks_selector *sel);
+/* Validation of names and labels; return NULL when valid, else a message. */
+const char *ks_check_dns1123_subdomain(const char *s);
+const char *ks_check_dns1123_label(const char *s);
+const char *ks_check_dns1035_label(const char *s);
+const char *ks_check_label_key(const char *s);
+const char *ks_check_label_value(const char *s);
+
+/* ---- kubesim_patch.c ---- */
+
+/* Each returns a new object (the patched copy of target) or NULL with err set. */
+json_t *ks_patch_merge(const json_t *target, const json_t *patch);
+json_t *ks_patch_strategic(const json_t *target, const json_t *patch);
+json_t *ks_patch_json(const json_t *target, const json_t *ops, struct ty_error *err);
+
+/* ---- kubesim_api.c ---- */
+
+struct ks_query {
+    int n;
+    char **keys, **vals;
+};
+const char *ks_query_get(const struct ks_query *q, const char *key);
+void ks_query_parse(struct ks_query *q, const char *qs);
+void ks_query_free(struct ks_query *q);
+
+struct ks_request {
+    const char *method;
+    const char *path;
+    struct ks_query q;
+    const char *body;
+    size_t body_len;
+    const char *accept;
+    const char *content_type;
+};
+
+struct ks_response {
+    int status;
+    const char *content_type; /* static string */
+    struct ty_buf body;
+    int retry_after;
+    bool is_watch; /* the request is a watch: call ks_api_watch */
+};
+
+/* Serves one non-watch API request into resp (takes s->mu itself). */
+void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_response *resp);
+/* Serves a watch: writes newline-delimited events through write() until the
+ * timeout, the client goes away (write returns < 0) or the server stops. */
+typedef int (*ks_write_fn)(void *payload, const char *data, size_t len);
+void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write,
+                  void *payload);
+/* Fills resp with a Status body. */
+void ks_status(struct ks_response *resp, int code, const char *reason, const char *details_name,
+               enum ks_res r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Deletes an object as the API would (with s->mu held): pods gracefully,
+ * propagation "Background", "Foreground" or "Orphan". */
+void ks_delete_object(struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation,
+                      long grace_s);
+/* Records a v1 Event about obj (with s->mu held). */
+void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const char *reason,
+                   const char *msg);
+
+/* ---- kubesim_table.c ---- */
+
+/* A meta.k8s.io/v1 Table for items of r.  Returns a new object. */
+json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_object);
+
+/* ---- kubesim_ctrl.c ---- */
+
+void *ks_ctrl_main(void *arg);
+/* pod-template-hash of a Deployment template, 10 chars + NUL */
+void ks_template_hash(const json_t *tmpl, char out[11]);
+
+/* ---- kubesim_tls.c ---- */
+
+/* Makes a self-signed EC certificate and key under dir; sets the paths. */
+int ks_tls_make_cert(char **cert_out, char **key_out, const char *dir, struct ty_error *err);
+/* Starts the TLS front end on host:port (port 0 = any) forwarding to backend_port. */
+int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_port,
+                 const char *cert, const char *key, const char *client_ca, int *port_out,
+                 struct ty_error *err);
+void ks_tls_stop(struct ks_tls *t);
+
+/* base64 of data: new string, free() it */
+char *ks_base64(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * kubesim_store.c - the object store of the simulated cluster.
+ *
+ * Objects live in one jansson object per resource kind, keyed "ns/name" (or
+ * "name" for namespaces).  Every write takes the next global resourceVersion
+ * (an integer, served as a string) and appends one event to a ring of the last
+ * KS_HISTORY events, which is what watches replay from; a watch asking for a
+ * version older than the ring gets 410 Expired, as from a compacted etcd.
+ * Stored trees are never modified in place (see kubesim_int.h).  The state
+ * file is the same data as JSON, written atomically by the controller thread
+ * (debounced) and at stop.
+ */
+#include "kubesim/kubesim_int.h"
+#include "util/crypto.h"
+#include "util/file.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct ks_resource ks_resources[KS_NRES] = {
+    [KS_PODS] = {"pods", "pod", "Pod", "", "v1", "po", true},
+    [KS_SERVICES] = {"services", "service", "Service", "", "v1", "svc", true},
+    [KS_PVCS] = {"persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", "",
+                 "v1", "pvc", true},
+    [KS_CONFIGMAPS] = {"configmaps", "configmap", "ConfigMap", "", "v1", "cm", true},
+    [KS_SECRETS] = {"secrets", "secret", "Secret", "", "v1", NULL, true},
+    [KS_EVENTS] = {"events", "event", "Event", "", "v1", "ev", true},
+    [KS_NAMESPACES] = {"namespaces", "namespace", "Namespace", "", "v1", "ns", false},
+    [KS_DEPLOYMENTS] = {"deployments", "deployment", "Deployment", "apps", "v1", "deploy", true},
+    [KS_REPLICASETS] = {"replicasets", "replicaset", "ReplicaSet", "apps", "v1", "rs", true},
+    [KS_NETPOLS] = {"networkpolicies", "networkpolicy", "NetworkPolicy", "networking.k8s.io",
+                    "v1", "netpol", true},
+};
+
+const char *ks_res_qualified(enum ks_res r, char *buf, size_t n)
+{
+    const struct ks_resource *d = &ks_resources[r];
+    if (!d->group[0])
+        snprintf(buf, n, "%s", d->plural);
+    else
+        snprintf(buf, n, "%s.%s", d->plural, d->group);
+    return buf;
+}
+
+const char *ks_res_api_version(enum ks_res r)
+{
+    switch (r) {
+    case KS_DEPLOYMENTS:
+    case KS_REPLICASETS:
+        return "apps/v1";
+    case KS_NETPOLS:
+        return "networking.k8s.io/v1";
+    default:
+        return "v1";
+    }
+}
+
+/* ---- json helpers ---- */
+
+json_t *ks_at(const json_t *obj, const char *path)
+{
+    const char *p = path;
+    json_t *cur = (json_t *)obj;
+    char part[128];
+    while (cur && *p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof part)
+            return NULL;
+        memcpy(part, p, n);
+        part[n] = 0;
+        cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
+        p += n;
+        if (*p == '.')
+            p++;
+    }
+    return cur;
+}
+
+const char *ks_str(const json_t *obj, const char *path)
+{
+    return json_string_value(ks_at(obj, path));
+}
+
+long ks_int(const json_t *obj, const char *path, long dflt)
+{
+    json_t *v = ks_at(obj, path);
+    return json_is_integer(v) ? (long)json_integer_value(v) : dflt;
+}
+
+json_t *ks_obj_at(json_t *obj, const char *path)
+{
+    const char *p = path;
+    json_t *cur = obj;
+    char part[128];
+    while (*p) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (n >= sizeof part)
+            n = sizeof part - 1;
+        memcpy(part, p, n);
+        part[n] = 0;
+        json_t *next = json_object_get(cur, part);
+        if (!json_is_object(next)) {
+            next = json_object();
+            json_object_set_new(cur, part, next);
+        }
+        cur = next;
+        p += n;
+        if (*p == '.')
+            p++;
+    }
+    return cur;
+}
+
+void ks_now_iso(char out[32])
+{
+    ty_time_format_iso(out, 32, ty_time_now_ms(), 0);
+}
+
+uint64_t ks_rand(struct kubesim *s)
+{
+    /* xorshift64*: good enough for names and fault dice, seeded at start. */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 2685821657736338717ULL;
+}
+
+void ks_rand_suffix(struct kubesim *s, char *out, size_t n)
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[ks_rand(s) % (sizeof alphabet - 1)];
+    out[n] = 0;
+}
+
+void ks_meta_init(struct kubesim *s, json_t *obj)
+{
+    char guid[33], uid[37], now[32];
+    json_t *md = ks_obj_at(obj, "metadata");
+    ty_guid_new(guid);
+    snprintf(uid, sizeof uid, "%.8s-%.4s-%.4s-%.4s-%.12s", guid, guid + 8, guid + 12, guid + 16,
+             guid + 20);
+    ks_now_iso(now);
+    json_object_set_new(md, "uid", json_string(uid));
+    json_object_set_new(md, "creationTimestamp", json_string(now));
+    json_object_del(md, "resourceVersion");
+    json_object_del(md, "deletionTimestamp");
+    json_object_del(md, "deletionGracePeriodSeconds");
+    (void)s;
+}
+
+const char *ks_key(enum ks_res r, const char *ns, const char *name, char *buf, size_t n)
+{
+    if (ks_resources[r].namespaced)
+        snprintf(buf, n, "%s/%s", ns ? ns : "", name);
+    else
+        snprintf(buf, n, "%s", name);
+    return buf;
+}
+
+static const char *obj_key(enum ks_res r, const json_t *obj, char *buf, size_t n)
+{
+    return ks_key(r, ks_str(obj, "metadata.namespace"), ks_str(obj, "metadata.name"), buf, n);
+}
+
+json_t *ks_get(struct kubesim *s, enum ks_res r, const char *ns, const char *name)
+{
+    char key[600];
+    return json_object_get(s->objs[r], ks_key(r, ns, name, key, sizeof key));
+}
+
+json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out)
+{
+    json_t *e = uid ? json_object_get(s->uids, uid) : NULL;
+    if (!e)
+        return NULL;
+    enum ks_res r = (enum ks_res)json_integer_value(json_array_get(e, 0));
+    if (res_out)
+        *res_out = r;
+    return json_object_get(s->objs[r], json_string_value(json_array_get(e, 1)));
+}
+
+static void record(struct kubesim *s, enum ks_res r, enum ks_ev_type type, json_t *obj,
+                   json_t *old)
+{
+    struct ks_event *e = &s->hist[s->rv % KS_HISTORY];
+    if (e->obj) {
+        json_decref(e->obj);
+        json_decref(e->old);
+        s->hist_oldest = e->rv + 1;
+    }
+    e->rv = s->rv;
+    e->type = type;
+    e->res = r;
+    e->obj = json_incref(obj);
+    e->old = old ? json_incref(old) : NULL;
+    if (!s->dirty)
+        s->dirty_ms = ty_time_mono_ms();
+    s->dirty = true;
+    pthread_cond_broadcast(&s->cond);
+}
+
+static void set_rv(json_t *obj, long rv)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%ld", rv);
+    json_object_set_new(ks_obj_at(obj, "metadata"), "resourceVersion", json_string(buf));
+}
+
+json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj)
+{
+    char key[600];
+    obj_key(r, obj, key, sizeof key);
+    json_t *old = json_object_get(s->objs[r], key);
+    json_incref(old);
+    set_rv(obj, ++s->rv);
+    json_object_set_new(s->objs[r], key, obj);
+    const char *uid = ks_str(obj, "metadata.uid");
+    if (uid && !old)
+        json_object_set_new(s->uids, uid, json_pack("[is]", (int)r, key));
+    record(s, r, old ? KS_MODIFIED : KS_ADDED, obj, old);
+    json_decref(old);
+    return obj;
+}
+
+void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *name)
+{
+    char key[600];
+    ks_key(r, ns, name, key, sizeof key);
+    json_t *old = json_object_get(s->objs[r], key);
+    if (!old)
+        return;
+    json_incref(old);
+    json_object_del(s->objs[r], key);
+    const char *uid = ks_str(old, "metadata.uid");
+    if (uid)
+        json_object_del(s->uids, uid);
+    json_t *gone = json_deep_copy(old);
+    set_rv(gone, ++s->rv);
+    record(s, r, KS_DELETED, gone, old);
+    json_decref(gone);
+    json_decref(old);
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns)
+{
+    size_t n = json_object_size(s->objs[r]), k = 0;
+    const char **keys = ty_xcalloc(n ? n : 1, sizeof *keys);
+    const char *key;
+    json_t *v;
+    json_object_foreach(s->objs[r], key, v)
+    {
+        if (ns && ks_resources[r].namespaced) {
+            const char *ons = ks_str(v, "metadata.namespace");
+            if (!ons || strcmp(ons, ns) != 0)
+                continue;
+        }
+        keys[k++] = key;
+    }
+    qsort(keys, k, sizeof *keys, cmp_keys);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < k; i++)
+        json_array_append(arr, json_object_get(s->objs[r], keys[i]));
+    free(keys);
+    return arr;
+}
+
+/* ---- persistence ---- */
+
+int ks_state_save(struct kubesim *s, const char *path, struct ty_error *err)
+{
+    json_t *root = json_object(), *objs = json_array();
+    for (int r = 0; r < KS_NRES; r++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(s->objs[r], key, v)
+        {
+            json_array_append_new(objs, json_pack("{sOsO}", "resource", json_string(
+                                                                             ks_resources[r].plural),
+                                                  "object", v));
+        }
+    }
+    json_object_set_new(root, "resourceVersion", json_integer(s->rv));
+    json_object_set_new(root, "objects", objs);
+    json_object_set(root, "metrics", s->metrics);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    int rc = ty_file_write_atomic(path, text, strlen(text), err);
+    free(text);
+    if (rc == 0)
+        s->dirty = false;
+    return rc;
+}
+
+int ks_state_load(struct kubesim *s, const char *path, struct ty_error *err)
+{
+    char *text = NULL;
+    json_error_t je;
+    json_t *root = NULL;
+    int rc = ty_file_read(&text, NULL, path, 256u << 20, err);
+    if (rc == TY_ENOTFOUND) {
+        ty_error_clear(err);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    root = json_loads(text, 0, &je);
+    free(text);
+    if (!json_is_object(root)) {
+        rc = ty_error_set(err, TY_EINVAL, "%s:%d:%d: %s", path, je.line, je.column,
+                          root ? "expected a JSON object" : je.text);
+        goto out;
+    }
+    json_t *objs = json_object_get(root, "objects"), *item;
+    size_t i;
+    json_array_foreach(objs, i, item)
+    {
+        const char *res = json_string_value(json_object_get(item, "resource"));
+        json_t *obj = json_object_get(item, "object");
+        int r;
+        for (r = 0; r < KS_NRES; r++)
+            if (res && !strcmp(res, ks_resources[r].plural))
+                break;
+        if (r == KS_NRES || !json_is_object(obj) || !ks_str(obj, "metadata.name")) {
+            rc = ty_error_set(err, TY_EINVAL, "%s: objects[%zu]: not a stored object", path, i);
+            goto out;
+        }
+        char key[600];
+        obj_key((enum ks_res)r, obj, key, sizeof key);
+        json_object_set(s->objs[r], key, obj);
+        const char *uid = ks_str(obj, "metadata.uid");
+        if (uid)
+            json_object_set_new(s->uids, uid, json_pack("[is]", r, key));
+    }
+    json_int_t rv = json_integer_value(json_object_get(root, "resourceVersion"));
+    if (rv > s->rv)
+        s->rv = (long)rv;
+    s->hist_oldest = s->rv + 1;
+    json_t *m = json_object_get(root, "metrics");
+    if (json_is_object(m))
+        json_object_update(s->metrics, m);
+out:
+    json_decref(root);
+    return rc;
+}
+
+void ks_store_free(struct kubesim *s)
+{
+    for (int r = 0; r < KS_NRES; r++)
+        json_decref(s->objs[r]);
+    json_decref(s->uids);
+    for (int i = 0; i < KS_HISTORY; i++) {
+        json_decref(s->hist[i].obj);
+        json_decref(s->hist[i].old);
+    }
+    json_decref(s->podsim);
+    json_decref(s->metrics);
+}

@@ -1,0 +1,445 @@
+/*
+ * test_api.c - the REST surface of the simulated cluster over real HTTP:
+ * auth, discovery, CRUD with the real Status bodies, conflicts, validation,
+ * selectors, paging, the three PATCH types, dry runs, tables.
+ */
+#include "sim_test.h"
+
+static struct kubesim *S;
+
+static void setup(void)
+{
+    S = sim_start();
+}
+
+static void teardown(void)
+{
+    kubesim_stop(S);
+    S = NULL;
+}
+
+START_TEST(test_auth)
+{
+    struct sim_reply r = sim_req_full(S, "GET", "/api/v1/namespaces/default/pods", NULL, NULL,
+                                      NULL, NULL);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "Unauthorized");
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Status");
+    sim_reply_free(&r);
+    r = sim_req_full(S, "GET", "/version", NULL, NULL, NULL, "wrong");
+    ck_assert_int_eq(r.status, 401);
+    sim_reply_free(&r);
+    r = sim_req_full(S, "POST", "/_sim/faults", "{}", NULL, NULL, NULL);
+    ck_assert_int_eq(r.status, 401);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/pods", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "PodList");
+    sim_reply_free(&r);
+    ck_assert_int_ge(kubesim_request_count(S), 4);
+}
+END_TEST
+
+START_TEST(test_discovery)
+{
+    struct sim_reply r = sim_req(S, "GET", "/version", NULL);
+    ck_assert_str_eq(sim_str(r.json, "major"), "1");
+    ck_assert_str_eq(sim_str(r.json, "minor"), "32");
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1", NULL);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "APIResourceList");
+    json_t *res = json_object_get(r.json, "resources");
+    bool pods = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(res, i, e)
+    {
+        if (!strcmp(sim_str(e, "name"), "pods")) {
+            pods = true;
+            ck_assert_str_eq(sim_str(e, "shortNames.0"), "po");
+            ck_assert(json_is_true(json_object_get(e, "namespaced")));
+        }
+    }
+    ck_assert(pods);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/apis", NULL);
+    ck_assert_str_eq(sim_str(r.json, "groups.0.name"), "apps");
+    sim_reply_free(&r);
+    static const char *const paths[] = {"/api", "/apis/apps/v1", "/apis/networking.k8s.io/v1",
+                                        "/apis/metrics.k8s.io/v1beta1", NULL};
+    for (const char *const *p = paths; *p; p++) {
+        r = sim_req(S, "GET", *p, NULL);
+        ck_assert_msg(r.status == 200, "%s: %ld", *p, r.status);
+        sim_reply_free(&r);
+    }
+    r = sim_req(S, "GET", "/openapi/v2", NULL);
+    ck_assert_int_eq(r.status, 404);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/openapi/v3", NULL);
+    ck_assert_int_eq(r.status, 404);
+    sim_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_crud_configmap)
+{
+    const char *base = "/api/v1/namespaces/default/configmaps";
+    struct sim_reply r =
+        sim_req(S, "POST", base, "{\"metadata\":{\"name\":\"cm1\"},\"data\":{\"a\":\"1\"}}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "ConfigMap");
+    ck_assert_str_eq(sim_str(r.json, "metadata.namespace"), "default");
+    ck_assert_ptr_nonnull(sim_str(r.json, "metadata.uid"));
+    ck_assert_ptr_nonnull(sim_str(r.json, "metadata.creationTimestamp"));
+    char rv1[32];
+    snprintf(rv1, sizeof rv1, "%s", sim_str(r.json, "metadata.resourceVersion"));
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", base, "{\"metadata\":{\"name\":\"cm1\"}}");
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "AlreadyExists");
+    ck_assert_str_eq(sim_str(r.json, "message"), "configmaps \"cm1\" already exists");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/configmaps/cm1", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "data.a"), "1");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "GET", "/apis/apps/v1/namespaces/default/deployments/nope", NULL);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(sim_str(r.json, "message"), "deployments.apps \"nope\" not found");
+    ck_assert_str_eq(sim_str(r.json, "details.group"), "apps");
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "code")), 404);
+    sim_reply_free(&r);
+
+    /* PUT with the current version succeeds and changes it. */
+    char body[512];
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"cm1\",\"resourceVersion\":\"%s\"},"
+             "\"data\":{\"a\":\"2\"}}", rv1);
+    r = sim_req(S, "PUT", "/api/v1/namespaces/default/configmaps/cm1", body);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_ne(sim_str(r.json, "metadata.resourceVersion"), rv1);
+    ck_assert_str_eq(sim_str(r.json, "data.a"), "2");
+    sim_reply_free(&r);
+    /* The same stale version again conflicts. */
+    r = sim_req(S, "PUT", "/api/v1/namespaces/default/configmaps/cm1", body);
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "Conflict");
+    ck_assert_str_eq(sim_str(r.json, "message"),
+                     "Operation cannot be fulfilled on configmaps \"cm1\": the object has been "
+                     "modified; please apply your changes to the latest version and try again");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps/cm1", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Status");
+    ck_assert_str_eq(sim_str(r.json, "status"), "Success");
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/configmaps/cm1", NULL);
+    ck_assert_int_eq(r.status, 404);
+    sim_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_validation)
+{
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps",
+                                 "{\"metadata\":{\"name\":\"Jupyter_Alice@x\"}}");
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "Invalid");
+    ck_assert_str_eq(sim_str(r.json, "details.causes.0.field"), "metadata.name");
+    ck_assert_ptr_nonnull(strstr(sim_str(r.json, "message"), "ConfigMap \"Jupyter_Alice@x\" is "
+                                                             "invalid: metadata.name"));
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps",
+                "{\"metadata\":{\"name\":\"ok\",\"labels\":{\"username\":\"alice@example.org\"}}}");
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_str_eq(sim_str(r.json, "details.causes.0.field"), "metadata.labels");
+    sim_reply_free(&r);
+
+    /* Deployment: selector required, and must match the template labels. */
+    r = sim_req(S, "POST", "/apis/apps/v1/namespaces/default/deployments",
+                "{\"metadata\":{\"name\":\"d\"},\"spec\":{\"template\":{\"metadata\":{\"labels\":"
+                "{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}");
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_str_eq(sim_str(r.json, "message"),
+                     "Deployment.apps \"d\" is invalid: spec.selector: Required value");
+    sim_reply_free(&r);
+    r = sim_req(S, "POST", "/apis/apps/v1/namespaces/default/deployments",
+                "{\"metadata\":{\"name\":\"d\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":"
+                "\"c\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":{"
+                "\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}");
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_ptr_nonnull(strstr(r.body, "`selector` does not match template `labels`"));
+    sim_reply_free(&r);
+
+    /* Services are RFC 1035 labels: no leading digit. */
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/services",
+                "{\"metadata\":{\"name\":\"9lives\"},\"spec\":{\"ports\":[{\"port\":80}]}}");
+    ck_assert_int_eq(r.status, 422);
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":");
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "BadRequest");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", "/api/v1/namespaces/nons/configmaps", "{\"metadata\":{\"name\":\"x\"}}");
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(sim_str(r.json, "message"), "namespaces \"nons\" not found");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps",
+                "{\"metadata\":{\"name\":\"x\",\"namespace\":\"other\"}}");
+    ck_assert_int_eq(r.status, 400);
+    sim_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_generate_name_and_dry_run)
+{
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/secrets",
+                                 "{\"metadata\":{\"generateName\":\"tok-\"},\"stringData\":"
+                                 "{\"k\":\"hello\"}}");
+    ck_assert_int_eq(r.status, 201);
+    const char *name = sim_str(r.json, "metadata.name");
+    ck_assert(strncmp(name, "tok-", 4) == 0 && strlen(name) == 9);
+    ck_assert_str_eq(sim_str(r.json, "data.k"), "aGVsbG8=");
+    ck_assert_str_eq(sim_str(r.json, "type"), "Opaque");
+    sim_reply_free(&r);
+
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
+                "{\"metadata\":{\"name\":\"dry\"}}");
+    ck_assert_int_eq(r.status, 201);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/configmaps/dry", NULL);
+    ck_assert_int_eq(r.status, 404);
+    sim_reply_free(&r);
+}
+END_TEST
+
+static void make_cm(const char *name, const char *labels)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\",\"labels\":%s}}", name, labels);
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", body);
+    ck_assert_int_eq(r.status, 201);
+    sim_reply_free(&r);
+}
+
+static int list_count(const char *query)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps?%s", query);
+    struct sim_reply r = sim_req(S, "GET", path, NULL);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", query, r.status, r.body);
+    int n = (int)json_array_size(json_object_get(r.json, "items"));
+    sim_reply_free(&r);
+    return n;
+}
+
+START_TEST(test_selectors)
+{
+    make_cm("a1", "{\"executor\":\"tycho\",\"username\":\"alice\"}");
+    make_cm("b1", "{\"executor\":\"tycho\",\"username\":\"bob\",\"gpu\":\"yes\"}");
+    make_cm("c1", "{\"username\":\"carol\"}");
+    ck_assert_int_eq(list_count("labelSelector=executor%3Dtycho"), 2);
+    ck_assert_int_eq(list_count("labelSelector=executor%3D%3Dtycho%2Cusername%3Dalice"), 1);
+    ck_assert_int_eq(list_count("labelSelector=executor%21%3Dtycho"), 1);
+    ck_assert_int_eq(list_count("labelSelector=username+in+%28alice%2Cbob%29%2C%21gpu"), 1);
+    ck_assert_int_eq(list_count("labelSelector=username%20notin%20(alice)"), 2);
+    ck_assert_int_eq(list_count("labelSelector=gpu"), 1);
+    ck_assert_int_eq(list_count("labelSelector=%21executor"), 1);
+    ck_assert_int_eq(list_count("fieldSelector=metadata.name%3Db1"), 1);
+    ck_assert_int_eq(list_count("fieldSelector=metadata.name%21%3Db1"), 2);
+
+    struct sim_reply r =
+        sim_req(S, "GET", "/api/v1/namespaces/default/configmaps?labelSelector=a%3D%3D%3D", NULL);
+    ck_assert_int_eq(r.status, 400);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/configmaps?fieldSelector=spec.x%3D1", NULL);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(sim_str(r.json, "message"), "field label not supported: spec.x");
+    sim_reply_free(&r);
+
+    /* All-namespace list. */
+    r = sim_req(S, "GET", "/api/v1/configmaps?labelSelector=executor%3Dtycho", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 2);
+    sim_reply_free(&r);
+
+    /* deletecollection with a selector */
+    r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=executor%3Dtycho",
+                NULL);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    ck_assert_int_eq(list_count("labelSelector="), 1);
+}
+END_TEST
+
+START_TEST(test_paging)
+{
+    for (int i = 0; i < 7; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "p%d", i);
+        make_cm(n, "{\"page\":\"yes\"}");
+    }
+    char path[1024] = "/api/v1/namespaces/default/configmaps?limit=3&labelSelector=page";
+    int seen = 0, pages = 0;
+    char first_rv[32] = "";
+    for (;;) {
+        struct sim_reply r = sim_req(S, "GET", path, NULL);
+        ck_assert_int_eq(r.status, 200);
+        seen += (int)json_array_size(json_object_get(r.json, "items"));
+        pages++;
+        const char *rv = sim_str(r.json, "metadata.resourceVersion");
+        if (!first_rv[0])
+            snprintf(first_rv, sizeof first_rv, "%s", rv);
+        else
+            ck_assert_str_eq(rv, first_rv);
+        const char *cont = sim_str(r.json, "metadata.continue");
+        if (!cont) {
+            sim_reply_free(&r);
+            break;
+        }
+        char *esc = curl_easy_escape(NULL, cont, 0);
+        snprintf(path, sizeof path,
+                 "/api/v1/namespaces/default/configmaps?limit=3&labelSelector=page&continue=%s",
+                 esc);
+        curl_free(esc);
+        sim_reply_free(&r);
+        ck_assert_int_lt(pages, 10);
+    }
+    ck_assert_int_eq(seen, 7);
+    ck_assert_int_eq(pages, 3);
+    struct sim_reply r =
+        sim_req(S, "GET", "/api/v1/namespaces/default/configmaps?limit=3&continue=bogus!", NULL);
+    ck_assert_int_eq(r.status, 410);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "Expired");
+    sim_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_patch)
+{
+    const char *dep = "/apis/apps/v1/namespaces/default/deployments";
+    struct sim_reply r = sim_req(S, "POST", dep, sim_deploy_json("web", "alice", 0, "nginx:1"));
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "metadata.generation")), 1);
+    sim_reply_free(&r);
+    const char *obj = "/apis/apps/v1/namespaces/default/deployments/web";
+
+    r = sim_req_full(S, "PATCH", obj, "{\"metadata\":{\"labels\":{\"x\":\"1\",\"username\":null}}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "metadata.labels.x"), "1");
+    ck_assert_ptr_null(sim_str(r.json, "metadata.labels.username"));
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "metadata.generation")), 1);
+    sim_reply_free(&r);
+
+    /* Strategic merge: containers merge by name instead of being replaced. */
+    r = sim_req_full(S, "PATCH", obj,
+                     "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"side\","
+                     "\"image\":\"busybox\"},{\"name\":\"main\",\"image\":\"nginx:2\"}]}}}}",
+                     "application/strategic-merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    json_t *cs = sim_at(r.json, "spec.template.spec.containers");
+    ck_assert_int_eq(json_array_size(cs), 2);
+    ck_assert_str_eq(sim_str(cs, "0.name"), "main");
+    ck_assert_str_eq(sim_str(cs, "0.image"), "nginx:2");
+    ck_assert_int_eq(json_integer_value(sim_at(cs, "0.ports.0.containerPort")), 8888);
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "metadata.generation")), 2);
+    sim_reply_free(&r);
+
+    /* Merge patch replaces lists wholesale. */
+    r = sim_req_full(S, "PATCH", obj,
+                     "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"main\","
+                     "\"image\":\"nginx:3\"}]}}}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(json_array_size(sim_at(r.json, "spec.template.spec.containers")), 1);
+    sim_reply_free(&r);
+
+    r = sim_req_full(S, "PATCH", obj,
+                     "[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":0},"
+                     "{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":2},"
+                     "{\"op\":\"add\",\"path\":\"/metadata/labels/a~1b\",\"value\":\"v\"}]",
+                     "application/json-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "spec.replicas")), 2);
+    ck_assert_str_eq(sim_str(json_object_get(sim_at(r.json, "metadata"), "labels"), "x"), "1");
+    ck_assert_ptr_nonnull(json_object_get(sim_at(r.json, "metadata.labels"), "a/b"));
+    sim_reply_free(&r);
+
+    r = sim_req_full(S, "PATCH", obj, "[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":9}]",
+                     "application/json-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 422);
+    sim_reply_free(&r);
+
+    r = sim_req_full(S, "PATCH", obj, "{}", "text/plain", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 415);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "UnsupportedMediaType");
+    sim_reply_free(&r);
+
+    /* A patch carrying a stale resourceVersion is a precondition. */
+    r = sim_req_full(S, "PATCH", obj, "{\"metadata\":{\"resourceVersion\":\"1\"}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 409);
+    sim_reply_free(&r);
+
+    /* The selector is immutable. */
+    r = sim_req_full(S, "PATCH", obj, "{\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"z\"}}}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 422);
+    sim_reply_free(&r);
+
+    /* Scale subresource. */
+    r = sim_req(S, "GET", "/apis/apps/v1/namespaces/default/deployments/web/scale", NULL);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Scale");
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "spec.replicas")), 2);
+    sim_reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_table)
+{
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/services",
+                                 "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"selector\":{\"app\":"
+                                 "\"web\"},\"ports\":[{\"port\":80,\"targetPort\":8888}]}}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_ptr_nonnull(strstr(sim_str(r.json, "spec.clusterIP"), "10.96."));
+    sim_reply_free(&r);
+    r = sim_req_full(S, "GET", "/api/v1/namespaces/default/services", NULL, NULL,
+                     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Table");
+    ck_assert_str_eq(sim_str(r.json, "columnDefinitions.1.name"), "Type");
+    ck_assert_str_eq(sim_str(r.json, "rows.0.cells.0"), "web");
+    ck_assert_str_eq(sim_str(r.json, "rows.0.cells.4"), "80/TCP");
+    ck_assert_str_eq(sim_str(r.json, "rows.0.cells.6"), "app=web");
+    ck_assert_str_eq(sim_str(r.json, "rows.0.object.kind"), "PartialObjectMetadata");
+    sim_reply_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    Suite *s = suite_create("kubesim_api");
+    TCase *tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_discovery);
+    tcase_add_test(tc, test_crud_configmap);
+    tcase_add_test(tc, test_validation);
+    tcase_add_test(tc, test_generate_name_and_dry_run);
+    tcase_add_test(tc, test_selectors);
+    tcase_add_test(tc, test_paging);
+    tcase_add_test(tc, test_patch);
+    tcase_add_test(tc, test_table);
+    suite_add_tcase(s, tc);
+    int rc = ty_run_suite(s);
+    curl_global_cleanup();
+    return rc;
+}
