@@ -46,8 +46,8 @@ CREATE INDEX sessions_state_created ON sessions (state, created_at DESC, id DESC
 -- The reconciler's and reaper's "what is due" query: live sessions only.
 CREATE INDEX sessions_deadline ON sessions (state_deadline_at)
     WHERE state_deadline_at IS NOT NULL;
--- The culler: idle running sessions.
-CREATE INDEX sessions_activity ON sessions (state, last_activity_at);
+-- The culler: idle running sessions (a partial index: only running rows).
+CREATE INDEX sessions_running_activity ON sessions (last_activity_at) WHERE state = 'running';
 
 CREATE TABLE session_labels (
     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,

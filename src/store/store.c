@@ -432,6 +432,7 @@ static int open_impl(struct store **out, const char *path, const struct store_op
         rc = exec_text(st, "PRAGMA journal_mode = WAL", err, "enable WAL");
     if (rc == 0)
         rc = exec_text(st, "PRAGMA synchronous = NORMAL", err, "set synchronous");
+
     if (rc) {
         ty_error_wrap(err, "%s: ", path);
         goto out;
@@ -461,8 +462,15 @@ int store_migrate(const char *path, int *from_out, int *to_out, struct ty_error 
     struct store *st = NULL;
     int rc = open_impl(&st, path, NULL, from_out, to_out, err);
 
+    if (rc == 0)
+        rc = store_optimize(st, err);
     store_close(st);
     return rc;
+}
+
+int store_optimize(struct store *st, struct ty_error *err)
+{
+    return exec_stmt(st, STMT_ANALYZE, err, "analyze");
 }
 
 void store_close(struct store *st)
@@ -471,6 +479,9 @@ void store_close(struct store *st)
         return;
     while (st->tx_depth > 0)
         tx_rollback(st);
+    /* SQLite's advice for short-lived connections; errors do not matter here. */
+    if (st->db && sqlite3_get_autocommit(st->db))
+        exec_stmt(st, STMT_OPTIMIZE, NULL, "optimize");
     for (int i = 0; i < STMT__COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     for (int i = 0; i < STORE_DYN_CACHE; i++) {
@@ -513,8 +524,12 @@ int store_pool_new(struct store_pool **out, const char *path, const struct store
                             "store: a pool needs a database file, not an in-memory database");
     /* Migrate (or check) once with the caller's options. */
     rc = store_open(&first, path, o, err);
-    if (rc)
+    if (rc == 0)
+        rc = store_optimize(first, err);
+    if (rc) {
+        store_close(first);
         return rc;
+    }
     p = ty_xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);

@@ -80,6 +80,15 @@ int store_schema_version(struct store *st);
 /* The highest version among the embedded migrations. */
 int store_schema_version_latest(void);
 
+/* Refreshes the query planner's statistics (a full ANALYZE: about 100 ms at
+ * 100,000 sessions; it holds the write lock meanwhile).  Without statistics
+ * SQLite may pick a poor index for combined history filters (measured: 18 ms
+ * instead of well under 1 ms; sampled statistics were not good enough).  store_pool_new() and
+ * store_migrate() run it; a long-running server should also call it now and
+ * then (e.g. hourly) as the history grows.  store_close() runs the cheaper
+ * `PRAGMA optimize`. */
+int store_optimize(struct store *st, struct ty_error *err);
+
 /* Explicit transactions, for batching many writes (BEGIN IMMEDIATE ... COMMIT).
  * Store functions called inside one join it (they use savepoints), so a failing
  * call inside a batch undoes only its own work. */

@@ -19,6 +19,8 @@ const char *const store_sql[STMT__COUNT] = {
     [STMT_RELEASE] = "RELEASE store_sp",
     [STMT_ROLLBACK_TO] = "ROLLBACK TO store_sp",
     [STMT_USER_VERSION] = "PRAGMA user_version",
+    [STMT_OPTIMIZE] = "PRAGMA optimize",
+    [STMT_ANALYZE] = "ANALYZE",
 
     [STMT_SESSION_INSERT] =
         "INSERT INTO sessions (id, username, app_id, app_name, context, registry_commit, "
@@ -87,7 +89,8 @@ const char *const store_sql[STMT__COUNT] = {
     /* Integer division: the UTC day number since the epoch. */
     [STMT_STATS_DAY] = "SELECT created_at / 86400000 AS day, count(*) FROM sessions "
                        "WHERE created_at >= ?1 AND created_at < ?2 GROUP BY day ORDER BY day",
-    [STMT_STATS_STATE] = "SELECT state, count(*) FROM sessions GROUP BY state",
+    /* Kept exact by the triggers of migration 0002. */
+    [STMT_STATS_STATE] = "SELECT state, n FROM session_state_counts",
     [STMT_STATS_INTERVALS] = "SELECT created_at, stopped_at FROM sessions WHERE created_at < ?2 "
                              "AND (stopped_at IS NULL OR stopped_at > ?1)",
 

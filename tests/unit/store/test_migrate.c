@@ -6,6 +6,8 @@
  */
 #include "store_test.h"
 
+#include "util/embed.h"
+
 #include <sqlite3.h>
 
 static char *dir;
@@ -248,6 +250,43 @@ START_TEST(embedded_migrations_are_numbered)
 }
 END_TEST
 
+/* Migration 0002 must count the sessions a version-1 database already has. */
+START_TEST(state_counts_backfill_existing_rows)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct store_opts o = STORE_OPTS_INIT;
+    struct store_migration only_first[2] = {{NULL, NULL}, {NULL, NULL}};
+    struct store *st = NULL;
+    int64_t counts[STORE_STATE__COUNT];
+    char *path = test_path(dir, "v1.db");
+
+    ck_assert_ptr_nonnull(ty_embed_migrations_files[0].path);
+    ck_assert_str_eq(ty_embed_migrations_files[0].path, "0001_initial.sql");
+    only_first[0].name = ty_embed_migrations_files[0].path;
+    only_first[0].sql = (const char *)ty_embed_migrations_files[0].data;
+    o.migrations = only_first;
+    ck_assert_ok(store_open(&st, path, &o, &err), &err);
+    ck_assert_int_eq(store_schema_version(st), 1);
+    test_insert(st, "a", "alice", "app", T0);
+    test_insert(st, "b", "alice", "app", T0);
+    test_insert(st, "c", "bob", "app", T0);
+    test_move(st, "c", STORE_STATE_STOPPED, T0 + 1);
+    store_close(st);
+
+    ck_assert_ok(store_open(&st, path, NULL, &err), &err);
+    ck_assert_int_eq(store_schema_version(st), store_schema_version_latest());
+    ck_assert_ok(store_stats_by_state(st, counts, &err), &err);
+    ck_assert_int_eq(counts[STORE_STATE_REQUESTED], 2);
+    ck_assert_int_eq(counts[STORE_STATE_STOPPED], 1);
+    test_move(st, "a", STORE_STATE_CREATING, T0 + 2);
+    ck_assert_ok(store_stats_by_state(st, counts, &err), &err);
+    ck_assert_int_eq(counts[STORE_STATE_REQUESTED], 1);
+    ck_assert_int_eq(counts[STORE_STATE_CREATING], 1);
+    store_close(st);
+    free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store.migrate");
@@ -264,6 +303,7 @@ int main(void)
     tcase_add_test(tc, bad_migration_names_are_refused);
     tcase_add_test(tc, unopenable_path_is_an_error);
     tcase_add_test(tc, embedded_migrations_are_numbered);
+    tcase_add_test(tc, state_counts_backfill_existing_rows);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
 }
