@@ -37,8 +37,8 @@ static void report(const char *what, int64_t *ns, int n)
            ns[(n * 99) / 100] / 1000.0, n);
 }
 
-static int bench(const char *label, const char *reg_path, const char *def_path,
-                 const char *base_url, int iters)
+static int bench(
+    const char *label, const char *reg_path, const char *def_path, const char *base_url, int iters)
 {
     struct registry_load_opts opts = REGISTRY_LOAD_OPTS_INIT;
     struct ty_error err = TY_ERROR_INIT;
@@ -166,8 +166,8 @@ int main(void)
     if (write_synthetic(tmp) == 0) {
         reg_path = ty_path_join(tmp, "app-registry.yaml");
         def_path = ty_path_join(tmp, "app-defaults.yaml");
-        status |= bench("synthetic 1,000 apps / 50 contexts / 5-level extends", reg_path,
-                        def_path, NULL, 30);
+        status |= bench("synthetic 1,000 apps / 50 contexts / 5-level extends", reg_path, def_path,
+                        NULL, 30);
         free(reg_path);
         free(def_path);
     } else {

@@ -128,9 +128,9 @@ static int registry_check(int argc, char **argv)
         }
     }
     print_warnings(&w);
-    printf("%s: ok: %zu context%s, %zu resolved app entr%s, %zu warning%s\n",
-           reg->registry_name, ncontexts, ncontexts == 1 ? "" : "s", napps,
-           napps == 1 ? "y" : "ies", w.len, w.len == 1 ? "" : "s");
+    printf("%s: ok: %zu context%s, %zu resolved app entr%s, %zu warning%s\n", reg->registry_name,
+           ncontexts, ncontexts == 1 ? "" : "s", napps, napps == 1 ? "y" : "ies", w.len,
+           w.len == 1 ? "" : "s");
     status = 0;
 out:
     registry_warnings_cleanup(&w);

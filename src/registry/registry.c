@@ -132,8 +132,10 @@ int registry_source_parse(struct registry_source *out, const char *text, struct 
     } else {
         const char *path = ty_str_has_prefix(text, "file://") ? text + 7 : text;
         if (stat(path, &st) != 0) {
-            rc = ty_error_set(err, errno == ENOENT ? TY_ENOTFOUND : TY_ERR,
-                              "registry source '%s': %s", text, strerror(errno));
+            int e = errno;
+            char ebuf[128];
+            rc = ty_error_set(err, e == ENOENT ? TY_ENOTFOUND : TY_ERR, "registry source '%s': %s",
+                              text, strerror_r(e, ebuf, sizeof(ebuf)));
         } else {
             out->kind = S_ISDIR(st.st_mode) ? REGISTRY_SOURCE_DIR : REGISTRY_SOURCE_FILE;
             out->location = ty_xstrdup(path);
@@ -187,8 +189,12 @@ void registry_put(struct registry *reg)
 }
 
 /* Parses the two texts into reg (defaults_text may be NULL) and validates. */
-static int load_texts(struct registry *reg, const char *reg_text, size_t reg_len,
-                      const char *def_text, size_t def_len, struct ty_error *err)
+static int load_texts(struct registry *reg,
+                      const char *reg_text,
+                      size_t reg_len,
+                      const char *def_text,
+                      size_t def_len,
+                      struct ty_error *err)
 {
     struct registry_int *p = reg->priv;
     unsigned char sum[TY_SHA256_LEN * 2];
@@ -225,8 +231,11 @@ static void set_base(struct registry *reg, const struct registry_load_opts *opts
 /* Loads app-registry.yaml (registry_path) and, when it exists, defaults_path,
  * both local files, into reg (whose dir, url and names the caller may have
  * set). */
-static int load_local(struct registry *reg, const char *registry_path, const char *defaults_path,
-                      const struct registry_load_opts *opts, struct ty_error *err)
+static int load_local(struct registry *reg,
+                      const char *registry_path,
+                      const char *defaults_path,
+                      const struct registry_load_opts *opts,
+                      struct ty_error *err)
 {
     char *reg_text = NULL, *def_text = NULL;
     size_t reg_len = 0, def_len = 0;
@@ -263,8 +272,10 @@ out:
     return rc;
 }
 
-int registry_load_files(struct registry **out, const char *registry_path,
-                        const char *defaults_path, const struct registry_load_opts *opts,
+int registry_load_files(struct registry **out,
+                        const char *registry_path,
+                        const char *defaults_path,
+                        const struct registry_load_opts *opts,
                         struct ty_error *err)
 {
     struct registry *reg = registry_alloc();
@@ -273,8 +284,8 @@ int registry_load_files(struct registry **out, const char *registry_path,
     reg->source.kind = REGISTRY_SOURCE_FILE;
     reg->source.text = ty_xstrdup(registry_path);
     reg->source.location = ty_xstrdup(registry_path);
-    reg->cache_dir = opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir)
-                                             : registry_cache_dir_default();
+    reg->cache_dir =
+        opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
     rc = load_local(reg, registry_path, defaults_path, opts, err);
     reg->loaded_at_ms = ty_time_now_ms();
     if (rc < 0) {
@@ -285,8 +296,8 @@ int registry_load_files(struct registry **out, const char *registry_path,
     return 0;
 }
 
-static int load_http(struct registry *reg, const struct registry_load_opts *opts,
-                     struct ty_error *err)
+static int
+load_http(struct registry *reg, const struct registry_load_opts *opts, struct ty_error *err)
 {
     char *reg_text = NULL, *def_text = NULL;
     size_t reg_len = 0, def_len = 0;
@@ -296,8 +307,8 @@ static int load_http(struct registry *reg, const struct registry_load_opts *opts
     reg->registry_name = ty_xasprintf("%s/%s", reg->url, REGISTRY_FILE);
     def_url = ty_xasprintf("%s/%s", reg->url, DEFAULTS_FILE);
     set_base(reg, opts);
-    rc = fetch_http_get(&reg_text, &reg_len, reg->registry_name, reg->cache_dir,
-                        REGISTRY_MAX_BYTES, err);
+    rc = fetch_http_get(&reg_text, &reg_len, reg->registry_name, reg->cache_dir, REGISTRY_MAX_BYTES,
+                        err);
     if (rc < 0) {
         ty_error_wrap(err, "registry: %s: ", reg->registry_name);
         goto out;
@@ -322,11 +333,13 @@ out:
 }
 
 /* Loads the registry files inside a git checkout into reg. */
-static int load_checkout(struct registry *reg, const struct fetch_git_result *co,
-                         const struct registry_load_opts *opts, struct ty_error *err)
+static int load_checkout(struct registry *reg,
+                         const struct fetch_git_result *co,
+                         const struct registry_load_opts *opts,
+                         struct ty_error *err)
 {
-    char *dir = reg->source.subdir ? ty_path_join(co->dir, reg->source.subdir)
-                                   : ty_xstrdup(co->dir);
+    char *dir =
+        reg->source.subdir ? ty_path_join(co->dir, reg->source.subdir) : ty_xstrdup(co->dir);
     char *rpath = ty_path_join(dir, REGISTRY_FILE);
     char *dpath = ty_path_join(dir, DEFAULTS_FILE);
     int rc;
@@ -344,16 +357,18 @@ static struct registry *registry_blank(const struct registry_source *src,
 {
     struct registry *reg = registry_alloc();
     source_copy(&reg->source, src);
-    reg->cache_dir = opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir)
-                                             : registry_cache_dir_default();
+    reg->cache_dir =
+        opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
     return reg;
 }
 
 /* Git: check out the ref and load it.  With allow_fallback, a failure to
  * reach the remote or to load the new commit falls back to the commit marked
  * live, with a warning. */
-static int load_git(struct registry **out, const struct registry_source *src,
-                    const struct registry_load_opts *opts, bool allow_fallback,
+static int load_git(struct registry **out,
+                    const struct registry_source *src,
+                    const struct registry_load_opts *opts,
+                    bool allow_fallback,
                     struct ty_error *err)
 {
     struct registry *reg = registry_blank(src, opts);
@@ -382,8 +397,8 @@ static int load_git(struct registry **out, const struct registry_source *src,
     reg = registry_blank(src, opts);
     if (load_checkout(reg, &live, opts, NULL) < 0)
         goto fail;
-    registry_warnings_add(&reg->warnings, "%s: %s; serving the last good commit %s",
-                          src->text, first.msg, live.commit);
+    registry_warnings_add(&reg->warnings, "%s: %s; serving the last good commit %s", src->text,
+                          first.msg, live.commit);
     rc = 0;
     goto done;
 fail:
@@ -402,8 +417,10 @@ out:
     return rc;
 }
 
-int registry_load_ex(struct registry **out, const struct registry_source *src,
-                     const struct registry_load_opts *opts, bool allow_fallback,
+int registry_load_ex(struct registry **out,
+                     const struct registry_source *src,
+                     const struct registry_load_opts *opts,
+                     bool allow_fallback,
                      struct ty_error *err)
 {
     struct registry *reg;
@@ -436,8 +453,10 @@ int registry_load_ex(struct registry **out, const struct registry_source *src,
     return 0;
 }
 
-int registry_load(struct registry **out, const struct registry_source *src,
-                  const struct registry_load_opts *opts, struct ty_error *err)
+int registry_load(struct registry **out,
+                  const struct registry_source *src,
+                  const struct registry_load_opts *opts,
+                  struct ty_error *err)
 {
     return registry_load_ex(out, src, opts, true, err);
 }
@@ -454,7 +473,9 @@ json_t *registry_context_names(const struct registry *reg)
     return out;
 }
 
-int registry_apps_get(const json_t **out, const struct registry *reg, const char *context,
+int registry_apps_get(const json_t **out,
+                      const struct registry *reg,
+                      const char *context,
                       struct ty_error *err)
 {
     *out = json_object_get(reg->priv->resolved, context ? context : "");
@@ -464,8 +485,11 @@ int registry_apps_get(const json_t **out, const struct registry *reg, const char
     return 0;
 }
 
-int registry_resolve(json_t **out, const struct registry *reg, const char *context,
-                     const char *base_url, struct registry_warnings *warnings,
+int registry_resolve(json_t **out,
+                     const struct registry *reg,
+                     const char *context,
+                     const char *base_url,
+                     struct registry_warnings *warnings,
                      struct ty_error *err)
 {
     json_t *urls = base_url ? registry_repo_urls(reg, base_url) : json_incref(reg->repo_urls);
@@ -485,8 +509,12 @@ const json_t *registry_app_find(const json_t *apps, const char *app_id)
 
 /* Reads location (a path, a file:// URL or an http(s) URL; relative paths
  * are taken from the registry's folder). */
-static int read_location(char **out, size_t *len_out, char **name_out,
-                         const struct registry *reg, const char *location, struct ty_error *err)
+static int read_location(char **out,
+                         size_t *len_out,
+                         char **name_out,
+                         const struct registry *reg,
+                         const char *location,
+                         struct ty_error *err)
 {
     char *path = NULL;
     int rc;
@@ -511,8 +539,12 @@ static int read_location(char **out, size_t *len_out, char **name_out,
     return rc;
 }
 
-int registry_app_spec_read(char **out, size_t *len_out, char **name_out,
-                           const struct registry *reg, const json_t *app, struct ty_error *err)
+int registry_app_spec_read(char **out,
+                           size_t *len_out,
+                           char **name_out,
+                           const struct registry *reg,
+                           const json_t *app,
+                           struct ty_error *err)
 {
     const char *spec = json_string_value(json_object_get(app, "spec"));
     *out = NULL;
@@ -525,8 +557,11 @@ int registry_app_spec_read(char **out, size_t *len_out, char **name_out,
     return read_location(out, len_out, name_out, reg, spec, err);
 }
 
-int registry_app_env_read(char **out, size_t *len_out, const struct registry *reg,
-                          const json_t *app, struct ty_error *err)
+int registry_app_env_read(char **out,
+                          size_t *len_out,
+                          const struct registry *reg,
+                          const json_t *app,
+                          struct ty_error *err)
 {
     const char *spec = json_string_value(json_object_get(app, "spec"));
     char *dir, *loc;

@@ -105,20 +105,23 @@ struct registry_load_opts {
     const char *cache_dir;
 };
 
-#define REGISTRY_LOAD_OPTS_INIT {NULL, NULL}
+#define REGISTRY_LOAD_OPTS_INIT \
+    {                           \
+        NULL, NULL              \
+    }
 
 /* A loaded registry.  Immutable after registry_load(); read the fields, never
  * write them.  Reference counted: registry_put() drops a reference. */
 struct registry {
     struct registry_source source; /* a copy of the source it was loaded from */
-    char *dir;          /* local folder holding the files (DIR/FILE/GIT), or NULL */
-    char *url;          /* HTTP: the base URL the files came from, else NULL */
-    char *base_url;     /* the base relative repositories were resolved against
-                           (a URL, or an absolute folder path) */
-    char *registry_name; /* path or URL of app-registry.yaml, used in messages */
-    char *defaults_name; /* same for app-defaults.yaml, or NULL when absent */
+    char *dir;                     /* local folder holding the files (DIR/FILE/GIT), or NULL */
+    char *url;                     /* HTTP: the base URL the files came from, else NULL */
+    char *base_url;                /* the base relative repositories were resolved against
+                                      (a URL, or an absolute folder path) */
+    char *registry_name;           /* path or URL of app-registry.yaml, used in messages */
+    char *defaults_name;           /* same for app-defaults.yaml, or NULL when absent */
     char *cache_dir;
-    char commit[41];    /* GIT: the commit loaded, else "" */
+    char commit[41];      /* GIT: the commit loaded, else "" */
     int64_t loaded_at_ms; /* wall clock (ms since the epoch) of the load */
 
     json_t *settings;     /* object (borrowed from the registry); {} when absent */
@@ -141,13 +144,17 @@ struct registry {
  * Returns a new registry (one reference) in *out; release with registry_put().
  * Errors: TY_ENOTFOUND (missing file, unknown ref), TY_EINVAL (a bad registry,
  * message "file:line:col: ..."), TY_EUPSTREAM (fetch failed). */
-int registry_load(struct registry **out, const struct registry_source *src,
-                  const struct registry_load_opts *opts, struct ty_error *err);
+int registry_load(struct registry **out,
+                  const struct registry_source *src,
+                  const struct registry_load_opts *opts,
+                  struct ty_error *err);
 
 /* Loads from files or text already at hand (tests, `registry check FILE`).
  * defaults_path may be NULL (no defaults). */
-int registry_load_files(struct registry **out, const char *registry_path,
-                        const char *defaults_path, const struct registry_load_opts *opts,
+int registry_load_files(struct registry **out,
+                        const char *registry_path,
+                        const char *defaults_path,
+                        const struct registry_load_opts *opts,
                         struct ty_error *err);
 
 /* Takes another reference; returns reg. */
@@ -162,15 +169,20 @@ json_t *registry_context_names(const struct registry *reg);
  * an object app_id -> entry in resolution order.  Borrowed: valid while the
  * caller holds its reference to reg; never modify it.  TY_ENOTFOUND for an
  * unknown context. */
-int registry_apps_get(const json_t **out, const struct registry *reg, const char *context,
+int registry_apps_get(const json_t **out,
+                      const struct registry *reg,
+                      const char *context,
                       struct ty_error *err);
 
 /* Resolves context afresh, with base_url overriding the load's base (NULL: the
  * load's base).  *out is a new object app_id -> entry (json_decref).  Warnings
  * are added to warnings (may be NULL).  Errors: TY_ENOTFOUND (unknown context),
  * TY_EINVAL with file:line:col. */
-int registry_resolve(json_t **out, const struct registry *reg, const char *context,
-                     const char *base_url, struct registry_warnings *warnings,
+int registry_resolve(json_t **out,
+                     const struct registry *reg,
+                     const char *context,
+                     const char *base_url,
+                     struct registry_warnings *warnings,
                      struct ty_error *err);
 
 /* The entry of app_id in a resolved apps object, or NULL.  Borrowed. */
@@ -181,13 +193,20 @@ const json_t *registry_app_find(const json_t *apps, const char *app_id);
  * NUL-terminated string (free()); *len_out may be NULL; *name_out (may be NULL)
  * receives a new string naming the file for messages (free()).
  * Errors: TY_ENOTFOUND, TY_EUPSTREAM, TY_EINVAL (no spec). */
-int registry_app_spec_read(char **out, size_t *len_out, char **name_out,
-                           const struct registry *reg, const json_t *app, struct ty_error *err);
+int registry_app_spec_read(char **out,
+                           size_t *len_out,
+                           char **name_out,
+                           const struct registry *reg,
+                           const json_t *app,
+                           struct ty_error *err);
 
 /* Reads the .env beside the spec (dirname(spec)/.env).  As in Tycho a missing
  * file is not an error: *out is "" then.  *out is new (free()). */
-int registry_app_env_read(char **out, size_t *len_out, const struct registry *reg,
-                          const json_t *app, struct ty_error *err);
+int registry_app_env_read(char **out,
+                          size_t *len_out,
+                          const struct registry *reg,
+                          const json_t *app,
+                          struct ty_error *err);
 
 /* ------------------------------------------------------------------ holder */
 
@@ -196,8 +215,10 @@ struct registry_holder;
 
 /* Creates a holder and loads src (see registry_load).  src and opts are copied.
  * Fails when the first load fails.  Free with registry_holder_free(). */
-int registry_holder_new(struct registry_holder **out, const struct registry_source *src,
-                        const struct registry_load_opts *opts, struct ty_error *err);
+int registry_holder_new(struct registry_holder **out,
+                        const struct registry_source *src,
+                        const struct registry_load_opts *opts,
+                        struct ty_error *err);
 void registry_holder_free(struct registry_holder *h);
 
 /* The live registry, with a new reference: release it with registry_put().

@@ -36,8 +36,10 @@ static void opts_of(const struct registry_holder *h, struct registry_load_opts *
     o->cache_dir = h->cache_dir;
 }
 
-int registry_holder_new(struct registry_holder **out, const struct registry_source *src,
-                        const struct registry_load_opts *opts, struct ty_error *err)
+int registry_holder_new(struct registry_holder **out,
+                        const struct registry_source *src,
+                        const struct registry_load_opts *opts,
+                        struct ty_error *err)
 {
     struct registry_holder *h = ty_xcalloc(1, sizeof(*h));
     struct registry_load_opts o;
@@ -51,8 +53,8 @@ int registry_holder_new(struct registry_holder **out, const struct registry_sour
     h->src.ref = src->ref ? ty_xstrdup(src->ref) : NULL;
     h->src.subdir = src->subdir ? ty_xstrdup(src->subdir) : NULL;
     h->base_url = opts && opts->base_url ? ty_xstrdup(opts->base_url) : NULL;
-    h->cache_dir = opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir)
-                                           : registry_cache_dir_default();
+    h->cache_dir =
+        opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
     ty_error_clear(&h->last_error);
     opts_of(h, &o);
     rc = registry_load(&h->live, &h->src, &o, err);
@@ -135,11 +137,11 @@ json_t *registry_holder_status(struct registry_holder *h)
     pthread_mutex_lock(&h->lock);
     reg = registry_ref(h->live);
     json_object_set_new(out, "last_refresh_at",
-                        h->last_refresh_ms ? json_string(ty_time_format_iso(
-                                                 iso, sizeof(iso), h->last_refresh_ms, 0))
+                        h->last_refresh_ms ? json_string(ty_time_format_iso(iso, sizeof(iso),
+                                                                            h->last_refresh_ms, 0))
                                            : json_null());
-    json_object_set_new(out, "last_error", h->last_error.code ? json_string(h->last_error.msg)
-                                                              : json_null());
+    json_object_set_new(out, "last_error",
+                        h->last_error.code ? json_string(h->last_error.msg) : json_null());
     pthread_mutex_unlock(&h->lock);
 
     static const char *const kinds[] = {"dir", "file", "http", "git"};

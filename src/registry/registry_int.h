@@ -24,8 +24,10 @@ struct registry *registry_alloc(void);
 /* registry_load() with control over the git fallback: with allow_fallback
  * false a failure to reach the remote or to load the new commit is an error
  * (a refresh keeps what it has instead). */
-int registry_load_ex(struct registry **out, const struct registry_source *src,
-                     const struct registry_load_opts *opts, bool allow_fallback,
+int registry_load_ex(struct registry **out,
+                     const struct registry_source *src,
+                     const struct registry_load_opts *opts,
+                     bool allow_fallback,
                      struct ty_error *err);
 
 /* Checks the shape of the loaded documents and fills reg->settings,
@@ -35,8 +37,11 @@ int registry_load_ex(struct registry **out, const struct registry_source *src,
 int registry_validate_and_resolve_all(struct registry *reg, struct ty_error *err);
 
 /* Resolves one context with the given resolved repository map. */
-int registry_resolve_with(json_t **out, const struct registry *reg, const char *context,
-                          const json_t *repo_urls, struct registry_warnings *warnings,
+int registry_resolve_with(json_t **out,
+                          const struct registry *reg,
+                          const char *context,
+                          const json_t *repo_urls,
+                          struct registry_warnings *warnings,
                           struct ty_error *err);
 
 /* Builds name -> resolved URL for reg->repositories against base (a URL or an

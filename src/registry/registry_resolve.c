@@ -54,8 +54,11 @@ static bool is_reserved(const char *key)
 
 /* ------------------------------------------------------------ shape checks */
 
-static int check_name_list(const struct doc *d, const json_t *ctx, const char *ctx_name,
-                           const char *key, struct ty_error *err)
+static int check_name_list(const struct doc *d,
+                           const json_t *ctx,
+                           const char *ctx_name,
+                           const char *key,
+                           struct ty_error *err)
 {
     const json_t *list = json_object_get(ctx, key);
     char where[512];
@@ -65,12 +68,13 @@ static int check_name_list(const struct doc *d, const json_t *ctx, const char *c
         return 0;
     if (!json_is_array(list))
         return doc_error(err, TY_EINVAL, d, ctx, key,
-                         "context '%s': %s must be a list of context names, not %s", ctx_name,
-                         key, type_name(list));
+                         "context '%s': %s must be a list of context names, not %s", ctx_name, key,
+                         type_name(list));
     json_array_foreach(list, i, item)
     {
         if (!json_is_string(item))
-            return ty_error_set(err, TY_EINVAL, "%s: context '%s': %s item must be a context "
+            return ty_error_set(err, TY_EINVAL,
+                                "%s: context '%s': %s item must be a context "
                                 "name, not %s",
                                 doc_where_item(d, list, i, where, sizeof(where)), ctx_name, key,
                                 type_name(item));
@@ -78,16 +82,16 @@ static int check_name_list(const struct doc *d, const json_t *ctx, const char *c
     return 0;
 }
 
-static int check_context(const struct doc *d, const json_t *contexts, const char *name,
-                         struct ty_error *err)
+static int
+check_context(const struct doc *d, const json_t *contexts, const char *name, struct ty_error *err)
 {
     const json_t *ctx = json_object_get(contexts, name);
     const json_t *apps, *entry;
     const char *id;
     int rc;
     if (!json_is_object(ctx))
-        return doc_error(err, TY_EINVAL, d, contexts, name, "context '%s' must be a mapping, not %s",
-                         name, type_name(ctx));
+        return doc_error(err, TY_EINVAL, d, contexts, name,
+                         "context '%s' must be a mapping, not %s", name, type_name(ctx));
     if ((rc = check_name_list(d, ctx, name, "extends", err)) < 0 ||
         (rc = check_name_list(d, ctx, name, "mixin", err)) < 0)
         return rc;
@@ -95,13 +99,15 @@ static int check_context(const struct doc *d, const json_t *contexts, const char
     if (!apps || json_is_null(apps))
         return 0;
     if (!json_is_object(apps))
-        return doc_error(err, TY_EINVAL, d, ctx, "apps", "context '%s': apps must be a mapping "
-                         "of app ids to entries, not %s", name, type_name(apps));
+        return doc_error(err, TY_EINVAL, d, ctx, "apps",
+                         "context '%s': apps must be a mapping "
+                         "of app ids to entries, not %s",
+                         name, type_name(apps));
     json_object_foreach((json_t *)apps, id, entry)
     {
         if (!json_is_object(entry))
-            return doc_error(err, TY_EINVAL, d, apps, id, "app '%s' must be a mapping, not %s",
-                             id, type_name(entry));
+            return doc_error(err, TY_EINVAL, d, apps, id, "app '%s' must be a mapping, not %s", id,
+                             type_name(entry));
     }
     return 0;
 }
@@ -126,8 +132,12 @@ static int check_repositories(const struct doc *d, const json_t *repos, struct t
 }
 
 /* Picks root[key] when it is a mapping (or absent/null, giving a new {}). */
-static int take_mapping(json_t **out, const struct doc *d, json_t *root, const char *key,
-                        bool required, struct ty_error *err)
+static int take_mapping(json_t **out,
+                        const struct doc *d,
+                        json_t *root,
+                        const char *key,
+                        bool required,
+                        struct ty_error *err)
 {
     json_t *v = json_object_get(root, key);
     *out = NULL;
@@ -245,8 +255,8 @@ struct rctx {
     struct registry_warnings *warnings;
 };
 
-static int cycle_error(struct rctx *rc, const json_t *list, size_t index, const char *parent,
-                       struct ty_error *err)
+static int cycle_error(
+    struct rctx *rc, const json_t *list, size_t index, const char *parent, struct ty_error *err)
 {
     char where[512];
     struct ty_buf path = TY_BUF_INIT;
@@ -257,9 +267,9 @@ static int cycle_error(struct rctx *rc, const json_t *list, size_t index, const 
     for (size_t i = start; i < rc->depth; i++)
         ty_buf_printf(&path, "%s -> ", rc->stack[i]);
     ty_buf_puts(&path, parent);
-    code = ty_error_set(err, TY_EINVAL, "%s: extends cycle: %s",
-                        doc_where_item(rc->d, list, index, where, sizeof(where)),
-                        ty_buf_cstr(&path));
+    code =
+        ty_error_set(err, TY_EINVAL, "%s: extends cycle: %s",
+                     doc_where_item(rc->d, list, index, where, sizeof(where)), ty_buf_cstr(&path));
     ty_buf_cleanup(&path);
     return code;
 }
@@ -282,13 +292,13 @@ static int inherit(struct rctx *rc, const char *name, const json_t *ctx, struct 
         const json_t *parent = json_object_get(rc->reg->contexts, pname);
         if (!parent)
             return ty_error_set(err, TY_EINVAL, "%s: context '%s' extends unknown context '%s'",
-                                doc_where_item(rc->d, ext, i, where, sizeof(where)), name,
-                                pname);
+                                doc_where_item(rc->d, ext, i, where, sizeof(where)), name, pname);
         for (size_t k = 0; k < rc->depth; k++)
             if (!strcmp(rc->stack[k], pname))
                 return cycle_error(rc, ext, i, pname, err);
         if (++rc->visits > VISIT_LIMIT)
-            return ty_error_set(err, TY_ELIMIT, "%s: context '%s': the extends graph needs "
+            return ty_error_set(err, TY_ELIMIT,
+                                "%s: context '%s': the extends graph needs "
                                 "more than %d visits",
                                 doc_where_item(rc->d, ext, i, where, sizeof(where)), name,
                                 VISIT_LIMIT);
@@ -348,8 +358,7 @@ static void apply_mixins(struct rctx *rc, const char *name, const json_t *ctx)
         json_t *entry;
         if (!mixer) {
             registry_warnings_add(rc->warnings, "%s: context '%s': unknown mixin '%s' ignored",
-                                  doc_where_item(rc->d, mix, i, where, sizeof(where)), name,
-                                  mname);
+                                  doc_where_item(rc->d, mix, i, where, sizeof(where)), name, mname);
             continue;
         }
         mapps = json_object_get(mixer, "apps");
@@ -378,8 +387,8 @@ static const char *origin_where(struct rctx *rc, const char *id, char *buf, size
     return doc_where(rc->d, apps, id, buf, n);
 }
 
-static void set_substituted(json_t *entry, const char *key, const char *value,
-                            const json_t *repo_urls)
+static void
+set_substituted(json_t *entry, const char *key, const char *value, const json_t *repo_urls)
 {
     char *s = registry_template_substitute(value, repo_urls);
     json_object_set_new(entry, key, json_string(s));
@@ -413,7 +422,8 @@ static int compile_urls(struct rctx *rc, const json_t *repo_urls, struct ty_erro
         } else if (first) {
             spec_s = ty_xasprintf("%s/%s/docker-compose.yaml", first, id);
         } else {
-            return ty_error_set(err, TY_EINVAL, "%s: app '%s' has no spec and the registry "
+            return ty_error_set(err, TY_EINVAL,
+                                "%s: app '%s' has no spec and the registry "
                                 "has no repositories",
                                 origin_where(rc, id, where, sizeof(where)), id);
         }
@@ -447,8 +457,7 @@ static int apply_overrides(struct rctx *rc, const json_t *ctx, struct ty_error *
             continue;
         if (!json_is_object(val))
             return doc_error(err, TY_EINVAL, rc->d, ctx, key,
-                             "override of app '%s' must be a mapping, not %s", key,
-                             type_name(val));
+                             "override of app '%s' must be a mapping, not %s", key, type_name(val));
         json_object_foreach(val, k2, v2)
         {
             json_object_set_new(entry, k2, json_deep_copy(v2));
@@ -457,8 +466,11 @@ static int apply_overrides(struct rctx *rc, const json_t *ctx, struct ty_error *
     return 0;
 }
 
-int registry_resolve_with(json_t **out, const struct registry *reg, const char *context,
-                          const json_t *repo_urls, struct registry_warnings *warnings,
+int registry_resolve_with(json_t **out,
+                          const struct registry *reg,
+                          const char *context,
+                          const json_t *repo_urls,
+                          struct registry_warnings *warnings,
                           struct ty_error *err)
 {
     struct rctx rc = {0};
@@ -469,8 +481,7 @@ int registry_resolve_with(json_t **out, const struct registry *reg, const char *
 
     *out = NULL;
     if (!ctx)
-        return ty_error_set(err, TY_ENOTFOUND, "%s: no context '%s'", reg->registry_name,
-                            context);
+        return ty_error_set(err, TY_ENOTFOUND, "%s: no context '%s'", reg->registry_name, context);
     rc.reg = reg;
     rc.d = reg->priv->reg_doc;
     rc.apps = json_object();

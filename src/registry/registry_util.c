@@ -191,8 +191,8 @@ char *registry_url_join(const char *base, const char *ref)
             if (b.path[i] == '/')
                 last = b.path + i;
         if (last)
-            merged = ty_xasprintf("%.*s%.*s", (int)(last - b.path + 1), b.path,
-                                  (int)r.path_len, r.path);
+            merged =
+                ty_xasprintf("%.*s%.*s", (int)(last - b.path + 1), b.path, (int)r.path_len, r.path);
         else if (b.has_auth)
             merged = ty_xasprintf("/%.*s", (int)r.path_len, r.path);
         else

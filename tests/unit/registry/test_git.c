@@ -48,8 +48,7 @@ static void commit_registry(const char *yaml, char commit_out[41])
     char *path = ty_xasprintf("%s/work/registry/app-registry.yaml", tmp);
     struct ty_error err = TY_ERROR_INIT;
     ck_assert_ok(ty_file_write_atomic(path, yaml, strlen(yaml), &err), &err);
-    sh("cd %s/work && git add -A && git commit -q -m change && git push -q origin HEAD:main",
-       tmp);
+    sh("cd %s/work && git add -A && git commit -q -m change && git push -q origin HEAD:main", tmp);
     head_commit(commit_out);
     free(path);
 }
@@ -114,11 +113,10 @@ START_TEST(test_clone_update_broken_unreachable)
     reg = registry_holder_get(h);
     ck_assert_str_eq(reg->commit, c1);
     ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
-                                     registry_app_find(apps, "a"), "spec")),
-                                 "/registry/app-specs/a/docker-compose.yaml"));
-    ck_assert_ok(registry_app_spec_read(&spec, NULL, NULL, reg, registry_app_find(apps, "a"),
-                                        &err),
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(registry_app_find(apps, "a"), "spec")),
+               "/registry/app-specs/a/docker-compose.yaml"));
+    ck_assert_ok(registry_app_spec_read(&spec, NULL, NULL, reg, registry_app_find(apps, "a"), &err),
                  &err);
     ck_assert_str_eq(spec, "services: {a: {image: x}}\n");
     free(spec);
@@ -149,8 +147,8 @@ START_TEST(test_clone_update_broken_unreachable)
     status = registry_holder_status(h);
     ck_assert_str_eq(json_string_value(json_object_get(status, "commit")), c2);
     ck_assert_str_eq(json_string_value(json_object_get(status, "kind")), "git");
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(status, "last_error")),
-                                 "app-registry.yaml:5:15"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(status, "last_error")), "app-registry.yaml:5:15"));
     json_decref(status);
 
     /* A fresh load (a restarted server) with the broken commit at the ref

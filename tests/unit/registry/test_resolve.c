@@ -123,8 +123,8 @@ static void assert_apps_equal(const json_t *got, const json_t *want, const char 
     }
 }
 
-static void check_expected_dir(struct registry *reg, const char *dir, const char *sub,
-                               const char *base_url)
+static void
+check_expected_dir(struct registry *reg, const char *dir, const char *sub, const char *base_url)
 {
     char *edir = ty_xasprintf("%s/%s", dir, sub);
     char **files = list_dir(edir);
@@ -169,9 +169,8 @@ static void check_warnings(struct registry *reg, const char *dir)
             ck_assert_msg(found, "%s: no warning contains '%s'", dir, line);
         }
     }
-    ck_assert_msg(reg->warnings.len == expected, "%s: %zu warnings, expected %zu (first: %s)",
-                  dir, reg->warnings.len, expected,
-                  reg->warnings.len ? reg->warnings.items[0] : "-");
+    ck_assert_msg(reg->warnings.len == expected, "%s: %zu warnings, expected %zu (first: %s)", dir,
+                  reg->warnings.len, expected, reg->warnings.len ? reg->warnings.items[0] : "-");
     free(text);
     free(path);
 }
@@ -257,8 +256,8 @@ START_TEST(test_invalid_cases)
         reg = load_dir(dir, &err, &rc);
         ck_assert_msg(reg == NULL && rc == TY_EINVAL, "%s: expected TY_EINVAL, got %d (%s)", dir,
                       rc, err.msg);
-        ck_assert_msg(strstr(err.msg, where) != NULL, "%s: '%s' lacks position '%s'", dir,
-                      err.msg, where);
+        ck_assert_msg(strstr(err.msg, where) != NULL, "%s: '%s' lacks position '%s'", dir, err.msg,
+                      where);
         ck_assert_msg(strstr(err.msg, space + 1) != NULL, "%s: '%s' lacks '%s'", dir, err.msg,
                       space + 1);
         free(where);
@@ -385,8 +384,8 @@ START_TEST(test_source_parse)
     ck_assert_ok(registry_source_parse(&s, file, &err), &err);
     ck_assert_int_eq(s.kind, REGISTRY_SOURCE_FILE);
     registry_source_cleanup(&s);
-    ck_assert_fails_with(registry_source_parse(&s, "/no/such/registry", &err), &err,
-                         TY_ENOTFOUND, "/no/such/registry");
+    ck_assert_fails_with(registry_source_parse(&s, "/no/such/registry", &err), &err, TY_ENOTFOUND,
+                         "/no/such/registry");
     ck_assert_fails_with(registry_source_parse(&s, "", &err), &err, TY_EINVAL, "empty");
     free(dir);
     free(file);
@@ -413,10 +412,16 @@ START_TEST(test_url_and_template)
     struct {
         const char *in, *want;
     } subs[] = {
-        {"$repo/x", "https://r/x"},   {"${repo}x", "https://rx"},   {"$$repo", "$repo"},
-        {"$Up_1-$up_1", "U-$up_1"},   {"${nope} $nope", "${nope} $nope"},
-        {"${repo", "${repo"},         {"a$", "a$"},                 {"$1 $-", "$1 $-"},
-        {"$num", "$num"},             {"$repox", "$repox"},
+        {"$repo/x", "https://r/x"},
+        {"${repo}x", "https://rx"},
+        {"$$repo", "$repo"},
+        {"$Up_1-$up_1", "U-$up_1"},
+        {"${nope} $nope", "${nope} $nope"},
+        {"${repo", "${repo"},
+        {"a$", "a$"},
+        {"$1 $-", "$1 $-"},
+        {"$num", "$num"},
+        {"$repox", "$repox"},
     };
     for (size_t i = 0; i < sizeof(joins) / sizeof(joins[0]); i++) {
         char *got = registry_url_join(joins[i].base, joins[i].ref);
@@ -491,35 +496,31 @@ START_TEST(test_spec_and_env_read)
     ck_assert_ok(rc, &err);
     ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
 
-    ck_assert_ok(registry_app_spec_read(&text, &len, &name, reg, registry_app_find(apps, "a"),
-                                        &err),
-                 &err);
+    ck_assert_ok(
+        registry_app_spec_read(&text, &len, &name, reg, registry_app_find(apps, "a"), &err), &err);
     ck_assert_str_eq(text, "services: {a: {image: x}}\n");
     ck_assert_uint_eq(len, strlen(text));
     ck_assert_ptr_nonnull(strstr(name, "/specs/a/docker-compose.yaml"));
     ck_assert_int_eq(name[0], '/');
     free(text);
     free(name);
-    ck_assert_ok(registry_app_env_read(&text, &len, reg, registry_app_find(apps, "a"), &err),
-                 &err);
+    ck_assert_ok(registry_app_env_read(&text, &len, reg, registry_app_find(apps, "a"), &err), &err);
     ck_assert_str_eq(text, "A=1\nB=two\n");
     free(text);
 
     /* b has no spec file and no .env: the spec is an error, the .env empty. */
-    ck_assert_fails_with(registry_app_spec_read(&text, NULL, NULL, reg,
-                                                registry_app_find(apps, "b"), &err),
-                         &err, TY_ENOTFOUND, "b/docker-compose.yaml");
+    ck_assert_fails_with(
+        registry_app_spec_read(&text, NULL, NULL, reg, registry_app_find(apps, "b"), &err), &err,
+        TY_ENOTFOUND, "b/docker-compose.yaml");
     ck_assert_ptr_null(text);
-    ck_assert_ok(registry_app_env_read(&text, &len, reg, registry_app_find(apps, "b"), &err),
-                 &err);
+    ck_assert_ok(registry_app_env_read(&text, &len, reg, registry_app_find(apps, "b"), &err), &err);
     ck_assert_str_eq(text, "");
     ck_assert_uint_eq(len, 0);
     free(text);
 
     /* An explicit relative spec is read from the registry's folder. */
-    ck_assert_ok(registry_app_spec_read(&text, NULL, NULL, reg, registry_app_find(apps, "rel"),
-                                        &err),
-                 &err);
+    ck_assert_ok(
+        registry_app_spec_read(&text, NULL, NULL, reg, registry_app_find(apps, "rel"), &err), &err);
     ck_assert_str_eq(text, "services: {}\n");
     free(text);
     registry_put(reg);
