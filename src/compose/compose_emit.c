@@ -222,8 +222,9 @@ static json_t *init_container(const struct compose_system *sys, const struct com
         ty_buf_puts(&s, " && printf '%s' ");
         sh_quote(&s, cfg);
         ty_buf_puts(&s, " > ");
-        sh_quote(&s, ssh);
-        ty_buf_puts(&s, "/config");
+        char *cfg_path = ty_xasprintf("%s/config", ssh);
+        sh_quote(&s, cfg_path);
+        free(cfg_path);
         free(ssh);
         free(cfg);
     }

@@ -50,6 +50,17 @@ static const char *W(struct build *b, const json_t *parent, const char *key)
     return doc_where(b->doc, parent, key, b->where, sizeof(b->where));
 }
 
+/* Position of the key itself (a service name), falling back to W(). */
+static const char *WK(struct build *b, const json_t *parent, const char *key)
+{
+    struct doc_pos p;
+    if (doc_key_pos(b->doc, parent, key, &p)) {
+        snprintf(b->where, sizeof(b->where), "%s:%d:%d", doc_name(b->doc), p.line, p.col);
+        return b->where;
+    }
+    return W(b, parent, key);
+}
+
 static const char *WI(struct build *b, const json_t *arr, size_t i)
 {
     return doc_where_item(b->doc, arr, i, b->where, sizeof(b->where));
@@ -1450,11 +1461,11 @@ static int build_container(struct build *b, struct cmp_container *c, const char 
     c->name = ty_slug_object(key, COMPOSE_NAME_MAX);
     if (!json_is_object(svc))
         return ty_error_set(err, TY_EINVAL, "%s: service '%s' must be a mapping",
-                            W(b, json_object_get(doc_root(b->doc), "services"), key), key);
+                            WK(b, json_object_get(doc_root(b->doc), "services"), key), key);
     const json_t *img = json_object_get(svc, "image");
     if (!json_is_string(img) || !*json_string_value(img))
         return ty_error_set(err, TY_EINVAL, "%s: service '%s' has no image",
-                            W(b, json_object_get(doc_root(b->doc), "services"), key), key);
+                            WK(b, json_object_get(doc_root(b->doc), "services"), key), key);
     c->image = ty_xstrdup(json_string_value(img));
     for (const char *p = c->image; *p; p++)
         if (isspace((unsigned char)*p))
