@@ -28,7 +28,44 @@ struct registry_holder {
     struct registry *live;
     int64_t last_refresh_ms;    /* 0: never refreshed */
     struct ty_error last_error; /* code TY_OK: the last refresh worked */
+    /* Git: replaced registries whose checkout a reader may still be using;
+     * guarded by refresh_lock.  Each holds one reference of ours. */
+    struct registry **retired;
+    size_t nretired;
 };
+
+/* Drops the retired registries nobody else holds any more, then prunes the
+ * checkouts of the source other than the live one and (when exactly one
+ * remains in use) that one.  With several still in use, pruning waits. */
+static void
+retire_and_prune(struct registry_holder *h, struct registry *old, const char *live_commit)
+{
+    const char *keep = NULL;
+    size_t k = 0;
+    bool can_prune = true;
+    if (old) {
+        h->retired = ty_xrealloc(h->retired, (h->nretired + 1) * sizeof(*h->retired));
+        h->retired[h->nretired++] = old;
+    }
+    for (size_t i = 0; i < h->nretired; i++) {
+        struct registry *r = h->retired[i];
+        /* refs == 1: only our reference is left, and nobody can take a new
+         * one (holder_get hands out the live registry only). */
+        if (atomic_load(&r->priv->refs) == 1) {
+            registry_put(r);
+            continue;
+        }
+        h->retired[k++] = r;
+        if (!strcmp(r->commit, live_commit))
+            continue;
+        if (keep && strcmp(keep, r->commit))
+            can_prune = false;
+        keep = r->commit;
+    }
+    h->nretired = k;
+    if (can_prune)
+        (void)fetch_git_prune(h->cache_dir, h->src.location, keep, NULL);
+}
 
 static void opts_of(const struct registry_holder *h, struct registry_load_opts *o)
 {
@@ -71,6 +108,9 @@ void registry_holder_free(struct registry_holder *h)
     if (!h)
         return;
     registry_put(h->live);
+    for (size_t i = 0; i < h->nretired; i++)
+        registry_put(h->retired[i]);
+    free(h->retired);
     registry_source_cleanup(&h->src);
     free(h->base_url);
     free(h->cache_dir);
@@ -116,11 +156,16 @@ int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct
     }
     pthread_mutex_unlock(&h->lock);
 
-    /* Checkouts other than the new live one and the one just replaced (which
-     * a reader may still be using) can go. */
-    if (old && changed && h->src.kind == REGISTRY_SOURCE_GIT && old->commit[0])
-        (void)fetch_git_prune(h->cache_dir, h->src.location, old->commit, NULL);
-    registry_put(old);
+    /* Old checkouts go once no reader uses them any more. */
+    if (h->src.kind == REGISTRY_SOURCE_GIT && rc == 0) {
+        char live_commit[41];
+        memcpy(live_commit, h->live->commit, sizeof(live_commit)); /* stable: we refresh */
+        retire_and_prune(h, changed ? old : NULL, live_commit);
+        if (!changed)
+            registry_put(old);
+    } else {
+        registry_put(old);
+    }
     pthread_mutex_unlock(&h->refresh_lock);
     if (rc < 0 && err)
         *err = e;

@@ -223,6 +223,59 @@ START_TEST(test_missing_ref_and_default_head)
 }
 END_TEST
 
+static bool dir_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Old checkouts are pruned only once no reader holds a registry using them. */
+START_TEST(test_prune_waits_for_readers)
+{
+    char c1[41], c2[41], c3[41];
+    char *text = source_text("main"), *cache = NULL;
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry_holder *h = NULL;
+    struct registry *r1, *r2, *r3;
+    struct ty_error err = TY_ERROR_INIT;
+    char *d1, *d2;
+
+    commit_registry(v1, c1);
+    ck_assert_ok(registry_source_parse(&src, text, &err), &err);
+    ck_assert_ok(registry_holder_new(&h, &src, &o, &err), &err);
+    r1 = registry_holder_get(h);
+    d1 = ty_xstrdup(r1->dir);
+
+    commit_registry(v2, c2);
+    ck_assert_ok(registry_holder_refresh(h, NULL, &err), &err);
+    r2 = registry_holder_get(h);
+    d2 = ty_xstrdup(r2->dir);
+    registry_put(r2);
+    ck_assert(dir_exists(d1)); /* r1 is still held */
+
+    commit_registry(v1, c3);
+    ck_assert_ok(registry_holder_refresh(h, NULL, &err), &err);
+    r3 = registry_holder_get(h);
+    ck_assert_str_eq(r3->commit, c3);
+    ck_assert(dir_exists(d1));  /* still held */
+    ck_assert(!dir_exists(d2)); /* nobody holds c2 any more */
+    ck_assert(dir_exists(r3->dir));
+
+    registry_put(r1);
+    ck_assert_ok(registry_holder_refresh(h, NULL, &err), &err); /* no change: sweeps */
+    ck_assert(!dir_exists(d1));
+    ck_assert(dir_exists(r3->dir));
+    registry_put(r3);
+
+    registry_holder_free(h);
+    registry_source_cleanup(&src);
+    free(d1);
+    free(d2);
+    free(text);
+    free(cache);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("registry_git");
@@ -244,6 +297,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_clone_update_broken_unreachable);
     tcase_add_test(tc, test_missing_ref_and_default_head);
+    tcase_add_test(tc, test_prune_waits_for_readers);
     suite_add_tcase(s, tc);
     rc = ty_run_suite(s);
     fetch_global_cleanup();

@@ -24,6 +24,8 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -584,6 +586,77 @@ START_TEST(test_holder_refresh_keeps_last_good)
 }
 END_TEST
 
+struct reader_arg {
+    struct registry_holder *h;
+    atomic_int *stop;
+    atomic_int reads;
+    int bad;
+};
+
+static void *reader(void *p)
+{
+    struct reader_arg *a = p;
+    while (!atomic_load(a->stop)) {
+        struct registry *reg = registry_holder_get(a->h);
+        const json_t *apps = NULL;
+        /* Every snapshot is whole: context c has exactly one app, a or b. */
+        if (registry_apps_get(&apps, reg, "c", NULL) < 0 || json_object_size(apps) != 1 ||
+            !json_is_string(
+                json_object_get(json_object_iter_value(json_object_iter((json_t *)apps)), "spec")))
+            a->bad++;
+        atomic_fetch_add(&a->reads, 1);
+        registry_put(reg);
+    }
+    return NULL;
+}
+
+/* Readers on four threads while the main thread swaps versions: every read
+ * sees a whole registry, and ASan/LSan see no use-after-free or leak. */
+START_TEST(test_holder_concurrent_readers)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct registry_source src;
+    struct registry_holder *h = NULL;
+    atomic_int stop;
+    pthread_t th[4];
+    struct reader_arg args[4];
+    const char *va = "repositories:\n  r: {url: 'https://e.org/s'}\n"
+                     "contexts:\n  c:\n    apps:\n      a: {docs: d}\n";
+    const char *vb = "repositories:\n  r: {url: 'https://e.org/s'}\n"
+                     "contexts:\n  c:\n    apps:\n      b: {docs: d}\n";
+    atomic_init(&stop, 0);
+    write_file("app-registry.yaml", va);
+    ck_assert_ok(registry_source_parse(&src, tmpdir, &err), &err);
+    ck_assert_ok(registry_holder_new(&h, &src, NULL, &err), &err);
+    for (int i = 0; i < 4; i++) {
+        args[i].h = h;
+        args[i].stop = &stop;
+        atomic_init(&args[i].reads, 0);
+        args[i].bad = 0;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, reader, &args[i]), 0);
+    }
+    /* At least 40 swaps, and on until every reader has read a few times. */
+    for (int i = 0;
+         i < 40 ||
+         (i < 100000 && (atomic_load(&args[0].reads) < 5 || atomic_load(&args[1].reads) < 5 ||
+                         atomic_load(&args[2].reads) < 5 || atomic_load(&args[3].reads) < 5));
+         i++) {
+        bool changed = false;
+        write_file("app-registry.yaml", i % 2 ? va : vb);
+        ck_assert_ok(registry_holder_refresh(h, &changed, &err), &err);
+        ck_assert(changed);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(args[i].bad, 0);
+        ck_assert_int_ge(atomic_load(&args[i].reads), 5);
+    }
+    registry_holder_free(h);
+    registry_source_cleanup(&src);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("registry_resolve");
@@ -599,6 +672,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_spec_and_env_read);
     tcase_add_test(tc, test_holder_refresh_keeps_last_good);
+    tcase_add_test(tc, test_holder_concurrent_readers);
     suite_add_tcase(s, tc);
     return s;
 }
