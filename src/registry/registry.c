@@ -184,6 +184,7 @@ void registry_put(struct registry *reg)
     json_decref(reg->priv->resolved);
     doc_free(reg->priv->reg_doc);
     doc_free(reg->priv->defaults_doc);
+    free(reg->priv->root);
     free(reg->priv);
     free(reg);
 }
@@ -345,6 +346,8 @@ static int load_checkout(struct registry *reg,
     int rc;
     memcpy(reg->commit, co->commit, sizeof(reg->commit));
     reg->dir = dir;
+    free(reg->priv->root);
+    reg->priv->root = ty_xstrdup(co->dir);
     rc = load_local(reg, rpath, dpath, opts, err);
     free(rpath);
     free(dpath);
@@ -519,23 +522,39 @@ static int read_location(char **out,
     char *path = NULL;
     int rc;
     if (ty_str_has_prefix(location, "http://") || ty_str_has_prefix(location, "https://")) {
-        if (name_out)
+        rc = fetch_http_get(out, len_out, location, reg->cache_dir, SPEC_MAX_BYTES, err);
+        if (rc == 0 && name_out)
             *name_out = ty_xstrdup(location);
-        return fetch_http_get(out, len_out, location, reg->cache_dir, SPEC_MAX_BYTES, err);
+        return rc;
     }
     if (ty_str_has_prefix(location, "file://"))
-        path = ty_xstrdup(location + 7);
+        location += 7;
     else if (registry_url_has_scheme(location))
         return ty_error_set(err, TY_EINVAL, "%s: unsupported URL scheme", location);
-    else if (location[0] == '/')
-        path = ty_xstrdup(location);
-    else
-        path = registry_path_join_norm(reg->dir ? reg->dir : ".", location);
-    rc = ty_file_read(out, len_out, path, SPEC_MAX_BYTES, err);
-    if (name_out)
-        *name_out = path;
-    else
+    path = registry_path_join_norm(reg->dir ? reg->dir : ".", location);
+    if (reg->priv->root) {
+        /* A registry from a git repository names files of that repository
+         * only: the repository is not trusted to read the host's files. */
+        const char *root = reg->priv->root;
+        size_t n = strlen(root);
+        char *real = NULL;
+        if (strncmp(path, root, n) != 0 || (path[n] != '/' && path[n] != '\0')) {
+            rc = ty_error_set(err, TY_EINVAL, "%s: outside the registry's repository", location);
+            goto out;
+        }
+        rc = fetch_path_resolve(&real, root, path[n] ? path + n + 1 : "", err);
+        if (rc < 0)
+            goto out;
         free(path);
+        path = real;
+    }
+    rc = ty_file_read(out, len_out, path, SPEC_MAX_BYTES, err);
+out:
+    if (name_out && rc == 0) {
+        *name_out = path;
+        path = NULL;
+    }
+    free(path);
     return rc;
 }
 

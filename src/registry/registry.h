@@ -188,11 +188,14 @@ int registry_resolve(json_t **out,
 /* The entry of app_id in a resolved apps object, or NULL.  Borrowed. */
 const json_t *registry_app_find(const json_t *apps, const char *app_id);
 
-/* Reads the text of the app's compose spec (entry["spec"]): a local path, a
- * file:// URL, or an http(s) URL fetched through the cache.  *out is a new
- * NUL-terminated string (free()); *len_out may be NULL; *name_out (may be NULL)
- * receives a new string naming the file for messages (free()).
- * Errors: TY_ENOTFOUND, TY_EUPSTREAM, TY_EINVAL (no spec). */
+/* Reads the text of the app's compose spec (entry["spec"]): a local path (a
+ * relative one from the registry's folder), a file:// URL, or an http(s) URL
+ * fetched through the cache.  For a git source, local paths must stay inside
+ * the checkout (TY_EINVAL otherwise).  On success *out is a new NUL-terminated
+ * string (free()), *len_out (may be NULL) its length, and *name_out (may be
+ * NULL) a new string naming the file for messages (free()); on failure both
+ * are NULL.  Errors: TY_ENOTFOUND, TY_EUPSTREAM, TY_EINVAL (no spec, outside
+ * the repository). */
 int registry_app_spec_read(char **out,
                            size_t *len_out,
                            char **name_out,

@@ -16,6 +16,7 @@ struct registry_int {
     struct doc *defaults_doc; /* app-defaults.yaml, or NULL */
     json_t *resolved;         /* context name -> resolved apps (cached at load) */
     char digest[65];          /* sha256 of the two files' bytes, to see changes */
+    char *root;               /* GIT: the checkout; local spec reads stay inside it */
 };
 
 /* Allocates an empty registry with one reference (fields NULL, objects {}). */

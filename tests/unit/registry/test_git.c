@@ -276,6 +276,54 @@ START_TEST(test_prune_waits_for_readers)
 }
 END_TEST
 
+/* A git-hosted registry reads files of its own repository only. */
+START_TEST(test_specs_stay_in_repository)
+{
+    char c1[41];
+    char *text = source_text(NULL), *cache = NULL, *spec = NULL, *name = NULL;
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry *reg = NULL;
+    struct ty_error err = TY_ERROR_INIT;
+    const json_t *apps = NULL;
+    size_t len = 1;
+
+    commit_registry("repositories:\n  specs: {url: app-specs}\n"
+                    "contexts:\n  c:\n    apps:\n      a: {docs: d}\n"
+                    "      abs: {docs: d, spec: /etc/hostname}\n"
+                    "      up: {docs: d, spec: ../../../outside/docker-compose.yaml}\n"
+                    "      file: {docs: d, spec: 'file:///etc/passwd'}\n",
+                    c1);
+    ck_assert_ok(registry_source_parse(&src, text, &err), &err);
+    ck_assert_ok(registry_load(&reg, &src, &o, &err), &err);
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_ok(
+        registry_app_spec_read(&spec, &len, &name, reg, registry_app_find(apps, "a"), &err), &err);
+    ck_assert_str_eq(spec, "services: {a: {image: x}}\n");
+    ck_assert_ptr_nonnull(strstr(name, "/registry/app-specs/a/docker-compose.yaml"));
+    free(spec);
+    free(name);
+    ck_assert_ok(registry_app_env_read(&spec, &len, reg, registry_app_find(apps, "a"), &err), &err);
+    ck_assert_str_eq(spec, "");
+    free(spec);
+    {
+        const char *bad[] = {"abs", "up", "file"};
+        for (size_t i = 0; i < 3; i++) {
+            spec = name = NULL;
+            ck_assert_fails_with(registry_app_spec_read(&spec, &len, &name, reg,
+                                                        registry_app_find(apps, bad[i]), &err),
+                                 &err, TY_EINVAL, "outside the registry's repository");
+            ck_assert_ptr_null(spec);
+            ck_assert_ptr_null(name);
+        }
+    }
+    registry_put(reg);
+    registry_source_cleanup(&src);
+    free(text);
+    free(cache);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("registry_git");
@@ -298,6 +346,7 @@ int main(void)
     tcase_add_test(tc, test_clone_update_broken_unreachable);
     tcase_add_test(tc, test_missing_ref_and_default_head);
     tcase_add_test(tc, test_prune_waits_for_readers);
+    tcase_add_test(tc, test_specs_stay_in_repository);
     suite_add_tcase(s, tc);
     rc = ty_run_suite(s);
     fetch_global_cleanup();
