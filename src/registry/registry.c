@@ -381,6 +381,8 @@ static int load_git(struct registry **out,
 
     *out = NULL;
     rc = fetch_git_checkout(&co, reg->cache_dir, src->location, src->ref, &first);
+    if (rc < 0)
+        ty_error_wrap(&first, "registry %s: ", src->text);
     if (rc == 0) {
         rc = load_checkout(reg, &co, opts, &first);
         if (rc == 0) {
