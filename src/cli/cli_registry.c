@@ -17,14 +17,18 @@
 static void check_usage(FILE *f)
 {
     fprintf(f, "usage: tycho registry check [--registry SRC] [--context NAME] [--base-url URL]\n"
+               "                            [--fetch]\n"
                "\n"
-               "Loads a registry, resolves every context (or only NAME) and prints the\n"
-               "warnings and errors as file:line:col: message.  Exit status 1 on errors.\n"
+               "Loads a registry, resolves every context (or only NAME), reads the spec\n"
+               "of every app and checks that it defines the services the app lists, and\n"
+               "prints warnings and errors as file:line:col: message.  Exit status 1 on\n"
+               "errors (warnings alone exit 0).\n"
                "\n"
                "  --registry SRC   a folder, a YAML file, an http(s) base URL or\n"
                "                   git+URL[#REF][:PATH] (default $TYCHO_REGISTRY or ./registry)\n"
                "  --context NAME   check only this context (the file must still load)\n"
-               "  --base-url URL   base for relative repository URLs\n");
+               "  --base-url URL   base for relative repository URLs\n"
+               "  --fetch          also fetch http(s) specs (default: local specs only)\n");
 }
 
 /* Takes the value of --name VALUE or --name=VALUE at argv[*i]. */
@@ -83,7 +87,7 @@ static int registry_check(int argc, char **argv)
     struct registry *reg = NULL;
     struct registry_warnings w;
     struct ty_error err = TY_ERROR_INIT;
-    int status = 1;
+    int status = 1, fetch = 0, nspecs;
     size_t napps = 0, ncontexts = 0;
 
     if (cli_wants_help(argc, argv)) {
@@ -92,6 +96,10 @@ static int registry_check(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         int r;
+        if (!strcmp(argv[i], "--fetch")) {
+            fetch = 1;
+            continue;
+        }
         if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
             (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
             (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url))) {
@@ -127,10 +135,15 @@ static int registry_check(int argc, char **argv)
             ncontexts++;
         }
     }
+    nspecs = registry_specs_check(reg, context, fetch, &w, &err);
+    if (nspecs < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
     print_warnings(&w);
-    printf("%s: ok: %zu context%s, %zu resolved app entr%s, %zu warning%s\n", reg->registry_name,
-           ncontexts, ncontexts == 1 ? "" : "s", napps, napps == 1 ? "y" : "ies", w.len,
-           w.len == 1 ? "" : "s");
+    printf("%s: ok: %zu context%s, %zu resolved app entr%s, %d spec%s checked, %zu warning%s\n",
+           reg->registry_name, ncontexts, ncontexts == 1 ? "" : "s", napps,
+           napps == 1 ? "y" : "ies", nspecs, nspecs == 1 ? "" : "s", w.len, w.len == 1 ? "" : "s");
     status = 0;
 out:
     registry_warnings_cleanup(&w);

@@ -211,6 +211,19 @@ int registry_app_env_read(char **out,
                           const json_t *app,
                           struct ty_error *err);
 
+/* Checks the specs the resolved apps of context (NULL: every context) name:
+ * each must be readable, be a YAML mapping with a `services` mapping, and
+ * define every service the app entry lists under `services` (Tycho only finds
+ * out after a launch).  http(s) specs are fetched only when fetch_remote is
+ * true.  Problems are added to warnings as "file:line:col: message"; the
+ * return value is the number of specs checked, or TY_ENOTFOUND for an unknown
+ * context.  Does not change reg. */
+int registry_specs_check(const struct registry *reg,
+                         const char *context,
+                         bool fetch_remote,
+                         struct registry_warnings *warnings,
+                         struct ty_error *err);
+
 /* ------------------------------------------------------------------ holder */
 
 /* Keeps the live registry of one source, for a long-running server. */

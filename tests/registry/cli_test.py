@@ -39,7 +39,8 @@ def main():
     env = {"TYCHO_CACHE_DIR": cache}
 
     p = run("registry", "check", env=env)
-    check(p.returncode == 0 and "0 warnings" in p.stdout, "bundled registry checks clean", p)
+    check(p.returncode == 0 and "0 warnings" in p.stdout and " specs checked" in p.stdout,
+          "bundled registry checks clean, specs included", p)
     for ctx in ("default", "research"):
         p = run("registry", "check", "--context", ctx, env=env)
         check(p.returncode == 0 and p.stderr == "", "bundled context %s checks clean" % ctx, p)

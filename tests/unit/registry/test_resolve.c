@@ -657,6 +657,50 @@ START_TEST(test_holder_concurrent_readers)
 }
 END_TEST
 
+static bool has_warning(const struct registry_warnings *w, const char *a, const char *b)
+{
+    for (size_t i = 0; i < w->len; i++)
+        if (strstr(w->items[i], a) && strstr(w->items[i], b))
+            return true;
+    return false;
+}
+
+START_TEST(test_specs_check)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct registry_warnings w;
+    struct registry *reg;
+    int rc;
+    write_file("app-registry.yaml", "repositories:\n  local: {url: specs}\n"
+                                    "contexts:\n  c:\n    apps:\n"
+                                    "      good: {docs: d, services: {good: 80}}\n"
+                                    "      missing: {docs: d, services: {missing: 80}}\n"
+                                    "      noservices: {docs: d, services: {x: 80}}\n"
+                                    "      wrongname: {docs: d, services: {web: 80, db: 5432}}\n"
+                                    "      remote: {docs: d, spec: 'https://127.0.0.1:1/x.yaml'}\n"
+                                    "  d:\n    extends: [c]\n");
+    write_file("specs/good/docker-compose.yaml", "services: {good: {image: x}}\n");
+    write_file("specs/noservices/docker-compose.yaml", "version: '3'\n");
+    write_file("specs/wrongname/docker-compose.yaml",
+               "services:\n  web: {image: x}\n  database: {image: y}\n");
+    reg = load_dir(tmpdir, &err, &rc);
+    ck_assert_ok(rc, &err);
+    registry_warnings_init(&w);
+    /* Contexts c and d share the specs: each is examined once. */
+    ck_assert_int_eq(registry_specs_check(reg, NULL, false, &w, &err), 4);
+    ck_assert_uint_eq(w.len, 3);
+    ck_assert(has_warning(&w, "app 'missing': cannot read spec", "missing/docker-compose.yaml"));
+    ck_assert(has_warning(&w, "noservices/docker-compose.yaml:1:1: app 'noservices'",
+                          "no services mapping"));
+    ck_assert(has_warning(&w, "wrongname/docker-compose.yaml:2:3: app 'wrongname'",
+                          "lists service 'db', which the spec does not define"));
+    registry_warnings_cleanup(&w);
+    ck_assert_fails_with(registry_specs_check(reg, "nope", false, &w, &err), &err, TY_ENOTFOUND,
+                         "no context 'nope'");
+    registry_put(reg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("registry_resolve");
@@ -673,6 +717,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_spec_and_env_read);
     tcase_add_test(tc, test_holder_refresh_keeps_last_good);
     tcase_add_test(tc, test_holder_concurrent_readers);
+    tcase_add_test(tc, test_specs_check);
     suite_add_tcase(s, tc);
     return s;
 }
