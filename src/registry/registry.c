@@ -392,7 +392,9 @@ static int load_git(struct registry **out,
             goto out;
         }
     }
-    if (!allow_fallback || (rc == TY_ENOTFOUND && !co.dir))
+    /* Fall back only when the remote could not be reached or the new commit
+     * does not load; a missing ref or a malformed source is the caller's. */
+    if (!allow_fallback || (!co.dir && rc != TY_EUPSTREAM && rc != TY_ETIMEOUT && rc != TY_ELIMIT))
         goto fail;
     /* Serve the last good commit, saying why. */
     if (fetch_git_last_live(&live, reg->cache_dir, src->location, NULL) < 0 ||
