@@ -20,13 +20,11 @@
 static json_t *base_labels(const struct compose_system *sys, bool with_guid)
 {
     json_t *l = json_object();
-    char *app = ty_slug_label(sys->app_id);
     json_object_set_new(l, "executor", json_string("tycho"));
     if (with_guid)
         json_object_set_new(l, "tycho-guid", json_string(sys->guid));
     json_object_set_new(l, "username", json_string(sys->user_label));
-    json_object_set_new(l, "app-name", json_string(app));
-    free(app);
+    json_object_set_new(l, "app-name", json_string(sys->app_label));
     return l;
 }
 
@@ -51,12 +49,10 @@ static json_t *metadata(const struct compose_system *sys, const struct compose_i
 static json_t *pod_labels(const struct compose_system *sys)
 {
     json_t *l = base_labels(sys, true);
-    char *app = ty_slug_label(sys->app_id);
     json_object_set_new(l, "name", json_string(sys->name));
-    json_object_set_new(l, "original-app-name", json_string(app));
-    json_object_set_new(l, "reaper-label", json_string(app));
-    json_object_set_new(l, "tycho-app-id", json_string(app));
-    free(app);
+    json_object_set_new(l, "original-app-name", json_string(sys->app_label));
+    json_object_set_new(l, "reaper-label", json_string(sys->app_label));
+    json_object_set_new(l, "tycho-app-id", json_string(sys->app_label));
     return l;
 }
 

@@ -80,6 +80,7 @@ struct cmp_container {
 struct compose_system {
     char *app_id;    /* as given */
     char *app_slug;  /* valid short name */
+    char *app_label; /* label-value slug of app_id */
     char *guid;
     char *name;      /* <app_slug>-<guid> */
     char *username;  /* raw */

@@ -128,6 +128,7 @@ void compose_system_free(struct compose_system *sys)
         return;
     free(sys->app_id);
     free(sys->app_slug);
+    free(sys->app_label);
     free(sys->guid);
     free(sys->name);
     free(sys->username);
@@ -1594,6 +1595,7 @@ static int setup_names(struct build *b, struct ty_error *err)
     const struct compose_input *in = b->in;
     sys->app_id = ty_xstrdup(in->app_id);
     sys->app_slug = ty_slug_object(in->app_id, COMPOSE_NAME_MAX);
+    sys->app_label = ty_slug_label(in->app_id);
     sys->guid = ty_xstrdup(in->guid);
     sys->name = compose_system_name(in->app_id, in->guid);
     sys->username = ty_xstrdup(in->username);
