@@ -245,8 +245,10 @@ struct registry *registry_holder_get(struct registry_holder *h);
  * replaces the live one (*changed_out = true if its content or commit differs);
  * when it does not, the live one stays, the error is returned and remembered
  * as the last refresh error.  An unreachable git remote is such an error.
- * Thread-safe: concurrent refreshes are serialised; readers never wait for one.
- * changed_out may be NULL. */
+ * Git checkouts of replaced registries are pruned once no reader holds them.
+ * Thread-safe: concurrent refreshes are serialised; readers never wait for one
+ * (call it from a timer thread for interval refreshes).  changed_out may be
+ * NULL. */
 int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct ty_error *err);
 
 /* A new JSON object describing the holder, for /healthz and the registry
