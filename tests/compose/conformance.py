@@ -111,7 +111,7 @@ def mapping_text_to_dict(text):
 
 
 def norm_path(p):
-    # compat.md: "Mount paths are absolute" (Tycho's default volumes were relative).
+    # compat.md: "Home directories are absolute" (Tycho's default volumes are relative).
     return p if p.startswith("/") else "/" + p
 
 
@@ -143,7 +143,7 @@ def compare_container(app, t, o, reg_entry, checks):
                   f"{name}: env {k} is not a secretKeyRef: {ref!r}")
             continue
         if k == "refresh_token" and v == "None":
-            # compat.md: "No refresh_token=None env var".
+            # compat.md: "One env entry per name" (no refresh_token "None").
             check(k not in oenv, f"{name}: unexpected refresh_token env")
             continue
         if k == "system_name" and v != app:
@@ -154,10 +154,10 @@ def compare_container(app, t, o, reg_entry, checks):
         check(oenv[k] == v, f"{name}: env {k}={oenv[k]!r}, Tycho {v!r}")
         checks[0] += 1
     for k in oenv:
-        # compat.md: "ACCESS_TOKEN is added (appstore's newer Tycho)".
+        # compat.md: "The access token is never in plain env" (ACCESS_TOKEN added).
         check(k in tenv or k == "ACCESS_TOKEN", f"{name}: extra env {k}")
 
-    # ports: compat.md "Published ports are also containerPorts" -> Tycho's list is a subset.
+    # ports: compat.md "Ports" (published ports are also containerPorts) -> Tycho's are a subset.
     tports = {(p["containerPort"], p.get("protocol", "TCP")) for p in t.get("ports") or []}
     oports = {(p["containerPort"], p.get("protocol", "TCP")) for p in o.get("ports") or []}
     check(tports <= oports, f"{name}: container ports {oports} lack {tports - oports}")
@@ -291,7 +291,7 @@ def compare_app(label, ctx, app, expected, tycho, corpus, tmp):
             check(tpod.get("serviceAccountName") == opod.get("serviceAccountName"),
                   "serviceAccountName differs")
             compare_security(tpod, opod, reg_entry, checks)
-            # compat.md: "GPU toleration only with GPUs".
+            # compat.md: "GPUs only when asked for" (toleration only then).
             check("tolerations" not in opod, "toleration without GPUs")
             oc = {c["name"]: c for c in opod["containers"]}
             check(set(oc) == {c["name"] for c in tpod["containers"]}, "container names differ")
