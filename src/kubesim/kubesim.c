@@ -17,10 +17,14 @@
 #include "util/str.h"
 #include "util/time.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,9 +234,8 @@ static int handle(struct mg_connection *c, void *cbdata)
         nanosleep(&ts, NULL);
     }
     if (drop) {
-        /* Answer nothing: CivetWeb closes the connection when the handler
-         * claims it but never wrote a response header. */
-        mg_printf(c, "HTTP/1.1 5");
+        /* Answer nothing: the front end closes the client's connection. */
+        ks_tls_drop(s->tls, ri->remote_port);
         ty_buf_cleanup(&resp.body);
         return 500;
     }
@@ -327,8 +330,17 @@ static int handle(struct mg_connection *c, void *cbdata)
         mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                      "Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n");
         struct chunk_writer w = {c};
+        /* Counted until the last chunk is out: kubesim_stop() waits for it,
+         * since CivetWeb refuses writes once it is stopping. */
+        pthread_mutex_lock(&s->mu);
+        s->active_watches++;
+        pthread_mutex_unlock(&s->mu);
         ks_api_watch(s, &rq, write_chunk, &w);
         mg_send_chunk(c, "", 0);
+        pthread_mutex_lock(&s->mu);
+        s->active_watches--;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
     } else {
         send_response(c, &resp);
     }
@@ -348,6 +360,49 @@ static int log_message(const struct mg_connection *c, const char *msg)
 }
 
 /* ---- life cycle ---- */
+
+struct waker {
+    int port;
+    atomic_bool done;
+};
+
+/* CivetWeb's master thread polls its listening socket with a 2 s timeout and
+ * only then sees the stop flag; poking the port makes mg_stop() return at once. */
+static void *wake_main(void *arg)
+{
+    struct waker *w = arg;
+    while (!atomic_load(&w->done)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)w->port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd >= 0) {
+            if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+                /* already closed: mg_stop is about to return */
+            }
+            close(fd);
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void stop_civetweb(struct kubesim *s)
+{
+    struct waker w;
+    pthread_t th;
+    w.port = s->backend_port;
+    atomic_init(&w.done, false);
+    bool started = s->backend_port > 0 && pthread_create(&th, NULL, wake_main, &w) == 0;
+    mg_stop(s->ctx);
+    s->ctx = NULL;
+    atomic_store(&w.done, true);
+    if (started)
+        pthread_join(th, NULL);
+}
 
 static void ensure_namespace(struct kubesim *s, const char *name)
 {
@@ -454,18 +509,16 @@ int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_
         s->state_dir = ty_xstrdup(tmpl);
         if ((rc = ks_tls_make_cert(&s->ca_file, &s->key_file, s->state_dir, err)) != 0)
             goto fail;
-        if ((rc = start_civetweb(s, "127.0.0.1", 0, err)) != 0)
-            goto fail;
-        int public_port;
-        if ((rc = ks_tls_start(&s->tls, host, port, s->backend_port, s->ca_file, s->key_file,
-                               s->o.client_ca_file, &public_port, err)) != 0)
-            goto fail;
-        s->url = ty_xasprintf("https://%s:%d", host, public_port);
-    } else {
-        if ((rc = start_civetweb(s, host, port, err)) != 0)
-            goto fail;
-        s->url = ty_xasprintf("http://%s:%d", host, s->backend_port);
     }
+    /* CivetWeb listens on an internal loopback port; the front end owns the
+     * public one (TLS termination, dropped-connection faults). */
+    if ((rc = start_civetweb(s, "127.0.0.1", 0, err)) != 0)
+        goto fail;
+    int public_port;
+    if ((rc = ks_tls_start(&s->tls, host, port, s->backend_port, s->ca_file, s->key_file,
+                           s->o.client_ca_file, &public_port, err)) != 0)
+        goto fail;
+    s->url = ty_xasprintf("%s://%s:%d", o->tls ? "https" : "http", host, public_port);
     if (pthread_create(&s->ctrl_thread, NULL, ks_ctrl_main, s) != 0) {
         rc = ty_error_set(err, TY_ERR, "kubesim: cannot start the controller thread");
         goto fail;
@@ -485,7 +538,7 @@ const char *kubesim_url(const struct kubesim *s)
 
 const char *kubesim_ca_file(const struct kubesim *s)
 {
-    return s->tls ? s->ca_file : NULL;
+    return s->ca_file;
 }
 
 int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const char *ns,
@@ -496,7 +549,7 @@ int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const ch
     int rc;
     if (!ns)
         ns = "default";
-    if (s->tls) {
+    if (s->ca_file) {
         char *pem = NULL;
         size_t n = 0;
         if ((rc = ty_file_read(&pem, &n, s->ca_file, 1u << 20, err)) != 0)
@@ -574,7 +627,7 @@ void kubesim_stop(struct kubesim *s)
         pthread_join(s->ctrl_thread, NULL);
     ks_tls_stop(s->tls);
     if (s->ctx)
-        mg_stop(s->ctx);
+        stop_civetweb(s);
     if (s->o.state_file && s->ctrl_started) {
         pthread_mutex_lock(&s->mu);
         ks_state_save(s, s->o.state_file, NULL);

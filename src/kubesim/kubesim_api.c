@@ -1677,7 +1677,6 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
     bool done = false;
 
     pthread_mutex_lock(&s->mu);
-    s->active_watches++;
     if (s->faults.gone_next_watch) {
         s->faults.gone_next_watch = false;
         watch_gone(&out);
@@ -1767,8 +1766,6 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
         write(payload, out.data, out.len);
         pthread_mutex_lock(&s->mu);
     }
-    s->active_watches--;
-    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     ty_buf_cleanup(&out);
     filters_free(&f);

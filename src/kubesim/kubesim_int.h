@@ -60,7 +60,7 @@ struct ks_event {
     json_t *old; /* owned reference or NULL: the previous version (MODIFIED, DELETED) */
 };
 
-#define KS_HISTORY 4096
+#define KS_HISTORY 1024
 
 struct ks_tls; /* the TLS front end, kubesim_tls.c */
 
@@ -186,7 +186,8 @@ struct ks_response {
 /* Serves one non-watch API request into resp (takes s->mu itself). */
 void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_response *resp);
 /* Serves a watch: writes newline-delimited events through write() until the
- * timeout, the client goes away (write returns < 0) or the server stops. */
+ * timeout, the client goes away (write returns < 0) or the server stops.
+ * The caller counts it in s->active_watches. */
 typedef int (*ks_write_fn)(void *payload, const char *data, size_t len);
 void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write,
                   void *payload);
@@ -216,11 +217,15 @@ void ks_template_hash(const json_t *tmpl, char out[11]);
 
 /* Makes a self-signed EC certificate and key under dir; sets the paths. */
 int ks_tls_make_cert(char **cert_out, char **key_out, const char *dir, struct ty_error *err);
-/* Starts the TLS front end on host:port (port 0 = any) forwarding to backend_port. */
+/* Starts the front end on host:port (port 0 = any) forwarding to backend_port:
+ * HTTPS with cert and key, plain HTTP when cert is NULL. */
 int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_port,
                  const char *cert, const char *key, const char *client_ca, int *port_out,
                  struct ty_error *err);
 void ks_tls_stop(struct ks_tls *t);
+/* Closes the client connection whose backend socket has local port
+ * backend_client_port (CivetWeb's remote_port).  Returns true when found. */
+bool ks_tls_drop(struct ks_tls *t, int backend_client_port);
 
 /* base64 of data: new string, free() it */
 char *ks_base64(const void *data, size_t len);

@@ -287,9 +287,8 @@ int ks_state_save(struct kubesim *s, const char *path, struct ty_error *err)
         json_t *v;
         json_object_foreach(s->objs[r], key, v)
         {
-            json_array_append_new(objs, json_pack("{sOsO}", "resource", json_string(
-                                                                             ks_resources[r].plural),
-                                                  "object", v));
+            json_array_append_new(objs, json_pack("{s:s,s:O}", "resource",
+                                                  ks_resources[r].plural, "object", v));
         }
     }
     json_object_set_new(root, "resourceVersion", json_integer(s->rv));

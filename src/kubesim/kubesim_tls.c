@@ -1,5 +1,5 @@
 /*
- * kubesim_tls.c - the self-signed certificate and the HTTPS front end.
+ * kubesim_tls.c - the self-signed certificate and the front end (HTTPS or HTTP).
  *
  * Debian's CivetWeb 1.15 loads OpenSSL with dlopen() and looks up a table of
  * OpenSSL 1.1 functions; one of them (SSL_get_peer_certificate) no longer
@@ -8,7 +8,10 @@
  * HTTP on an internal loopback port and terminates TLS here with libssl: an
  * accept thread hands each connection to a thread that pumps bytes between the
  * TLS session and a plain connection to CivetWeb.  Client certificates, when
- * asked for, are checked here.
+ * asked for, are checked here.  The same front end serves plain HTTP (no
+ * certificate) because it owns the client sockets: fault injection needs to
+ * drop a connection without answering, which CivetWeb's API cannot do; the
+ * handler finds the client connection by the port of its backend socket.
  */
 #include "kubesim/kubesim_int.h"
 #include "util/crypto.h"
@@ -137,6 +140,7 @@ out:
 struct ks_tls_conn {
     struct ks_tls *t;
     int fd, back;
+    int back_port; /* local port of the backend socket: CivetWeb's remote_port */
     struct ks_tls_conn *next;
 };
 
@@ -186,8 +190,10 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-static int ssl_write_all(SSL *ssl, const char *p, size_t n)
+static int ssl_write_all(SSL *ssl, int fd, const char *p, size_t n)
 {
+    if (!ssl)
+        return write_all(fd, p, n);
     while (n > 0) {
         int w = SSL_write(ssl, p, (int)n);
         if (w <= 0)
@@ -203,7 +209,7 @@ static void pump(struct ks_tls *t, SSL *ssl, int fd, int back)
 {
     char buf[16384];
     for (;;) {
-        if (SSL_pending(ssl) <= 0) {
+        if (!ssl || SSL_pending(ssl) <= 0) {
             struct pollfd p[2] = {{fd, POLLIN, 0}, {back, POLLIN, 0}};
             int r = poll(p, 2, 250);
             pthread_mutex_lock(&t->mu);
@@ -217,11 +223,17 @@ static void pump(struct ks_tls *t, SSL *ssl, int fd, int back)
                 return;
             if (p[1].revents) {
                 ssize_t n = recv(back, buf, sizeof buf, 0);
-                if (n <= 0 || ssl_write_all(ssl, buf, (size_t)n) != 0)
+                if (n <= 0 || ssl_write_all(ssl, fd, buf, (size_t)n) != 0)
                     return;
             }
             if (!p[0].revents)
                 continue;
+        }
+        if (!ssl) {
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0 || write_all(back, buf, (size_t)r) != 0)
+                return;
+            continue;
         }
         int n = SSL_read(ssl, buf, sizeof buf);
         if (n <= 0) {
@@ -239,24 +251,35 @@ static void *conn_main(void *arg)
 {
     struct ks_tls_conn *c = arg;
     struct ks_tls *t = c->t;
-    SSL *ssl = SSL_new(t->ctx);
+    SSL *ssl = t->ctx ? SSL_new(t->ctx) : NULL;
     struct timeval tv = {10, 0};
 
     /* The handshake gets a deadline so a silent client cannot hold a thread. */
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    SSL_set_fd(ssl, c->fd);
-    if (SSL_accept(ssl) == 1) {
+    if (ssl)
+        SSL_set_fd(ssl, c->fd);
+    if (!ssl || SSL_accept(ssl) == 1) {
         struct timeval none = {0, 0};
         setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+        int back = connect_backend(t->backend_port);
+        struct sockaddr_in a;
+        socklen_t alen = sizeof a;
         pthread_mutex_lock(&t->mu);
-        c->back = t->stopping ? -1 : connect_backend(t->backend_port);
+        c->back = back;
+        if (back >= 0 && getsockname(back, (struct sockaddr *)&a, &alen) == 0)
+            c->back_port = ntohs(a.sin_port);
+        if (t->stopping && back >= 0)
+            shutdown(back, SHUT_RDWR);
         pthread_mutex_unlock(&t->mu);
         if (c->back >= 0)
             pump(t, ssl, c->fd, c->back);
-        SSL_shutdown(ssl);
+        if (ssl)
+            SSL_shutdown(ssl);
     }
-    ERR_clear_error();
-    SSL_free(ssl);
+    if (ssl) {
+        ERR_clear_error();
+        SSL_free(ssl);
+    }
 
     pthread_mutex_lock(&t->mu);
     for (struct ks_tls_conn **pp = &t->conns; *pp; pp = &(*pp)->next)
@@ -333,18 +356,24 @@ int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_po
     t->backend_port = backend_port;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cond, NULL);
-    t->ctx = SSL_CTX_new(TLS_server_method());
-    if (!t->ctx) {
+    if (cert)
+        t->ctx = SSL_CTX_new(TLS_server_method());
+    if (!cert) {
+        /* plain HTTP */
+    } else if (!t->ctx) {
         rc = ssl_fail(err, "SSL_CTX_new");
         goto out;
     }
-    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1 ||
+    if (cert)
+        SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    if (!cert) {
+        /* no certificate to load */
+    } else if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
         rc = ssl_fail(err, "load certificate");
         goto out;
     }
-    if (client_ca) {
+    if (client_ca && cert) {
         if (SSL_CTX_load_verify_locations(t->ctx, client_ca, NULL) != 1) {
             rc = ssl_fail(err, client_ca);
             goto out;
@@ -390,6 +419,27 @@ out:
     pthread_cond_destroy(&t->cond);
     free(t);
     return rc;
+}
+
+bool ks_tls_drop(struct ks_tls *t, int backend_client_port)
+{
+    bool found = false;
+    if (!t)
+        return false;
+    pthread_mutex_lock(&t->mu);
+    for (struct ks_tls_conn *c = t->conns; c; c = c->next) {
+        if (c->back >= 0 && c->back_port == backend_client_port) {
+            /* RST rather than FIN, so the client sees a dropped connection. */
+            struct linger lg = {1, 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            shutdown(c->fd, SHUT_RDWR);
+            shutdown(c->back, SHUT_RDWR);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return found;
 }
 
 void ks_tls_stop(struct ks_tls *t)

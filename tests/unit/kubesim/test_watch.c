@@ -1,0 +1,257 @@
+/*
+ * test_watch.c - watch streams of the simulated cluster over real HTTP:
+ * synthetic ADDED, replay from a resourceVersion, live events from another
+ * thread, selectors (objects leaving a selector are DELETED), bookmarks,
+ * timeoutSeconds, and 410 Expired for a too-old version or an injected fault.
+ */
+#include "sim_test.h"
+
+#include <pthread.h>
+
+static struct kubesim *S;
+
+static void setup(void)
+{
+    S = sim_start();
+}
+
+static void teardown(void)
+{
+    kubesim_stop(S);
+    S = NULL;
+}
+
+struct watch_acc {
+    struct ty_buf line;
+    json_t *events;
+    int max;
+};
+
+static size_t watch_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    struct watch_acc *a = ud;
+    for (size_t i = 0; i < sz * n; i++) {
+        if (p[i] != '\n') {
+            ty_buf_putc(&a->line, p[i]);
+            continue;
+        }
+        json_t *ev = json_loads(ty_buf_cstr(&a->line), 0, NULL);
+        ck_assert_msg(ev != NULL, "bad watch line: %s", ty_buf_cstr(&a->line));
+        json_array_append_new(a->events, ev);
+        ty_buf_reset(&a->line);
+    }
+    return (int)json_array_size(a->events) >= a->max ? 0 : sz * n;
+}
+
+/* Watches path until max events arrived or timeout_ms passed; returns the events. */
+static json_t *watch(const char *path, int max, long timeout_ms, CURLcode *rc_out)
+{
+    struct watch_acc a = {TY_BUF_INIT, json_array(), max};
+    char url[1024], auth[128];
+    snprintf(url, sizeof url, "%s%s", kubesim_url(S), path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", SIM_TOKEN);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc_out)
+        *rc_out = rc;
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    ty_buf_cleanup(&a.line);
+    return a.events;
+}
+
+static void make_cm(const char *name, const char *labels)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\",\"labels\":%s}}", name, labels);
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", body);
+    ck_assert_int_eq(r.status, 201);
+    sim_reply_free(&r);
+}
+
+static char *list_rv(void)
+{
+    struct sim_reply r = sim_req(S, "GET", "/api/v1/namespaces/default/configmaps", NULL);
+    char *rv = strdup(sim_str(r.json, "metadata.resourceVersion"));
+    sim_reply_free(&r);
+    return rv;
+}
+
+START_TEST(test_synthetic_added)
+{
+    make_cm("w1", "{\"w\":\"1\"}");
+    make_cm("w2", "{\"w\":\"1\"}");
+    CURLcode rc;
+    json_t *ev = watch("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", 100,
+                       5000, &rc);
+    ck_assert_int_eq(rc, CURLE_OK); /* the server ended the stream at timeoutSeconds */
+    ck_assert_int_eq(json_array_size(ev), 2);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
+    ck_assert_str_eq(sim_str(ev, "0.object.metadata.name"), "w1");
+    json_decref(ev);
+}
+END_TEST
+
+START_TEST(test_replay_and_selector)
+{
+    make_cm("keep", "{\"team\":\"a\"}");
+    char *rv = list_rv();
+    make_cm("new", "{\"team\":\"a\"}");
+    struct sim_reply r = sim_req_full(S, "PATCH", "/api/v1/namespaces/default/configmaps/keep",
+                                      "{\"metadata\":{\"labels\":{\"team\":\"b\"}}}",
+                                      "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps/new", NULL);
+    sim_reply_free(&r);
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps?watch=true&"
+             "resourceVersion=%s&labelSelector=team%%3Da", rv);
+    json_t *ev = watch(path, 3, 3000, NULL);
+    ck_assert_int_eq(json_array_size(ev), 3);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
+    ck_assert_str_eq(sim_str(ev, "0.object.metadata.name"), "new");
+    /* keep left the selector: a selector watch sees it DELETED */
+    ck_assert_str_eq(sim_str(ev, "1.type"), "DELETED");
+    ck_assert_str_eq(sim_str(ev, "1.object.metadata.name"), "keep");
+    ck_assert_str_eq(sim_str(ev, "2.type"), "DELETED");
+    ck_assert_str_eq(sim_str(ev, "2.object.metadata.name"), "new");
+    json_decref(ev);
+    free(rv);
+}
+END_TEST
+
+static void *later_create(void *arg)
+{
+    (void)arg;
+    sim_sleep_ms(150);
+    make_cm("live", "{\"x\":\"y\"}");
+    return NULL;
+}
+
+START_TEST(test_live_event)
+{
+    char *rv = list_rv();
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=%s",
+             rv);
+    pthread_t th;
+    pthread_create(&th, NULL, later_create, NULL);
+    int64_t t0 = ty_time_mono_ms();
+    json_t *ev = watch(path, 1, 5000, NULL);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(json_array_size(ev), 1);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
+    ck_assert_str_eq(sim_str(ev, "0.object.metadata.name"), "live");
+    ck_assert_int_lt(ty_time_mono_ms() - t0, 3000);
+    json_decref(ev);
+    free(rv);
+}
+END_TEST
+
+START_TEST(test_bookmarks)
+{
+    char *rv = list_rv();
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/pods?watch=1&resourceVersion=%s&"
+             "allowWatchBookmarks=true&timeoutSeconds=3", rv);
+    json_t *ev = watch(path, 1, 5000, NULL);
+    ck_assert_int_eq(json_array_size(ev), 1);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "BOOKMARK");
+    ck_assert_str_eq(sim_str(ev, "0.object.kind"), "Pod");
+    ck_assert_ptr_nonnull(sim_str(ev, "0.object.metadata.resourceVersion"));
+    json_decref(ev);
+    free(rv);
+}
+END_TEST
+
+START_TEST(test_too_old)
+{
+    /* Push the history past its bound: 520 creates + one deletecollection of 520. */
+    for (int i = 0; i < 520; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "o%d", i);
+        make_cm(n, "{\"old\":\"y\"}");
+    }
+    struct sim_reply r =
+        sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=old", NULL);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    json_t *ev = watch("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", 5, 3000,
+                       NULL);
+    ck_assert_int_eq(json_array_size(ev), 1);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "ERROR");
+    ck_assert_int_eq(json_integer_value(sim_at(ev, "0.object.code")), 410);
+    ck_assert_str_eq(sim_str(ev, "0.object.reason"), "Expired");
+    json_decref(ev);
+}
+END_TEST
+
+START_TEST(test_gone_fault)
+{
+    struct sim_reply r = sim_req(S, "POST", "/_sim/faults", "{\"gone_next_watch\":true}");
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    json_t *ev = watch("/api/v1/namespaces/default/pods?watch=1", 5, 3000, NULL);
+    ck_assert_int_eq(json_array_size(ev), 1);
+    ck_assert_str_eq(sim_str(ev, "0.type"), "ERROR");
+    ck_assert_int_eq(json_integer_value(sim_at(ev, "0.object.code")), 410);
+    json_decref(ev);
+    /* only the next watch */
+    CURLcode rc;
+    ev = watch("/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1", 5, 3000, &rc);
+    ck_assert_int_eq(rc, CURLE_OK);
+    ck_assert_int_eq(json_array_size(ev), 0);
+    json_decref(ev);
+}
+END_TEST
+
+static void *watch_forever(void *arg)
+{
+    CURLcode *rc = arg;
+    json_t *ev = watch("/api/v1/namespaces/default/pods?watch=1", 1000, 20000, rc);
+    json_decref(ev);
+    return NULL;
+}
+
+START_TEST(test_stop_ends_watches)
+{
+    pthread_t th;
+    CURLcode rc = CURLE_OK;
+    pthread_create(&th, NULL, watch_forever, &rc);
+    sim_sleep_ms(200);
+    int64_t t0 = ty_time_mono_ms();
+    kubesim_stop(S);
+    S = NULL;
+    pthread_join(th, NULL);
+    ck_assert_int_lt(ty_time_mono_ms() - t0, 5000);
+    ck_assert_int_eq(rc, CURLE_OK);
+}
+END_TEST
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    Suite *s = suite_create("kubesim_watch");
+    TCase *tc = tcase_create("watch");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_synthetic_added);
+    tcase_add_test(tc, test_replay_and_selector);
+    tcase_add_test(tc, test_live_event);
+    tcase_add_test(tc, test_bookmarks);
+    tcase_add_test(tc, test_too_old);
+    tcase_add_test(tc, test_gone_fault);
+    tcase_add_test(tc, test_stop_ends_watches);
+    suite_add_tcase(s, tc);
+    int rc = ty_run_suite(s);
+    curl_global_cleanup();
+    return rc;
+}
