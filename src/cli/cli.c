@@ -13,6 +13,7 @@ static const struct cli_command commands[] = {
     {"apps", cli_cmd_apps, "list the resolved apps of a registry context"},
     {"compile", cli_cmd_compile, "the Kubernetes objects of one launch (compile -f SPEC)"},
     {"migrate", cli_cmd_migrate, "apply pending database migrations (migrate --db FILE)"},
+    {"kube-sim", cli_cmd_kubesim, "run the simulated Kubernetes cluster (prints its URL)"},
     {NULL, NULL, NULL},
 };
 

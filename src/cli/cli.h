@@ -26,6 +26,7 @@ int cli_wants_help(int argc, char **argv);
 
 /* The subcommands (one per cli_<name>.c). */
 int cli_cmd_version(int argc, char **argv);
+int cli_cmd_kubesim(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);
 int cli_cmd_apps(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);

@@ -713,7 +713,11 @@ void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const
     if (!ns || !oname || !ks_get(s, KS_NAMESPACES, NULL, ns))
         return;
     ks_now_iso(now);
-    snprintf(sfx, sizeof sfx, "%016llx", (unsigned long long)ks_rand(s));
+    uint64_t id = (uint64_t)ty_time_now_ms() * 1000000u;
+    if (id <= s->last_event_id)
+        id = s->last_event_id + 1;
+    s->last_event_id = id;
+    snprintf(sfx, sizeof sfx, "%016llx", (unsigned long long)id);
     snprintf(name, sizeof name, "%s.%s", oname, sfx);
     const char *component = !strcmp(reason, "Scheduled") || !strcmp(reason, "FailedScheduling")
                                 ? "default-scheduler"

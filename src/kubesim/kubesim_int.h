@@ -92,6 +92,7 @@ struct kubesim {
     struct kubesim_faults faults;
     long requests;
     uint64_t rng;
+    uint64_t last_event_id; /* event names increase like the real ones */
     unsigned next_ip, next_cluster_ip;
 
     bool dirty;

@@ -1,0 +1,8 @@
+# kubesim.kubectl: the machine's real kubectl (get -o wide, describe, delete) against
+# `tycho kube-sim --tls --token`, with a kubeconfig the simulator wrote and a fresh
+# --cache-dir.  Skipped (exit 77) when kubectl is not installed.
+if(Python3_Interpreter_FOUND)
+    ty_script_test(kubesim.kubectl "integration;kubesim"
+        ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/kubectl_test.py)
+    set_tests_properties(kubesim.kubectl PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180)
+endif()
