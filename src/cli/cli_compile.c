@@ -233,6 +233,9 @@ int cli_cmd_compile(int argc, char **argv)
             }
             if (env)
                 env_name = ty_xasprintf("%s/.env", spec_name);
+            /* env_file entries of a local spec resolve beside it. */
+            if (!strstr(spec_name, "://"))
+                sd.dir = ty_path_dirname(spec_name);
         }
     } else if (apps_json) {
         json_t *root = NULL;

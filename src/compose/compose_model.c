@@ -1356,6 +1356,27 @@ static int check_inputs(const struct compose_input *in, struct ty_error *err)
             return ty_error_set(err, TY_EINVAL,
                                 "compose: the launch id '%s' must be lowercase letters and digits",
                                 in->guid);
+    /* Everything below ends up in JSON strings: valid UTF-8 only, and no
+     * control characters in the names that reach labels, paths and headers. */
+    const char *texts[][2] = {{"username", in->username}, {"app id", in->app_id},
+                              {"access token", in->access_token}, {"host", in->host},
+                              {"namespace", in->namespace}};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        const char *t = texts[i][1];
+        if (!t)
+            continue;
+        json_t *probe = json_string(t);
+        if (!probe)
+            return ty_error_set(err, TY_EINVAL, "compose: the %s is not valid UTF-8", texts[i][0]);
+        json_decref(probe);
+        for (const unsigned char *c = (const unsigned char *)t; *c; c++)
+            if (*c < 0x20 || *c == 0x7f)
+                return ty_error_set(err, TY_EINVAL, "compose: the %s contains a control character",
+                                    texts[i][0]);
+    }
+    if (in->namespace && *in->namespace && !ty_is_dns1123_label(in->namespace))
+        return ty_error_set(err, TY_EINVAL, "compose: namespace '%s' is not a DNS label",
+                            in->namespace);
     if (in->app && !json_is_object(in->app))
         return ty_error_set(err, TY_EINVAL, "compose: the registry entry must be an object");
     int rc = check_override(&in->limits, "limit", err);

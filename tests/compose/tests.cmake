@@ -9,3 +9,5 @@ set_tests_properties(compose.conformance PROPERTIES SKIP_RETURN_CODE 77)
 
 ty_script_test(compose.validate "node;compose"
     sh ${CMAKE_CURRENT_LIST_DIR}/validate.sh)
+
+ty_script_test(compose.cli "integration;compose" sh ${CMAKE_CURRENT_LIST_DIR}/cli.sh)

@@ -609,6 +609,10 @@ START_TEST(malformed)
     /* Bad inputs to the call itself. */
     struct tcase_in t = {.spec = "services:\n  app:\n    image: img\n", .user = ""};
     fails(&t, TY_EINVAL, "no username");
+    t.user = "bad\xff\xfe";
+    fails(&t, TY_EINVAL, "username is not valid UTF-8");
+    t.user = "two\nlines";
+    fails(&t, TY_EINVAL, "username contains a control character");
 }
 END_TEST
 
