@@ -33,9 +33,11 @@ struct fetch_git_result {
 /* Frees r->dir and resets r; r may be NULL. */
 void fetch_git_result_cleanup(struct fetch_git_result *r);
 
-/* Limits of one git fetch.  Zero fields take the defaults below.  libgit2 1.5
- * checks them only while data flows (no connect timeout of its own): a host
- * that never answers the TCP handshake blocks for the system's connect timeout. */
+/* Limits of one git fetch.  Zero fields take the defaults below.  timeout_ms
+ * bounds connecting, every read and write, and the whole transfer of git://,
+ * http:// and https:// remotes (fetch_stream.c gives libgit2 a socket with
+ * deadlines); for ssh:// (libssh2's own socket) it is checked only while data
+ * flows, and name resolution uses the resolver's own timeouts. */
 struct fetch_git_opts {
     long timeout_ms;  /* whole fetch; 0 = FETCH_GIT_TIMEOUT_MS_DEFAULT */
     size_t max_bytes; /* pack bytes received by one fetch; 0 = FETCH_GIT_MAX_BYTES_DEFAULT */

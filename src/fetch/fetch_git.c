@@ -17,6 +17,7 @@
  * ".tmp." leftovers, since no one else can be writing them.
  */
 #include "fetch/fetch.h"
+#include "fetch/fetch_int.h"
 #include "util/crypto.h"
 #include "util/file.h"
 #include "util/mem.h"
@@ -345,7 +346,7 @@ static int mirror_fetch(int *has_head,
     const git_remote_head **heads = NULL;
     size_t nheads = 0;
     struct xfer x;
-    int rc = TY_OK;
+    int rc = TY_OK, grc;
 
     *has_head = 0;
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
@@ -379,7 +380,12 @@ static int mirror_fetch(int *has_head,
     fo.prune = GIT_FETCH_PRUNE;
     fo.update_fetchhead = 0;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec brings tags */
-    if (git_remote_fetch(remote, NULL, &fo, "tycho fetch") < 0) {
+    fetch_stream_deadline_set(x.deadline_ms);
+    grc = git_remote_fetch(remote, NULL, &fo, "tycho fetch");
+    if (fetch_stream_timed_out())
+        x.why = XFER_TIMEOUT;
+    fetch_stream_deadline_set(0);
+    if (grc < 0) {
         if (x.why == XFER_LIMIT)
             rc = ty_error_set(err, TY_ELIMIT, "git fetch %s: over the limit of %zu bytes", url,
                               x.max_bytes);

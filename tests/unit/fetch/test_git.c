@@ -7,12 +7,15 @@
 #include "fetch/fetch.h"
 #include "fetch_test.h"
 #include "util/crypto.h"
+#include "util/time.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -634,6 +637,75 @@ START_TEST(test_smart_protocol)
 }
 END_TEST
 
+/* A remote that accepts connections and never answers: the deadline of
+ * fetch_git_opts ends the fetch (libgit2 alone would wait for ever). */
+static atomic_int silent_stop;
+static int silent_fd = -1;
+
+static void *silent_main(void *p)
+{
+    int held[16], n = 0;
+    (void)p;
+    while (!atomic_load(&silent_stop)) {
+        struct pollfd pfd = {silent_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 20) > 0 && n < 16) {
+            int c = accept(silent_fd, NULL, NULL);
+            if (c >= 0)
+                held[n++] = c;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        close(held[i]);
+    return NULL;
+}
+
+START_TEST(test_silent_remote)
+{
+    struct fetch_git_result r;
+    struct fetch_git_opts opts = FETCH_GIT_OPTS_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    pthread_t t;
+    char *gurl, *hurl, *slot;
+    int64_t t0;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    silent_fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(silent_fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(silent_fd, 16), 0);
+    ck_assert_int_eq(getsockname(silent_fd, (struct sockaddr *)&a, &alen), 0);
+    atomic_store(&silent_stop, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, silent_main, NULL), 0);
+    gurl = ty_xasprintf("git://127.0.0.1:%d/remote.git", ntohs(a.sin_port));
+    hurl = ty_xasprintf("http://127.0.0.1:%d/remote.git", ntohs(a.sin_port));
+
+    opts.timeout_ms = 300;
+    t0 = ty_time_mono_ms();
+    ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, gurl, NULL, &opts, &err), &err,
+                         TY_ETIMEOUT, "timed out");
+    ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, hurl, NULL, &opts, &err), &err,
+                         TY_ETIMEOUT, "timed out");
+    ck_assert_int_lt(ty_time_mono_ms() - t0, 10000);
+    ck_assert_ptr_null(r.dir);
+    slot = slot_dir(gurl);
+    ck_assert_int_eq(ft_count(slot, "mirror"), 0);
+    ck_assert_int_eq(ft_count(slot, ".tmp."), 0);
+    free(slot);
+
+    atomic_store(&silent_stop, 1);
+    pthread_join(t, NULL);
+    close(silent_fd);
+    /* Nothing listening any more: refused at once, an upstream failure. */
+    ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, gurl, NULL, &opts, &err), &err,
+                         TY_EUPSTREAM, "git fetch");
+    free(gurl);
+    free(hurl);
+}
+END_TEST
+
 struct thread_arg {
     struct fetch_git_result r;
     struct ty_error err;
@@ -725,6 +797,7 @@ int main(void)
     tcase_add_test(tc, test_size_limit);
     tcase_add_test(tc, test_mirror_repair);
     tcase_add_test(tc, test_smart_protocol);
+    tcase_add_test(tc, test_silent_remote);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_processes);
     suite_add_tcase(s, tc);
