@@ -419,8 +419,8 @@ static int open_impl(struct store **out, const char *path, const struct store_op
     rc = sqlite3_open_v2(path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        rc = store_fail(st, rc, err, "open");
-        ty_error_wrap(err, "%s: ", path);
+        rc = ty_error_set(err, TY_ERR, "store: open %s: %s", path,
+                          st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         goto out;
     }
     sqlite3_extended_result_codes(st->db, 1);
