@@ -6,7 +6,9 @@
 //
 // Inputs (environment): TYCHO_BIN, K8S_MODELS_DIR (where kubernetes-models and
 // js-yaml are installed), TY_SOURCE_DIR (the bundled registry/), and optionally
-// TYCHO_CONFORMANCE_CORPUS (every app with expected manifests in the corpus).
+// TYCHO_CONFORMANCE_CORPUS (every app with expected manifests in the corpus, with
+// and without a policy that turns on the optional objects, and every app of every
+// context of the corpus's helx-apps registries through --registry).
 // The YAML output is what gets validated, so the emitter is checked as well.
 // Exit 0 when all objects are valid, 1 otherwise.
 import { createRequire } from "node:module";
@@ -194,22 +196,37 @@ if (corpus) {
       }
     }
 }
-const bundled = path.join(src, "registry", "app-registry.yaml");
-if (existsSync(bundled)) {
-  const reg = yaml.load(readFileSync(bundled, "utf8"));
+// Every context of a registry folder, through --registry (our loader reads the
+// specs beside it).  Identical resolved entries are compiled once; entries whose
+// spec file is absent from the folder (a stale registry line) are skipped.
+function registryJobs(name, dir) {
+  const file = path.join(dir, "app-registry.yaml");
+  if (!existsSync(file)) return;
+  const reg = yaml.load(readFileSync(file, "utf8"));
+  const seen = new Set();
   for (const ctx of Object.keys(reg.contexts || {})) {
     let apps;
     try {
-      apps = JSON.parse(execFileSync(tycho, ["apps", "--registry", path.join(src, "registry"),
-        "--context", ctx, "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
+      apps = JSON.parse(execFileSync(tycho, ["apps", "--registry", dir, "--context", ctx, "--json"],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }));
     } catch (e) {
-      jobs.push([`registry/${ctx}`, null, `tycho apps failed: ${(e.stderr || e.message).trim()}`]);
+      jobs.push([`${name}/${ctx}`, null, `tycho apps failed: ${(e.stderr || e.message).trim()}`]);
       continue;
     }
-    for (const app of Object.keys(apps))
-      jobs.push([`registry/${ctx}/${app}`, ["--registry", path.join(src, "registry"), "--context", ctx, "--app", app]]);
+    for (const [app, entry] of Object.entries(apps)) {
+      const key = app + JSON.stringify(entry);
+      if (seen.has(key) || (typeof entry.spec === "string" && !entry.spec.includes("://") &&
+                            !existsSync(entry.spec)))
+        continue;
+      seen.add(key);
+      jobs.push([`${name}/${ctx}/${app}`, ["--registry", dir, "--context", ctx, "--app", app]]);
+    }
   }
 }
+registryJobs("registry", path.join(src, "registry"));
+if (corpus)
+  for (const br of readdirSync(path.join(corpus, "helx-apps")).sort())
+    registryJobs(`helx-apps/${br}`, path.join(corpus, "helx-apps", br));
 let objects = 0, bad = 0;
 for (const [label, args, fail] of jobs) {
   const r = fail ? { errs: [`${label}: ${fail}`] } : compile(label, args);
