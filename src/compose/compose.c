@@ -249,7 +249,7 @@ void compose_set_owner(json_t *obj, const char *deployment_name, const char *uid
     if (!json_is_object(meta))
         return;
     json_object_set_new(meta, "ownerReferences",
-                        json_pack("[{s:s,s:s,s:s,s:s,s:b,s:b}]", "apiVersion", "apps/v1", "kind",
+                        json_pack("[{s:s,s:s,s:s,s:s,s:b}]", "apiVersion", "apps/v1", "kind",
                                   "Deployment", "name", deployment_name, "uid", uid, "controller",
-                                  1, "blockOwnerDeletion", 1));
+                                  1));
 }

@@ -145,9 +145,10 @@ char *compose_user_selector(const char *username);
 /* The proxy path of a launch: "/private/<app>/<user>/<guid>/" (user
  * percent-encoded where needed).  Returns a new string. */
 char *compose_url_path(const char *app_id, const char *username, const char *guid);
-/* Sets metadata.ownerReferences of obj to the Deployment (name, uid), for the
- * session service once the Deployment exists (Services, Secret, NetworkPolicy).
- * obj is modified in place. */
+/* Sets metadata.ownerReferences of obj to the Deployment (name, uid, controller;
+ * no blockOwnerDeletion, which would need RBAC on deployments/finalizers), for
+ * the session service once the Deployment exists (Services, Secret,
+ * NetworkPolicy).  obj is modified in place. */
 void compose_set_owner(json_t *obj, const char *deployment_name, const char *uid);
 
 #endif

@@ -451,9 +451,15 @@ static int service(json_t **out, const struct compose_system *sys,
     }
     json_t *meta = metadata(sys, in, name, labels);
     if (proxied && pol->ambassador) {
-        int port = sys->system_port ? sys->system_port
-                                    : (int)json_integer_value(
-                                          json_object_get(json_array_get(ports, 0), "port"));
+        /* system_port when this Service serves it, else its first port. */
+        int port = (int)json_integer_value(json_object_get(json_array_get(ports, 0), "port"));
+        size_t pi;
+        json_t *pp;
+        json_array_foreach(ports, pi, pp)
+        {
+            if (json_integer_value(json_object_get(pp, "port")) == sys->system_port)
+                port = sys->system_port;
+        }
         char *yaml = mapping_yaml(sys, pol, name, port, err);
         if (!yaml) {
             json_decref(meta);
