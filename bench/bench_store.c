@@ -319,6 +319,19 @@ int main(int argc, char **argv)
     printf("%-52s %9.1f ms\n", "store_optimize (ANALYZE)", (double)t / 1e6);
     bench_lists(st);
     store_close(st);
+    /* The cost of a connection per worker thread: open + close of a current file. */
+    {
+        int64_t ns[200];
+        for (int i = 0; i < 200; i++) {
+            struct store *c = NULL;
+            int64_t t1 = ty_time_mono_ns();
+            if (store_open(&c, path, NULL, &err))
+                die("reopen", &err);
+            ns[i] = ty_time_mono_ns() - t1;
+            store_close(c);
+        }
+        report_latency("store_open of the migrated file", ns, 200, 0);
+    }
     printf("%-52s %9.1f MiB (+ %.1f MiB WAL)\n", "database size",
            (double)file_size(path) / 1048576.0, (double)file_size(wal) / 1048576.0);
     printf("%-52s %9.0f bytes/session\n", "", (double)file_size(path) / (double)n_sessions);
