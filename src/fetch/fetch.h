@@ -1,7 +1,8 @@
 /*
  * fetch.h - getting registry sources and specs from elsewhere: git repositories
  * (libgit2) and http(s) URLs (libcurl).  libgit2 and libcurl types stay inside
- * this module.  Nothing here logs; failures come back as struct ty_error.
+ * this module.  Nothing here logs; failures come back as struct ty_error, whose
+ * messages never contain the userinfo of a URL (user:token@ becomes ***@).
  *
  * Cache layout (under a cache directory chosen by the caller):
  *   git/<sha256(url)[0:16]>/mirror.git        bare mirror, fetched in place

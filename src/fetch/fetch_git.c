@@ -615,6 +615,8 @@ out:
     slot_unlock(&s);
     free(tmp);
     free(mirror);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
     return rc;
 }
 
@@ -656,6 +658,8 @@ out:
     free(data);
     free(live);
     free(co);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
     return rc;
 }
 
@@ -712,6 +716,8 @@ int fetch_git_last_live(struct fetch_git_result *out,
 out:
     free(co);
     free(dir);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
     return rc;
 }
 
@@ -764,5 +770,7 @@ out:
     if (d)
         closedir(d);
     slot_unlock(&s);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
     return rc;
 }

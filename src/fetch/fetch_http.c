@@ -16,6 +16,7 @@
  * when the server cannot be reached or fails with 5xx.
  */
 #include "fetch/fetch.h"
+#include "fetch/fetch_int.h"
 #include "util/buf.h"
 #include "util/crypto.h"
 #include "util/file.h"
@@ -258,8 +259,10 @@ int fetch_http_get_ex(char **out,
     ty_buf_init(&t.body);
     if (!opts)
         opts = &defaults;
-    if ((rc = url_check(url, err)) < 0)
+    if ((rc = url_check(url, err)) < 0) {
+        fetch_error_scrub(err, url);
         return rc;
+    }
     t.max_bytes = opts->max_bytes ? opts->max_bytes : FETCH_HTTP_MAX_BYTES_DEFAULT;
     if (opts->cache_dir && *opts->cache_dir) {
         ty_sha256_hex(hex, url, strlen(url));
@@ -361,6 +364,8 @@ out:
     free(meta_path);
     free(body_path);
     free(dir);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
     return rc;
 }
 

@@ -5,6 +5,8 @@
 #ifndef TY_FETCH_INT_H
 #define TY_FETCH_INT_H
 
+#include "util/error.h"
+
 #include <stdint.h>
 
 /* Registers the stream with libgit2 (GIT_STREAM_STANDARD).  Called once by
@@ -19,5 +21,10 @@ void fetch_stream_deadline_set(int64_t deadline_ms);
 /* True when a stream of the calling thread gave up on the deadline since the
  * last fetch_stream_deadline_set(). */
 int fetch_stream_timed_out(void);
+
+/* Replaces the userinfo of url ("user:token" in scheme://user:token@host/...)
+ * wherever it appears in err->msg with "***", so credentials in a registry URL
+ * never reach logs or API replies.  err may be NULL. */
+void fetch_error_scrub(struct ty_error *err, const char *url);
 
 #endif

@@ -701,6 +701,14 @@ START_TEST(test_silent_remote)
     /* Nothing listening any more: refused at once, an upstream failure. */
     ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, gurl, NULL, &opts, &err), &err,
                          TY_EUPSTREAM, "git fetch");
+    /* Credentials in the URL never reach a message. */
+    free(hurl);
+    hurl = ty_xasprintf("http://bob:s3cret@127.0.0.1:%d/remote.git", ntohs(a.sin_port));
+    ck_assert_fails_with(fetch_git_checkout_ex(&r, cache, hurl, NULL, &opts, &err), &err,
+                         TY_EUPSTREAM, "git fetch");
+    ck_assert_msg(strstr(err.msg, "s3cret") == NULL, "%s", err.msg);
+    ck_assert_fails_with(fetch_git_last_live(&r, cache, hurl, &err), &err, TY_ENOTFOUND,
+                         "no live checkout of http://***@127.0.0.1");
     free(gurl);
     free(hurl);
 }

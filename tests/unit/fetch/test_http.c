@@ -273,6 +273,15 @@ START_TEST(test_status_errors)
     ck_assert_ptr_null(body);
     ck_assert(strstr(err.msg, url) != NULL);
     free(url);
+    /* Credentials in the URL never reach a message. */
+    url = ty_xasprintf("http://bob:s3cret@127.0.0.1:%d/missing", srv.port);
+    rc = fetch_http_get(&body, NULL, url, cache, 0, &err);
+    ck_assert_fails_with(rc, &err, TY_ENOTFOUND, "GET http://***@127.0.0.1:");
+    ck_assert(strstr(err.msg, "s3cret") == NULL);
+    ck_assert(strstr(srv.last_request, "Authorization: Basic") != NULL);
+    free(url);
+    rc = fetch_http_get(&body, NULL, "ftp://bob:s3cret@127.0.0.1/x", cache, 0, &err);
+    ck_assert_fails_with(rc, &err, TY_EINVAL, "ftp://***@127.0.0.1/x");
     url = srv_url("/error");
     rc = fetch_http_get(&body, NULL, url, cache, 0, &err);
     ck_assert_fails_with(rc, &err, TY_EUPSTREAM, "HTTP 500");
