@@ -54,8 +54,14 @@ static int64_t created_of(int64_t i)
     return T0 + (i / 3) * 3 * (90 * DAY_MS / n_sessions);
 }
 
-static void session_at(struct store_session *s, struct store_label l[2], char id[33],
-                       char user[16], char app[16], char course[16], char team[16], int64_t i)
+static void session_at(struct store_session *s,
+                       struct store_label l[2],
+                       char id[33],
+                       char user[16],
+                       char app[16],
+                       char course[16],
+                       char team[16],
+                       int64_t i)
 {
     make_id(id, i);
     snprintf(user, 16, "user%04d", (int)(rnd() % N_USERS));
@@ -103,8 +109,8 @@ static void insert_range(struct store *st, int64_t from, int64_t to, int batch)
 }
 
 /* Moves sessions [from, to) from requested to `to_state`. */
-static void transition_range(struct store *st, int64_t from, int64_t to, int batch,
-                             enum store_state to_state)
+static void
+transition_range(struct store *st, int64_t from, int64_t to, int batch, enum store_state to_state)
 {
     struct ty_error err = TY_ERROR_INIT;
     char id[33];
@@ -160,8 +166,7 @@ static void bench_lists(struct store *st)
         rows += (int64_t)p.n;
         store_page_cleanup(&p);
     }
-    report_latency("a user's sessions (page of 50 + total)", ns, QUERIES,
-                   (double)rows / QUERIES);
+    report_latency("a user's sessions (page of 50 + total)", ns, QUERIES, (double)rows / QUERIES);
 
     /* A user's live sessions (what the launcher shows and limits count). */
     rows = 0;
@@ -300,8 +305,7 @@ int main(int argc, char **argv)
     t = ty_time_mono_ns();
     transition_range(st, 0, single, 1, STORE_STATE_STOPPED);
     t = ty_time_mono_ns() - t;
-    printf("%-52s %9.0f /s\n", "state update, one transaction each (row+event)",
-           rate(single, t));
+    printf("%-52s %9.0f /s\n", "state update, one transaction each (row+event)", rate(single, t));
 
     /* About 98% of the history is stopped; the rest stays live. */
     int64_t stop_to = n_sessions - n_sessions / 50;

@@ -13,10 +13,11 @@
 
 static void migrate_usage(FILE *f)
 {
-    fprintf(f, "usage: tycho migrate --db FILE\n\n"
-               "Creates FILE when missing and applies the migrations it lacks, each in its own\n"
-               "transaction.  Prints \"from N to M\".  Refuses a database written by a newer\n"
-               "tycho.  This tycho knows schema versions up to %d.\n",
+    fprintf(f,
+            "usage: tycho migrate --db FILE\n\n"
+            "Creates FILE when missing and applies the migrations it lacks, each in its own\n"
+            "transaction.  Prints \"from N to M\".  Refuses a database written by a newer\n"
+            "tycho.  This tycho knows schema versions up to %d.\n",
             store_schema_version_latest());
 }
 

@@ -217,7 +217,6 @@ void store_tx_rollback(struct store *st)
 
 /* ---------------------------------------------------------------- migrations */
 
-
 /* Number of migrations in m (NULL: the embedded set). */
 static int migrations_count(const struct store_migration *m)
 {
@@ -233,8 +232,8 @@ static int migrations_count(const struct store_migration *m)
     return n;
 }
 
-static void migration_at(const struct store_migration *m, int i, const char **name,
-                         const char **sql)
+static void
+migration_at(const struct store_migration *m, int i, const char **name, const char **sql)
 {
     if (!m) {
         *name = ty_embed_migrations_files[i].path;
@@ -261,8 +260,8 @@ static int migration_check_name(const char *name, int version, struct ty_error *
     return 0;
 bad:
     return ty_error_set(err, TY_ERR,
-                        "store: migration '%s': name must start with %04d_ (its position)",
-                        name, version);
+                        "store: migration '%s': name must start with %04d_ (its position)", name,
+                        version);
 }
 
 int store_schema_version_latest(void)
@@ -328,8 +327,8 @@ static int exec_text(struct store *st, const char *sql, struct ty_error *err, co
 }
 
 /* Applies migration number v (1-based) unless the database already has it. */
-static int migration_apply(struct store *st, int v, const char *name, const char *sql,
-                           struct ty_error *err)
+static int
+migration_apply(struct store *st, int v, const char *name, const char *sql, struct ty_error *err)
 {
     char pragma[48];
     int cur, rc;
@@ -352,13 +351,13 @@ static int migration_apply(struct store *st, int v, const char *name, const char
     return tx_commit(st, err);
 fail:
     tx_rollback(st);
-    ty_error_wrap(err, "migration failed and was rolled back; the database stays at version %d: ",
-                  cur);
+    ty_error_wrap(err,
+                  "migration failed and was rolled back; the database stays at version %d: ", cur);
     return TY_ERR;
 }
 
-static int migrations_run(struct store *st, const struct store_opts *o, int *from_out,
-                          int *to_out, struct ty_error *err)
+static int migrations_run(
+    struct store *st, const struct store_opts *o, int *from_out, int *to_out, struct ty_error *err)
 {
     const struct store_migration *m = o->migrations;
     int latest = migrations_count(m);
@@ -401,8 +400,12 @@ static int migrations_run(struct store *st, const struct store_opts *o, int *fro
 
 /* ---------------------------------------------------------------- open, close */
 
-static int open_impl(struct store **out, const char *path, const struct store_opts *o,
-                     int *from_out, int *to_out, struct ty_error *err)
+static int open_impl(struct store **out,
+                     const char *path,
+                     const struct store_opts *o,
+                     int *from_out,
+                     int *to_out,
+                     struct ty_error *err)
 {
     static const struct store_opts defaults = STORE_OPTS_INIT;
     struct store *st = NULL;
@@ -451,7 +454,9 @@ out:
     return rc;
 }
 
-int store_open(struct store **out, const char *path, const struct store_opts *o,
+int store_open(struct store **out,
+               const char *path,
+               const struct store_opts *o,
                struct ty_error *err)
 {
     return open_impl(out, path, o, NULL, NULL, err);
@@ -506,8 +511,11 @@ struct store_pool {
     int max;
 };
 
-int store_pool_new(struct store_pool **out, const char *path, const struct store_opts *o,
-                   int max, struct ty_error *err)
+int store_pool_new(struct store_pool **out,
+                   const char *path,
+                   const struct store_opts *o,
+                   int max,
+                   struct ty_error *err)
 {
     static const struct store_opts defaults = STORE_OPTS_INIT;
     struct store_pool *p;
@@ -631,8 +639,8 @@ bool store_state_is_final(enum store_state s)
  * may come back when the reconciler finds the objects again, or be closed. */
 static const uint32_t allowed[STORE_STATE__COUNT] = {
     [STORE_STATE_REQUESTED] = B(REQUESTED) | B(CREATING) | B(STOPPING) | B(STOPPED) | B(FAILED),
-    [STORE_STATE_CREATING] = B(CREATING) | B(PENDING) | B(RUNNING) | B(STOPPING) | B(FAILED) |
-                             B(LOST),
+    [STORE_STATE_CREATING] =
+        B(CREATING) | B(PENDING) | B(RUNNING) | B(STOPPING) | B(FAILED) | B(LOST),
     [STORE_STATE_PENDING] = B(PENDING) | B(RUNNING) | B(STOPPING) | B(FAILED) | B(LOST),
     [STORE_STATE_RUNNING] = B(RUNNING) | B(PENDING) | B(STOPPING) | B(FAILED) | B(LOST),
     [STORE_STATE_STOPPING] = B(STOPPING) | B(STOPPED) | B(FAILED) | B(LOST),

@@ -56,7 +56,9 @@ struct store_opts {
     const struct store_migration *migrations;
 };
 
+/* clang-format off */
 #define STORE_OPTS_INIT {false, 0, NULL}
+/* clang-format on */
 
 /* Opens (creating if needed) the database at path (":memory:" for tests),
  * sets foreign_keys=ON, journal_mode=WAL, synchronous=NORMAL, busy_timeout, and
@@ -64,7 +66,9 @@ struct store_opts {
  * Refuses with TY_ECONFLICT a database whose user_version is newer than the
  * highest migration known to the binary.  On success *out is a new handle; close
  * it with store_close().  On failure *out is NULL. */
-int store_open(struct store **out, const char *path, const struct store_opts *o,
+int store_open(struct store **out,
+               const char *path,
+               const struct store_opts *o,
                struct ty_error *err);
 /* Finalizes cached statements and closes.  Accepts NULL. */
 void store_close(struct store *st);
@@ -101,8 +105,11 @@ void store_tx_rollback(struct store *st);
  * connection would be a separate database).  Migrations run once, in
  * store_pool_new(); further connections open with no_migrate.  o->migrations,
  * when set, must outlive the pool.  Thread-safe. */
-int store_pool_new(struct store_pool **out, const char *path, const struct store_opts *o,
-                   int max, struct ty_error *err);
+int store_pool_new(struct store_pool **out,
+                   const char *path,
+                   const struct store_opts *o,
+                   int max,
+                   struct ty_error *err);
 /* Borrows a connection for the calling thread (opens one if none is idle, waits
  * when max are out).  Give it back with store_pool_put(). */
 int store_pool_get(struct store_pool *p, struct store **out, struct ty_error *err);
@@ -126,10 +133,10 @@ enum store_state {
     STORE_STATE__COUNT
 };
 
-#define STORE_STATE_BIT(s)  (1u << (unsigned)(s))
-#define STORE_STATES_ANY    ((1u << STORE_STATE__COUNT) - 1u)
-#define STORE_STATES_FINAL                                                                         \
-    (STORE_STATE_BIT(STORE_STATE_STOPPED) | STORE_STATE_BIT(STORE_STATE_FAILED) |                  \
+#define STORE_STATE_BIT(s) (1u << (unsigned)(s))
+#define STORE_STATES_ANY   ((1u << STORE_STATE__COUNT) - 1u)
+#define STORE_STATES_FINAL                                                        \
+    (STORE_STATE_BIT(STORE_STATE_STOPPED) | STORE_STATE_BIT(STORE_STATE_FAILED) | \
      STORE_STATE_BIT(STORE_STATE_LOST))
 #define STORE_STATES_LIVE (STORE_STATES_ANY & ~STORE_STATES_FINAL)
 
@@ -151,7 +158,7 @@ struct store_label {
 /* One row of `sessions`.  Every char * is owned by the struct (NULL = SQL NULL);
  * free them with store_session_cleanup().  Times: ms since epoch, 0 = unset. */
 struct store_session {
-    char *id;              /* the 32-hex guid, also the tycho-guid label */
+    char *id; /* the 32-hex guid, also the tycho-guid label */
     char *username;
     char *app_id;
     char *app_name;
@@ -160,23 +167,23 @@ struct store_session {
     char *system_name;
     char *namespace;
     enum store_state state;
-    char *state_reason;    /* short machine-ish word: "ImagePullBackOff", "user" ... */
-    char *state_message;   /* human sentence */
+    char *state_reason;  /* short machine-ish word: "ImagePullBackOff", "user" ... */
+    char *state_message; /* human sentence */
     int64_t state_deadline_at;
-    int64_t cpu_millis;    /* requested resources */
+    int64_t cpu_millis; /* requested resources */
     int64_t memory_bytes;
     int64_t gpus;
     int64_t ephemeral_bytes;
     char *url;
     int64_t created_at;
     int64_t updated_at;
-    int64_t ready_at;      /* first time running */
-    int64_t stopped_at;    /* when a final state was entered */
+    int64_t ready_at;   /* first time running */
+    int64_t stopped_at; /* when a final state was entered */
     int64_t last_activity_at;
-    char *stopped_by;      /* actor of the first stop/fail/lost: user|admin|culler|system|platform */
+    char *stopped_by; /* actor of the first stop/fail/lost: user|admin|culler|system|platform */
     char *stop_reason;
-    char *spec_hash;       /* hash of the compiled spec */
-    char *objects_json;    /* the compiled objects (a JSON List), for crash recovery */
+    char *spec_hash;            /* hash of the compiled spec */
+    char *objects_json;         /* the compiled objects (a JSON List), for crash recovery */
     struct store_label *labels; /* owned array; filled by _get and by lists when asked */
     size_t n_labels;
 };
@@ -201,13 +208,17 @@ struct store_limits {
  * state_deadline_at set.  updated_at defaults to created_at.  When lim is not
  * NULL the live-session counts are checked in the same transaction and a full
  * quota is TY_ELIMIT with a message naming it.  An existing id is TY_EEXISTS. */
-int store_session_insert(struct store *st, const struct store_session *s,
-                         const struct store_limits *lim, const char *actor,
+int store_session_insert(struct store *st,
+                         const struct store_session *s,
+                         const struct store_limits *lim,
+                         const char *actor,
                          struct ty_error *err);
 
 /* Reads one session with its labels into *out (initialised by the call; clean
  * up with store_session_cleanup() on success).  TY_ENOTFOUND when absent. */
-int store_session_get(struct store *st, const char *id, struct store_session *out,
+int store_session_get(struct store *st,
+                      const char *id,
+                      struct store_session *out,
                       struct ty_error *err);
 
 /* Atomically: checks that the session's current state is in expected_from (a
@@ -223,10 +234,17 @@ int store_session_get(struct store *st, const char *id, struct store_session *ou
  * launcher moves creating -> pending expecting {creating} and loses to a stop
  * that got there first.  TY_ENOTFOUND when absent; TY_EINVAL for a bad deadline.
  * prev_out (may be NULL) receives the state found, on success and on conflict. */
-int store_session_transition(struct store *st, const char *id, uint32_t expected_from,
-                             enum store_state to, const char *reason, const char *message,
-                             const char *actor, int64_t deadline_at, int64_t now,
-                             enum store_state *prev_out, struct ty_error *err);
+int store_session_transition(struct store *st,
+                             const char *id,
+                             uint32_t expected_from,
+                             enum store_state to,
+                             const char *reason,
+                             const char *message,
+                             const char *actor,
+                             int64_t deadline_at,
+                             int64_t now,
+                             enum store_state *prev_out,
+                             struct ty_error *err);
 
 /* Fields store_session_update_fields() may change.  NULL / -1 = leave as is. */
 struct store_session_update {
@@ -248,18 +266,24 @@ struct store_session_update {
     const char *actor;
 };
 
-#define STORE_SESSION_UPDATE_INIT                                                                  \
+/* clang-format off */
+#define STORE_SESSION_UPDATE_INIT \
     {NULL, NULL, NULL, NULL, NULL, -1, -1, -1, -1, -1, -1, NULL, NULL, NULL}
+/* clang-format on */
 
 /* Applies u to the session and sets updated_at = now.  TY_ENOTFOUND when absent;
  * TY_EINVAL for a deadline on a final session or a negative resource. */
-int store_session_update_fields(struct store *st, const char *id,
-                                const struct store_session_update *u, int64_t now,
+int store_session_update_fields(struct store *st,
+                                const char *id,
+                                const struct store_session_update *u,
+                                int64_t now,
                                 struct ty_error *err);
 
 /* Records activity: last_activity_at = max(last_activity_at, at).  Never moves it
  * backwards.  TY_ENOTFOUND when absent. */
-int store_session_touch_activity(struct store *st, const char *id, int64_t at,
+int store_session_touch_activity(struct store *st,
+                                 const char *id,
+                                 int64_t at,
                                  struct ty_error *err);
 
 /* Labels.  Keys: 1-253 bytes, values up to 1024 bytes (TY_EINVAL otherwise).
@@ -267,15 +291,26 @@ int store_session_touch_activity(struct store *st, const char *id, int64_t at,
  * (reason "label", message "key=value" or "key deleted") is appended in the same
  * transaction.  TY_ENOTFOUND when the session (or, for delete, the key) is
  * absent. */
-int store_session_label_set(struct store *st, const char *id, const char *key,
-                            const char *value, const char *actor, int64_t now,
+int store_session_label_set(struct store *st,
+                            const char *id,
+                            const char *key,
+                            const char *value,
+                            const char *actor,
+                            int64_t now,
                             struct ty_error *err);
-int store_session_label_delete(struct store *st, const char *id, const char *key,
-                               const char *actor, int64_t now, struct ty_error *err);
+int store_session_label_delete(struct store *st,
+                               const char *id,
+                               const char *key,
+                               const char *actor,
+                               int64_t now,
+                               struct ty_error *err);
 /* *out is a new array of *n_out labels sorted by key; free with
  * store_labels_free().  A session without labels gives n 0 and *out NULL. */
-int store_session_labels_get(struct store *st, const char *id, struct store_label **out,
-                             size_t *n_out, struct ty_error *err);
+int store_session_labels_get(struct store *st,
+                             const char *id,
+                             struct store_label **out,
+                             size_t *n_out,
+                             struct ty_error *err);
 void store_labels_free(struct store_label *v, size_t n);
 
 /* ---------------------------------------------------------------- queries */
@@ -313,7 +348,9 @@ struct store_page {
 
 /* Runs q.  *out is initialised by the call.  A malformed cursor, more than
  * STORE_QUERY_MAX_LABELS labels or a negative limit is TY_EINVAL. */
-int store_session_list(struct store *st, const struct store_query *q, struct store_page *out,
+int store_session_list(struct store *st,
+                       const struct store_query *q,
+                       struct store_page *out,
                        struct ty_error *err);
 void store_page_cleanup(struct store_page *p);
 
@@ -322,7 +359,7 @@ struct store_event {
     int64_t id;
     char *session_id;
     int64_t at;
-    bool has_from;          /* false for the creation event */
+    bool has_from; /* false for the creation event */
     enum store_state from;
     enum store_state to;
     char *reason;
@@ -332,25 +369,38 @@ struct store_event {
 
 /* The events of one session, oldest first.  *out is a new array; free with
  * store_events_free().  TY_ENOTFOUND when the session is absent. */
-int store_events_list(struct store *st, const char *session_id, struct store_event **out,
-                      size_t *n_out, struct ty_error *err);
+int store_events_list(struct store *st,
+                      const char *session_id,
+                      struct store_event **out,
+                      size_t *n_out,
+                      struct ty_error *err);
 void store_events_free(struct store_event *v, size_t n);
 
 /* Live sessions whose deadline is <= now, earliest first, at most limit
  * (capped at STORE_LIST_MAX).  For the reconciler and reaper.  Free the array
  * with store_sessions_free(). */
-int store_sessions_due(struct store *st, int64_t now, int limit, struct store_session **out,
-                       size_t *n_out, struct ty_error *err);
+int store_sessions_due(struct store *st,
+                       int64_t now,
+                       int limit,
+                       struct store_session **out,
+                       size_t *n_out,
+                       struct ty_error *err);
 /* Every live (non-final) session, oldest first (the reconciler's start-up list). */
-int store_sessions_live(struct store *st, struct store_session **out, size_t *n_out,
+int store_sessions_live(struct store *st,
+                        struct store_session **out,
+                        size_t *n_out,
                         struct ty_error *err);
 /* Running sessions whose last activity (or ready_at, or created_at when never
  * active) is before `before`, oldest first, at most limit.  For the culler. */
-int store_sessions_idle(struct store *st, int64_t before, int limit,
-                        struct store_session **out, size_t *n_out, struct ty_error *err);
+int store_sessions_idle(struct store *st,
+                        int64_t before,
+                        int limit,
+                        struct store_session **out,
+                        size_t *n_out,
+                        struct ty_error *err);
 /* Number of live sessions, optionally of one username and/or app_id (NULL = any). */
-int store_sessions_count_live(struct store *st, const char *username, const char *app_id,
-                              int64_t *out, struct ty_error *err);
+int store_sessions_count_live(
+    struct store *st, const char *username, const char *app_id, int64_t *out, struct ty_error *err);
 
 /* ---------------------------------------------------------------- statistics */
 
@@ -361,25 +411,41 @@ struct store_count {
 
 /* Sessions created in [from, to) (0 = open) counted per app_id / username /
  * UTC day, ordered by key.  *out is a new array; free with store_counts_free(). */
-int store_stats_by_app(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                       size_t *n_out, struct ty_error *err);
-int store_stats_by_user(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                        size_t *n_out, struct ty_error *err);
-int store_stats_by_day(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                       size_t *n_out, struct ty_error *err);
+int store_stats_by_app(struct store *st,
+                       int64_t from,
+                       int64_t to,
+                       struct store_count **out,
+                       size_t *n_out,
+                       struct ty_error *err);
+int store_stats_by_user(struct store *st,
+                        int64_t from,
+                        int64_t to,
+                        struct store_count **out,
+                        size_t *n_out,
+                        struct ty_error *err);
+int store_stats_by_day(struct store *st,
+                       int64_t from,
+                       int64_t to,
+                       struct store_count **out,
+                       size_t *n_out,
+                       struct ty_error *err);
 void store_counts_free(struct store_count *v, size_t n);
 
 /* Number of sessions in each state now (for /metrics); out[s] for each state. */
-int store_stats_by_state(struct store *st, int64_t out[STORE_STATE__COUNT],
-                         struct ty_error *err);
+int store_stats_by_state(struct store *st, int64_t out[STORE_STATE__COUNT], struct ty_error *err);
 
 /* Concurrency series: for each bucket [from + i*step, from + (i+1)*step) with
  * i < n, the largest number of sessions alive at once during the bucket, where
  * a session is alive from created_at until stopped_at (or forever when not
  * final).  to > from, step > 0, at most 10000 buckets (TY_EINVAL otherwise).
  * *out is a new array of *n_out values; free with free(). */
-int store_stats_concurrency(struct store *st, int64_t from, int64_t to, int64_t step,
-                            int64_t **out, size_t *n_out, struct ty_error *err);
+int store_stats_concurrency(struct store *st,
+                            int64_t from,
+                            int64_t to,
+                            int64_t step,
+                            int64_t **out,
+                            size_t *n_out,
+                            struct ty_error *err);
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -403,18 +469,24 @@ void store_tokens_free(struct store_token *v, size_t n);
 /* Inserts t (id is ignored); *id_out (may be NULL) receives the new id.
  * TY_EINVAL for a bad role or a user token without username; TY_EEXISTS for a
  * duplicate hash. */
-int store_token_insert(struct store *st, const struct store_token *t, int64_t *id_out,
+int store_token_insert(struct store *st,
+                       const struct store_token *t,
+                       int64_t *id_out,
                        struct ty_error *err);
 /* Finds a token by hash (revoked and expired ones too: the caller decides).
  * *out is initialised; clean up with store_token_cleanup().  TY_ENOTFOUND. */
-int store_token_find_by_hash(struct store *st, const char *hash, struct store_token *out,
+int store_token_find_by_hash(struct store *st,
+                             const char *hash,
+                             struct store_token *out,
                              struct ty_error *err);
 /* Sets last_used_at = now. */
 int store_token_touch(struct store *st, int64_t id, int64_t now, struct ty_error *err);
 /* Sets revoked_at = now (first revocation wins).  TY_ENOTFOUND when absent. */
 int store_token_revoke(struct store *st, int64_t id, int64_t now, struct ty_error *err);
 /* All tokens, by id.  Free with store_tokens_free(). */
-int store_token_list(struct store *st, struct store_token **out, size_t *n_out,
+int store_token_list(struct store *st,
+                     struct store_token **out,
+                     size_t *n_out,
                      struct ty_error *err);
 
 #endif

@@ -100,17 +100,21 @@ char *col_dup(sqlite3_stmt *s, int i);
 int64_t col_i64(sqlite3_stmt *s, int i);
 
 /* The column list every session SELECT uses, and the reader for it. */
-#define STORE_SESSION_COLS                                                                         \
-    "id, username, app_id, app_name, context, registry_commit, system_name, namespace, "          \
-    "state, state_reason, state_message, state_deadline_at, cpu_millis, memory_bytes, gpus, "     \
-    "ephemeral_bytes, url, created_at, updated_at, ready_at, stopped_at, last_activity_at, "      \
+#define STORE_SESSION_COLS                                                                    \
+    "id, username, app_id, app_name, context, registry_commit, system_name, namespace, "      \
+    "state, state_reason, state_message, state_deadline_at, cpu_millis, memory_bytes, gpus, " \
+    "ephemeral_bytes, url, created_at, updated_at, ready_at, stopped_at, last_activity_at, "  \
     "stopped_by, stop_reason, spec_hash, objects_json"
 void session_from_row(sqlite3_stmt *s, struct store_session *out);
 /* Fills out->labels from session_labels. */
 int session_load_labels(struct store *st, struct store_session *out, struct ty_error *err);
 /* Runs a prepared statement returning session rows into a new array. */
-int sessions_collect(struct store *st, sqlite3_stmt *s, bool with_labels,
-                     struct store_session **out, size_t *n_out, struct ty_error *err);
+int sessions_collect(struct store *st,
+                     sqlite3_stmt *s,
+                     bool with_labels,
+                     struct store_session **out,
+                     size_t *n_out,
+                     struct ty_error *err);
 
 /* Identifier check shared by insert and the cursor: 1-64 of [A-Za-z0-9_.-]. */
 bool store_id_is_valid(const char *id);

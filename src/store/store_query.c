@@ -80,8 +80,7 @@ static char *cursor_encode(int64_t created_at, const char *id)
     return ty_xasprintf(CURSOR_PREFIX "%lld.%s", (long long)created_at, id);
 }
 
-static int cursor_decode(const char *c, int64_t *created_out, char **id_out,
-                         struct ty_error *err)
+static int cursor_decode(const char *c, int64_t *created_out, char **id_out, struct ty_error *err)
 {
     const char *p, *dot;
     char num[24];
@@ -173,8 +172,8 @@ static int check_query(const struct store_query *q, struct ty_error *err)
     return 0;
 }
 
-static int count_total(struct store *st, const struct store_query *q, int64_t *out,
-                       struct ty_error *err)
+static int
+count_total(struct store *st, const struct store_query *q, int64_t *out, struct ty_error *err)
 {
     struct ty_buf sql = TY_BUF_INIT;
     struct params p = {.n = 0};
@@ -201,7 +200,9 @@ out:
     return rc;
 }
 
-int store_session_list(struct store *st, const struct store_query *q, struct store_page *out,
+int store_session_list(struct store *st,
+                       const struct store_query *q,
+                       struct store_page *out,
                        struct ty_error *err)
 {
     struct ty_buf sql = TY_BUF_INIT;
@@ -279,8 +280,13 @@ void store_counts_free(struct store_count *v, size_t n)
 
 /* Runs a "key, count" statement over [from, to); day_keys turns the integer
  * day number into "YYYY-MM-DD". */
-static int counts_run(struct store *st, enum stmt_id id, int64_t from, int64_t to,
-                      bool day_keys, struct store_count **out, size_t *n_out,
+static int counts_run(struct store *st,
+                      enum stmt_id id,
+                      int64_t from,
+                      int64_t to,
+                      bool day_keys,
+                      struct store_count **out,
+                      size_t *n_out,
                       struct ty_error *err)
 {
     struct store_count *v = NULL;
@@ -324,26 +330,37 @@ static int counts_run(struct store *st, enum stmt_id id, int64_t from, int64_t t
     return 0;
 }
 
-int store_stats_by_app(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                       size_t *n_out, struct ty_error *err)
+int store_stats_by_app(struct store *st,
+                       int64_t from,
+                       int64_t to,
+                       struct store_count **out,
+                       size_t *n_out,
+                       struct ty_error *err)
 {
     return counts_run(st, STMT_STATS_APP, from, to, false, out, n_out, err);
 }
 
-int store_stats_by_user(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                        size_t *n_out, struct ty_error *err)
+int store_stats_by_user(struct store *st,
+                        int64_t from,
+                        int64_t to,
+                        struct store_count **out,
+                        size_t *n_out,
+                        struct ty_error *err)
 {
     return counts_run(st, STMT_STATS_USER, from, to, false, out, n_out, err);
 }
 
-int store_stats_by_day(struct store *st, int64_t from, int64_t to, struct store_count **out,
-                       size_t *n_out, struct ty_error *err)
+int store_stats_by_day(struct store *st,
+                       int64_t from,
+                       int64_t to,
+                       struct store_count **out,
+                       size_t *n_out,
+                       struct ty_error *err)
 {
     return counts_run(st, STMT_STATS_DAY, from, to, true, out, n_out, err);
 }
 
-int store_stats_by_state(struct store *st, int64_t out[STORE_STATE__COUNT],
-                         struct ty_error *err)
+int store_stats_by_state(struct store *st, int64_t out[STORE_STATE__COUNT], struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc;
@@ -379,8 +396,13 @@ static int edge_cmp(const void *a, const void *b)
     return x->delta - y->delta;
 }
 
-int store_stats_concurrency(struct store *st, int64_t from, int64_t to, int64_t step,
-                            int64_t **out, size_t *n_out, struct ty_error *err)
+int store_stats_concurrency(struct store *st,
+                            int64_t from,
+                            int64_t to,
+                            int64_t step,
+                            int64_t **out,
+                            size_t *n_out,
+                            struct ty_error *err)
 {
     struct edge *edges = NULL;
     size_t ne = 0, cap = 0, j = 0;

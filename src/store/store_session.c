@@ -107,8 +107,8 @@ void session_from_row(sqlite3_stmt *s, struct store_session *out)
     out->objects_json = col_dup(s, 25);
 }
 
-int store_session_labels_get(struct store *st, const char *id, struct store_label **out,
-                             size_t *n_out, struct ty_error *err)
+int store_session_labels_get(
+    struct store *st, const char *id, struct store_label **out, size_t *n_out, struct ty_error *err)
 {
     struct store_label *v = NULL;
     size_t n = 0, cap = 0;
@@ -150,8 +150,12 @@ int session_load_labels(struct store *st, struct store_session *out, struct ty_e
     return store_session_labels_get(st, out->id, &out->labels, &out->n_labels, err);
 }
 
-int sessions_collect(struct store *st, sqlite3_stmt *s, bool with_labels,
-                     struct store_session **out, size_t *n_out, struct ty_error *err)
+int sessions_collect(struct store *st,
+                     sqlite3_stmt *s,
+                     bool with_labels,
+                     struct store_session **out,
+                     size_t *n_out,
+                     struct ty_error *err)
 {
     struct store_session *v = NULL;
     size_t n = 0, cap = 0;
@@ -190,9 +194,15 @@ out:
 
 /* ---------------------------------------------------------------- helpers */
 
-static int event_add(struct store *st, const char *id, int64_t at, const enum store_state *from,
-                     enum store_state to, const char *reason, const char *message,
-                     const char *actor, struct ty_error *err)
+static int event_add(struct store *st,
+                     const char *id,
+                     int64_t at,
+                     const enum store_state *from,
+                     enum store_state to,
+                     const char *reason,
+                     const char *message,
+                     const char *actor,
+                     struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, STMT_EVENT_INSERT, &s, err);
@@ -214,8 +224,7 @@ static int event_add(struct store *st, const char *id, int64_t at, const enum st
 }
 
 /* The current state of a session; TY_ENOTFOUND when there is none. */
-static int state_get(struct store *st, const char *id, enum store_state *out,
-                     struct ty_error *err)
+static int state_get(struct store *st, const char *id, enum store_state *out, struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, STMT_SESSION_STATE, &s, err);
@@ -242,16 +251,15 @@ static int check_label(const char *key, const char *value, struct ty_error *err)
     size_t kl = key ? strlen(key) : 0;
 
     if (kl == 0 || kl > LABEL_KEY_MAX)
-        return ty_error_set(err, TY_EINVAL, "store: label key must be 1-%d bytes",
-                            LABEL_KEY_MAX);
+        return ty_error_set(err, TY_EINVAL, "store: label key must be 1-%d bytes", LABEL_KEY_MAX);
     if (!value || strlen(value) > LABEL_VALUE_MAX)
         return ty_error_set(err, TY_EINVAL, "store: label '%s': value must be at most %d bytes",
                             key, LABEL_VALUE_MAX);
     return 0;
 }
 
-static int label_upsert(struct store *st, const char *id, const char *key, const char *value,
-                        struct ty_error *err)
+static int label_upsert(
+    struct store *st, const char *id, const char *key, const char *value, struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, STMT_LABEL_UPSERT, &s, err);
@@ -268,8 +276,12 @@ static int label_upsert(struct store *st, const char *id, const char *key, const
     return 0;
 }
 
-static int count_live(struct store *st, enum stmt_id id, const char *username,
-                      const char *app_id, int64_t *out, struct ty_error *err)
+static int count_live(struct store *st,
+                      enum stmt_id id,
+                      const char *username,
+                      const char *app_id,
+                      int64_t *out,
+                      struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, id, &s, err);
@@ -293,16 +305,18 @@ static int count_live(struct store *st, enum stmt_id id, const char *username,
     return rc;
 }
 
-int store_sessions_count_live(struct store *st, const char *username, const char *app_id,
-                              int64_t *out, struct ty_error *err)
+int store_sessions_count_live(
+    struct store *st, const char *username, const char *app_id, int64_t *out, struct ty_error *err)
 {
     enum stmt_id id = username ? (app_id ? STMT_COUNT_LIVE_USER_APP : STMT_COUNT_LIVE_USER)
                                : (app_id ? STMT_COUNT_LIVE_APP : STMT_COUNT_LIVE_ALL);
     return count_live(st, id, username, app_id, out, err);
 }
 
-static int check_limits(struct store *st, const struct store_session *s,
-                        const struct store_limits *lim, struct ty_error *err)
+static int check_limits(struct store *st,
+                        const struct store_session *s,
+                        const struct store_limits *lim,
+                        struct ty_error *err)
 {
     int64_t n;
     int rc;
@@ -360,11 +374,10 @@ static int check_new_session(const struct store_session *s, struct ty_error *err
                             "store: session %s: a new session must be in a live state, not %s",
                             s->id, store_state_name(s->state));
     if (s->state_deadline_at <= 0)
-        return ty_error_set(err, TY_EINVAL, "store: session %s: state %s needs a deadline",
-                            s->id, store_state_name(s->state));
+        return ty_error_set(err, TY_EINVAL, "store: session %s: state %s needs a deadline", s->id,
+                            store_state_name(s->state));
     if (s->cpu_millis < 0 || s->memory_bytes < 0 || s->gpus < 0 || s->ephemeral_bytes < 0)
-        return ty_error_set(err, TY_EINVAL, "store: session %s: negative resource request",
-                            s->id);
+        return ty_error_set(err, TY_EINVAL, "store: session %s: negative resource request", s->id);
     for (size_t i = 0; i < s->n_labels; i++) {
         int rc = check_label(s->labels[i].key, s->labels[i].value, err);
         if (rc)
@@ -373,8 +386,10 @@ static int check_new_session(const struct store_session *s, struct ty_error *err
     return 0;
 }
 
-int store_session_insert(struct store *st, const struct store_session *s,
-                         const struct store_limits *lim, const char *actor,
+int store_session_insert(struct store *st,
+                         const struct store_session *s,
+                         const struct store_limits *lim,
+                         const char *actor,
                          struct ty_error *err)
 {
     sqlite3_stmt *q = NULL;
@@ -443,7 +458,9 @@ fail:
     return rc;
 }
 
-int store_session_get(struct store *st, const char *id, struct store_session *out,
+int store_session_get(struct store *st,
+                      const char *id,
+                      struct store_session *out,
                       struct ty_error *err)
 {
     sqlite3_stmt *s;
@@ -494,10 +511,17 @@ static const char *mask_names(char *buf, size_t n, uint32_t mask)
     return len ? buf : "(none)";
 }
 
-int store_session_transition(struct store *st, const char *id, uint32_t expected_from,
-                             enum store_state to, const char *reason, const char *message,
-                             const char *actor, int64_t deadline_at, int64_t now,
-                             enum store_state *prev_out, struct ty_error *err)
+int store_session_transition(struct store *st,
+                             const char *id,
+                             uint32_t expected_from,
+                             enum store_state to,
+                             const char *reason,
+                             const char *message,
+                             const char *actor,
+                             int64_t deadline_at,
+                             int64_t now,
+                             enum store_state *prev_out,
+                             struct ty_error *err)
 {
     enum store_state cur;
     sqlite3_stmt *s = NULL;
@@ -524,10 +548,10 @@ int store_session_transition(struct store *st, const char *id, uint32_t expected
     if (prev_out)
         *prev_out = cur;
     if (!(expected_from & STORE_STATE_BIT(cur))) {
-        rc = ty_error_set(err, TY_ECONFLICT,
-                          "store: session %s is %s, not %s: cannot move it to %s", id,
-                          store_state_name(cur), mask_names(names, sizeof(names), expected_from),
-                          store_state_name(to));
+        rc =
+            ty_error_set(err, TY_ECONFLICT, "store: session %s is %s, not %s: cannot move it to %s",
+                         id, store_state_name(cur), mask_names(names, sizeof(names), expected_from),
+                         store_state_name(to));
         goto fail;
     }
     if (!store_state_can_transition(cur, to)) {
@@ -574,8 +598,10 @@ static void bind_opt_i64(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_int64(s, i, v);
 }
 
-int store_session_update_fields(struct store *st, const char *id,
-                                const struct store_session_update *u, int64_t now,
+int store_session_update_fields(struct store *st,
+                                const char *id,
+                                const struct store_session_update *u,
+                                int64_t now,
                                 struct ty_error *err)
 {
     enum store_state cur;
@@ -633,8 +659,7 @@ fail:
     return rc;
 }
 
-int store_session_touch_activity(struct store *st, const char *id, int64_t at,
-                                 struct ty_error *err)
+int store_session_touch_activity(struct store *st, const char *id, int64_t at, struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, STMT_SESSION_TOUCH, &s, err);
@@ -654,8 +679,12 @@ int store_session_touch_activity(struct store *st, const char *id, int64_t at,
 
 /* ---------------------------------------------------------------- labels */
 
-int store_session_label_set(struct store *st, const char *id, const char *key,
-                            const char *value, const char *actor, int64_t now,
+int store_session_label_set(struct store *st,
+                            const char *id,
+                            const char *key,
+                            const char *value,
+                            const char *actor,
+                            int64_t now,
                             struct ty_error *err)
 {
     enum store_state cur;
@@ -686,8 +715,12 @@ fail:
     return rc;
 }
 
-int store_session_label_delete(struct store *st, const char *id, const char *key,
-                               const char *actor, int64_t now, struct ty_error *err)
+int store_session_label_delete(struct store *st,
+                               const char *id,
+                               const char *key,
+                               const char *actor,
+                               int64_t now,
+                               struct ty_error *err)
 {
     enum store_state cur;
     sqlite3_stmt *s = NULL;
@@ -741,8 +774,11 @@ void store_events_free(struct store_event *v, size_t n)
     free(v);
 }
 
-int store_events_list(struct store *st, const char *session_id, struct store_event **out,
-                      size_t *n_out, struct ty_error *err)
+int store_events_list(struct store *st,
+                      const char *session_id,
+                      struct store_event **out,
+                      size_t *n_out,
+                      struct ty_error *err)
 {
     struct store_event *v = NULL;
     size_t n = 0, cap = 0;
@@ -797,8 +833,12 @@ static int clamp_limit(int limit)
     return limit > STORE_LIST_MAX ? STORE_LIST_MAX : limit;
 }
 
-int store_sessions_due(struct store *st, int64_t now, int limit, struct store_session **out,
-                       size_t *n_out, struct ty_error *err)
+int store_sessions_due(struct store *st,
+                       int64_t now,
+                       int limit,
+                       struct store_session **out,
+                       size_t *n_out,
+                       struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc;
@@ -813,7 +853,9 @@ int store_sessions_due(struct store *st, int64_t now, int limit, struct store_se
     return sessions_collect(st, s, false, out, n_out, err);
 }
 
-int store_sessions_live(struct store *st, struct store_session **out, size_t *n_out,
+int store_sessions_live(struct store *st,
+                        struct store_session **out,
+                        size_t *n_out,
                         struct ty_error *err)
 {
     sqlite3_stmt *s;
@@ -827,8 +869,12 @@ int store_sessions_live(struct store *st, struct store_session **out, size_t *n_
     return sessions_collect(st, s, false, out, n_out, err);
 }
 
-int store_sessions_idle(struct store *st, int64_t before, int limit,
-                        struct store_session **out, size_t *n_out, struct ty_error *err)
+int store_sessions_idle(struct store *st,
+                        int64_t before,
+                        int limit,
+                        struct store_session **out,
+                        size_t *n_out,
+                        struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc;

@@ -32,8 +32,8 @@ const char *const store_sql[STMT__COUNT] = {
     [STMT_SESSION_GET] = "SELECT " STORE_SESSION_COLS " FROM sessions WHERE id = ?1",
     [STMT_SESSION_STATE] = "SELECT state FROM sessions WHERE id = ?1",
     /* ?7: ready_at candidate (NULL unless entering running); ?8: stopped_at (now
-     * when entering a final state, else NULL; final -> final keeps the first); ?9: 1 when entering stopping or a
-     * final state, so that the first stopper is recorded. */
+     * when entering a final state, else NULL; final -> final keeps the first); ?9: 1 when entering
+     * stopping or a final state, so that the first stopper is recorded. */
     [STMT_SESSION_TRANSITION] =
         "UPDATE sessions SET state = ?2, state_reason = ?3, state_message = ?4, "
         "state_deadline_at = ?5, updated_at = ?6, ready_at = COALESCE(ready_at, ?7), "
@@ -55,15 +55,12 @@ const char *const store_sql[STMT__COUNT] = {
     [STMT_EVENT_INSERT] =
         "INSERT INTO session_events (session_id, at, from_state, to_state, reason, message, "
         "actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [STMT_EVENTS_LIST] =
-        "SELECT id, session_id, at, from_state, to_state, reason, message, actor "
-        "FROM session_events WHERE session_id = ?1 ORDER BY id",
-    [STMT_LABEL_UPSERT] =
-        "INSERT INTO session_labels (session_id, key, value) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value",
+    [STMT_EVENTS_LIST] = "SELECT id, session_id, at, from_state, to_state, reason, message, actor "
+                         "FROM session_events WHERE session_id = ?1 ORDER BY id",
+    [STMT_LABEL_UPSERT] = "INSERT INTO session_labels (session_id, key, value) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value",
     [STMT_LABEL_DELETE] = "DELETE FROM session_labels WHERE session_id = ?1 AND key = ?2",
-    [STMT_LABELS_GET] =
-        "SELECT key, value FROM session_labels WHERE session_id = ?1 ORDER BY key",
+    [STMT_LABELS_GET] = "SELECT key, value FROM session_labels WHERE session_id = ?1 ORDER BY key",
 
     [STMT_COUNT_LIVE_ALL] = "SELECT count(*) FROM sessions WHERE state IN " LIVE_STATES,
     [STMT_COUNT_LIVE_USER] =
@@ -100,8 +97,7 @@ const char *const store_sql[STMT__COUNT] = {
     [STMT_TOKEN_FIND] = "SELECT id, name, role, username, hash, created_at, expires_at, "
                         "last_used_at, revoked_at FROM tokens WHERE hash = ?1",
     [STMT_TOKEN_TOUCH] = "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
-    [STMT_TOKEN_REVOKE] =
-        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+    [STMT_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
     [STMT_TOKEN_LIST] = "SELECT id, name, role, username, hash, created_at, expires_at, "
                         "last_used_at, revoked_at FROM tokens ORDER BY id",
 };

@@ -46,7 +46,9 @@ static void token_from_row(sqlite3_stmt *s, struct store_token *t)
     t->revoked_at = col_i64(s, 8);
 }
 
-int store_token_insert(struct store *st, const struct store_token *t, int64_t *id_out,
+int store_token_insert(struct store *st,
+                       const struct store_token *t,
+                       int64_t *id_out,
                        struct ty_error *err)
 {
     static const char *const roles[] = {"admin", "platform", "user", NULL};
@@ -88,7 +90,9 @@ int store_token_insert(struct store *st, const struct store_token *t, int64_t *i
     return 0;
 }
 
-int store_token_find_by_hash(struct store *st, const char *hash, struct store_token *out,
+int store_token_find_by_hash(struct store *st,
+                             const char *hash,
+                             struct store_token *out,
                              struct ty_error *err)
 {
     sqlite3_stmt *s;
@@ -112,8 +116,8 @@ int store_token_find_by_hash(struct store *st, const char *hash, struct store_to
     return rc;
 }
 
-static int token_update(struct store *st, enum stmt_id id, int64_t token_id, int64_t now,
-                        struct ty_error *err)
+static int
+token_update(struct store *st, enum stmt_id id, int64_t token_id, int64_t now, struct ty_error *err)
 {
     sqlite3_stmt *s;
     int rc = stmt_get(st, id, &s, err);
@@ -141,7 +145,9 @@ int store_token_revoke(struct store *st, int64_t id, int64_t now, struct ty_erro
     return token_update(st, STMT_TOKEN_REVOKE, id, now, err);
 }
 
-int store_token_list(struct store *st, struct store_token **out, size_t *n_out,
+int store_token_list(struct store *st,
+                     struct store_token **out,
+                     size_t *n_out,
                      struct ty_error *err)
 {
     struct store_token *v = NULL;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T0 1700000000000LL /* 2023-11-14T22:13:20Z */
+#define T0   1700000000000LL /* 2023-11-14T22:13:20Z */
 #define HOUR 3600000LL
 
 /* A new temporary directory (free the string and ty_rm_rf it). */
@@ -31,8 +31,8 @@ static inline char *test_path(const char *dir, const char *name)
 }
 
 /* Fills s with a minimal live session (borrowed strings: do not clean up). */
-static inline void test_session(struct store_session *s, const char *id, const char *user,
-                                const char *app, int64_t created)
+static inline void test_session(
+    struct store_session *s, const char *id, const char *user, const char *app, int64_t created)
 {
     memset(s, 0, sizeof(*s));
     s->id = (char *)id;
@@ -44,8 +44,8 @@ static inline void test_session(struct store_session *s, const char *id, const c
 }
 
 /* Inserts a minimal session or fails the test. */
-static inline void test_insert(struct store *st, const char *id, const char *user,
-                               const char *app, int64_t created)
+static inline void
+test_insert(struct store *st, const char *id, const char *user, const char *app, int64_t created)
 {
     struct ty_error err = TY_ERROR_INIT;
     struct store_session s;

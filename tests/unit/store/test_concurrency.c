@@ -86,8 +86,8 @@ START_TEST(two_writers_never_busy)
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < 2; i++)
-        ck_assert_msg(w[i].failures == 0, "%s: %d failures, last: %s", w[i].user,
-                      w[i].failures, w[i].err.msg);
+        ck_assert_msg(w[i].failures == 0, "%s: %d failures, last: %s", w[i].user, w[i].failures,
+                      w[i].err.msg);
     ck_assert_ok(store_open(&st, path, NULL, &err), &err);
     ck_assert_ok(store_sessions_count_live(st, NULL, NULL, &n, &err), &err);
     ck_assert_int_eq(n, 2 * N_WRITES);
@@ -109,8 +109,8 @@ static void *launcher(void *arg)
     for (int i = 0; i < N_RACE; i++) {
         snprintf(id, sizeof(id), "r%d", i);
         int rc = store_session_transition(st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
-                                          STORE_STATE_PENDING, "created", NULL, "system",
-                                          T0 + HOUR, T0 + 1, NULL, &w->err);
+                                          STORE_STATE_PENDING, "created", NULL, "system", T0 + HOUR,
+                                          T0 + 1, NULL, &w->err);
         if (rc == 0)
             w->wins++;
         else if (rc == TY_ECONFLICT)
@@ -235,10 +235,8 @@ START_TEST(pool_serves_more_threads_than_connections)
     struct store *st = NULL;
     int64_t n;
 
-    ck_assert_fails_with(store_pool_new(&pool, ":memory:", NULL, 2, &err), &err, TY_EINVAL,
-                         "file");
-    ck_assert_fails_with(store_pool_new(&pool, path, NULL, 0, &err), &err, TY_EINVAL,
-                         "at least 1");
+    ck_assert_fails_with(store_pool_new(&pool, ":memory:", NULL, 2, &err), &err, TY_EINVAL, "file");
+    ck_assert_fails_with(store_pool_new(&pool, path, NULL, 0, &err), &err, TY_EINVAL, "at least 1");
     ck_assert_ok(store_pool_new(&pool, path, NULL, 2, &err), &err);
     for (int i = 0; i < 4; i++) {
         w[i] = (struct pool_worker){.pool = pool, .k = i};

@@ -213,9 +213,8 @@ START_TEST(bad_migration_names_are_refused)
     struct ty_error err = TY_ERROR_INIT;
     struct store_opts o = STORE_OPTS_INIT;
     struct store *st = NULL;
-    static const struct store_migration gap[] = {{"0001_a.sql", "CREATE TABLE a (x);"},
-                                                 {"0003_c.sql", "CREATE TABLE c (x);"},
-                                                 {NULL, NULL}};
+    static const struct store_migration gap[] = {
+        {"0001_a.sql", "CREATE TABLE a (x);"}, {"0003_c.sql", "CREATE TABLE c (x);"}, {NULL, NULL}};
     static const struct store_migration unnumbered[] = {{"init.sql", "CREATE TABLE a (x);"},
                                                         {NULL, NULL}};
 

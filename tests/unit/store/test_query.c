@@ -216,9 +216,10 @@ END_TEST
 
 START_TEST(bad_cursors_and_limits)
 {
-    static const char *bad[] = {"", "garbage", "c1.", "c1.123", "c1.123.", "c1.x.s01",
-                                "c1.-5.s01", "c1.123.bad id", "c2.123.s01",
-                                "c1.99999999999999999999.s01", NULL};
+    static const char *bad[] = {
+        "",         "garbage",   "c1.",           "c1.123",     "c1.123.",
+        "c1.x.s01", "c1.-5.s01", "c1.123.bad id", "c2.123.s01", "c1.99999999999999999999.s01",
+        NULL};
     struct store_query q = {0};
     struct store_page p;
 
@@ -323,13 +324,13 @@ START_TEST(concurrency_series)
     ck_assert_int_eq(v[3], 1); /* c */
     free(v);
     /* A range starting inside sessions counts them from the start. */
-    ck_assert_ok(store_stats_concurrency(st, T0 + HOUR + HOUR / 2 + 1, T0 + 2 * HOUR, 1000, &v,
-                                         &n, &err),
-                 &err);
+    ck_assert_ok(
+        store_stats_concurrency(st, T0 + HOUR + HOUR / 2 + 1, T0 + 2 * HOUR, 1000, &v, &n, &err),
+        &err);
     ck_assert_int_eq(v[0], 3);
     free(v);
-    ck_assert_fails_with(store_stats_concurrency(st, T0, T0, HOUR, &v, &n, &err), &err,
-                         TY_EINVAL, "from < to");
+    ck_assert_fails_with(store_stats_concurrency(st, T0, T0, HOUR, &v, &n, &err), &err, TY_EINVAL,
+                         "from < to");
     ck_assert_fails_with(store_stats_concurrency(st, T0, T0 + 100000, 1, &v, &n, &err), &err,
                          TY_EINVAL, "10000");
 }

@@ -113,8 +113,7 @@ START_TEST(insert_is_validated)
     ck_assert_fails_with(store_session_insert(st, &s, NULL, NULL, &err), &err, TY_EINVAL,
                          "username");
     test_session(&s, "x1", "alice", NULL, T0);
-    ck_assert_fails_with(store_session_insert(st, &s, NULL, NULL, &err), &err, TY_EINVAL,
-                         "app_id");
+    ck_assert_fails_with(store_session_insert(st, &s, NULL, NULL, &err), &err, TY_EINVAL, "app_id");
     test_session(&s, "x1", "alice", "app", T0);
     s.state = STORE_STATE_STOPPED;
     ck_assert_fails_with(store_session_insert(st, &s, NULL, NULL, &err), &err, TY_EINVAL,
@@ -201,13 +200,12 @@ START_TEST(every_transition_allowed_or_refused)
             ck_assert_int_eq(prev, from);
             ck_assert_ok(store_session_get(st, id, &got, &err), &err);
             if (expected[from][to]) {
-                ck_assert_msg(rc == 0, "%s -> %s: %s", store_state_name(from),
-                              store_state_name(to), err.msg);
+                ck_assert_msg(rc == 0, "%s -> %s: %s", store_state_name(from), store_state_name(to),
+                              err.msg);
                 ck_assert_int_eq(got.state, to);
                 ck_assert_str_eq(got.state_reason, "why");
                 ck_assert_int_eq(got.updated_at, T0 + 10);
-                ck_assert_int_eq(got.state_deadline_at,
-                                 store_state_is_final(to) ? 0 : T0 + HOUR);
+                ck_assert_int_eq(got.state_deadline_at, store_state_is_final(to) ? 0 : T0 + HOUR);
                 ck_assert_uint_eq(event_count(id), before + 1);
             } else {
                 ck_assert_msg(rc == TY_ECONFLICT, "%s -> %s should be refused, got %d",
@@ -245,9 +243,8 @@ START_TEST(transition_records_event_and_times)
     test_move(st, "s1", STORE_STATE_CREATING, T0 + 100);
     test_move(st, "s1", STORE_STATE_PENDING, T0 + 200);
     test_move(st, "s1", STORE_STATE_RUNNING, T0 + 300);
-    ck_assert_ok(store_session_transition(st, "s1", STORE_STATES_LIVE, STORE_STATE_STOPPING,
-                                          "idle", "idle for 2h", "culler", T0 + 1000, T0 + 400,
-                                          NULL, &err),
+    ck_assert_ok(store_session_transition(st, "s1", STORE_STATES_LIVE, STORE_STATE_STOPPING, "idle",
+                                          "idle for 2h", "culler", T0 + 1000, T0 + 400, NULL, &err),
                  &err);
     ck_assert_ok(store_session_transition(st, "s1", STORE_STATE_BIT(STORE_STATE_STOPPING),
                                           STORE_STATE_STOPPED, "deleted", NULL, "system", 0,
@@ -290,10 +287,9 @@ START_TEST(stop_wins_over_pending_start)
                                           "user", NULL, "user", T0 + 60000, T0 + 2, NULL, &err),
                  &err);
     /* The launcher finishes and tries to record its progress: it loses. */
-    ck_assert_fails_with(store_session_transition(
-                             st, "race", STORE_STATE_BIT(STORE_STATE_CREATING),
-                             STORE_STATE_PENDING, "created", NULL, "system", T0 + 60000,
-                             T0 + 3, &prev, &err),
+    ck_assert_fails_with(store_session_transition(st, "race", STORE_STATE_BIT(STORE_STATE_CREATING),
+                                                  STORE_STATE_PENDING, "created", NULL, "system",
+                                                  T0 + 60000, T0 + 3, &prev, &err),
                          &err, TY_ECONFLICT, "is stopping, not creating");
     ck_assert_int_eq(prev, STORE_STATE_STOPPING);
     ck_assert_ok(store_session_get(st, "race", &got, &err), &err);
@@ -307,17 +303,15 @@ START_TEST(transition_errors)
 {
     test_insert(st, "s1", "alice", "app", T0);
     ck_assert_fails_with(store_session_transition(st, "none", STORE_STATES_ANY,
-                                                  STORE_STATE_CREATING, NULL, NULL, NULL,
-                                                  T0 + 5, T0, NULL, &err),
+                                                  STORE_STATE_CREATING, NULL, NULL, NULL, T0 + 5,
+                                                  T0, NULL, &err),
                          &err, TY_ENOTFOUND, "none");
     /* Never a live state without a deadline. */
-    ck_assert_fails_with(store_session_transition(st, "s1", STORE_STATES_ANY,
-                                                  STORE_STATE_CREATING, NULL, NULL, NULL, 0, T0,
-                                                  NULL, &err),
+    ck_assert_fails_with(store_session_transition(st, "s1", STORE_STATES_ANY, STORE_STATE_CREATING,
+                                                  NULL, NULL, NULL, 0, T0, NULL, &err),
                          &err, TY_EINVAL, "deadline");
-    ck_assert_fails_with(store_session_transition(st, "s1", STORE_STATES_ANY,
-                                                  (enum store_state)42, NULL, NULL, NULL, 1, T0,
-                                                  NULL, &err),
+    ck_assert_fails_with(store_session_transition(st, "s1", STORE_STATES_ANY, (enum store_state)42,
+                                                  NULL, NULL, NULL, 1, T0, NULL, &err),
                          &err, TY_EINVAL, "state");
     ck_assert_fails_with(store_session_transition(st, "s1", STORE_STATE_BIT(STORE_STATE_RUNNING),
                                                   STORE_STATE_STOPPING, NULL, NULL, NULL, 1, T0,
@@ -380,8 +374,8 @@ START_TEST(update_fields_and_modify_event)
     ck_assert_ok(store_session_update_fields(st, "s1", &u2, T0 + 60, &err), &err);
     ck_assert_uint_eq(event_count("s1"), before);
 
-    ck_assert_fails_with(store_session_update_fields(st, "zz", &u2, T0, &err), &err,
-                         TY_ENOTFOUND, "zz");
+    ck_assert_fails_with(store_session_update_fields(st, "zz", &u2, T0, &err), &err, TY_ENOTFOUND,
+                         "zz");
     u2.gpus = -5;
     ck_assert_fails_with(store_session_update_fields(st, "s1", &u2, T0, &err), &err, TY_EINVAL,
                          "negative");
@@ -606,10 +600,10 @@ START_TEST(tokens)
     t.hash = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
     ck_assert_fails_with(store_token_insert(st, &t, NULL, &err), &err, TY_EINVAL, "username");
 
-    ck_assert_ok(store_token_find_by_hash(
-                     st, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &got,
-                     &err),
-                 &err);
+    ck_assert_ok(
+        store_token_find_by_hash(
+            st, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &got, &err),
+        &err);
     ck_assert_int_eq(got.id, id2);
     ck_assert_str_eq(got.role, "user");
     ck_assert_str_eq(got.username, "alice");
