@@ -36,7 +36,7 @@ int store_fail(struct store *st, int rc, struct ty_error *err, const char *what)
     else if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
         code = TY_ETIMEOUT;
     return ty_error_set(err, code, "store: %s: %s", what,
-                        st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+                        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 }
 
 int stmt_get(struct store *st, enum stmt_id id, sqlite3_stmt **out, struct ty_error *err)

@@ -441,7 +441,8 @@ int store_stats_concurrency(struct store *st,
         goto out;
     }
     rc = 0;
-    qsort(edges, ne, sizeof(*edges), edge_cmp);
+    if (ne > 0)
+        qsort(edges, ne, sizeof(*edges), edge_cmp);
     series = ty_xcalloc(nb, sizeof(*series));
     for (size_t b = 0; b < nb; b++) {
         int64_t bs = from + (int64_t)b * step;

@@ -329,6 +329,12 @@ START_TEST(concurrency_series)
         &err);
     ck_assert_int_eq(v[0], 3);
     free(v);
+    /* A range with no sessions at all: zeros, not an error. */
+    ck_assert_ok(store_stats_concurrency(st, T0 - 10 * HOUR, T0 - 8 * HOUR, HOUR, &v, &n, &err),
+                 &err);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(v[0] + v[1], 0);
+    free(v);
     ck_assert_fails_with(store_stats_concurrency(st, T0, T0, HOUR, &v, &n, &err), &err, TY_EINVAL,
                          "from < to");
     ck_assert_fails_with(store_stats_concurrency(st, T0, T0 + 100000, 1, &v, &n, &err), &err,
