@@ -467,7 +467,7 @@ int store_migrate(const char *path, int *from_out, int *to_out, struct ty_error 
     struct store *st = NULL;
     int rc = open_impl(&st, path, NULL, from_out, to_out, err);
 
-    if (rc == 0)
+    if (rc == 0 && st)
         rc = store_optimize(st, err);
     store_close(st);
     return rc;
@@ -532,7 +532,7 @@ int store_pool_new(struct store_pool **out,
                             "store: a pool needs a database file, not an in-memory database");
     /* Migrate (or check) once with the caller's options. */
     rc = store_open(&first, path, o, err);
-    if (rc == 0)
+    if (rc == 0 && first)
         rc = store_optimize(first, err);
     if (rc) {
         store_close(first);
