@@ -443,6 +443,7 @@ static int open_impl(struct store **out,
     rc = migrations_run(st, o, &from, &to, err);
     if (rc)
         goto out;
+    st->is_ready = true;
     *out = st;
     st = NULL;
 out:
@@ -485,7 +486,7 @@ void store_close(struct store *st)
     while (st->tx_depth > 0)
         tx_rollback(st);
     /* SQLite's advice for short-lived connections; errors do not matter here. */
-    if (st->db && sqlite3_get_autocommit(st->db))
+    if (st->is_ready && sqlite3_get_autocommit(st->db))
         exec_stmt(st, STMT_OPTIMIZE, NULL, "optimize");
     for (int i = 0; i < STMT__COUNT; i++)
         sqlite3_finalize(st->stmts[i]);

@@ -68,7 +68,8 @@ struct store_dyn {
 struct store {
     sqlite3 *db;
     char *path;
-    int tx_depth; /* 0: autocommit; 1: BEGIN; >1: nested savepoints */
+    int tx_depth;  /* 0: autocommit; 1: BEGIN; >1: nested savepoints */
+    bool is_ready; /* opened and at the current schema: close may optimize */
     sqlite3_stmt *stmts[STMT__COUNT];
     struct store_dyn dyn[STORE_DYN_CACHE];
     uint64_t dyn_clock;

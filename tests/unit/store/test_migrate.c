@@ -185,8 +185,13 @@ START_TEST(newer_database_is_refused)
     ck_assert_msg(strstr(err.msg, "999") != NULL, "%s", err.msg);
     ck_assert_fails_with(store_migrate(path, &from, &to, &err), &err, TY_ECONFLICT, "newer");
     ck_assert_int_eq(from, 999);
-    /* Nothing was changed. */
+    /* Nothing was changed: not the version, not even planner statistics. */
     ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 999);
+    raw_exec(path, "DROP TABLE IF EXISTS sqlite_stat1");
+    ck_assert_fails_with(store_open(&st, path, NULL, &err), &err, TY_ECONFLICT, "newer");
+    ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+                                   "'sqlite_stat1'"),
+                     0);
     free(path);
 }
 END_TEST
