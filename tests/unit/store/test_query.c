@@ -150,6 +150,9 @@ START_TEST(filters)
     q.states = STORE_STATES_ANY;
     walk(q, &total, &pages);
     ck_assert_int_eq(total, 30);
+    q.states = STORE_STATE_BIT(STORE_STATE_RUNNING);
+    walk(q, &total, &pages);
+    ck_assert_int_eq(total, 10);
     q.states = STORE_STATES_FINAL;
     ids = walk(q, &total, &pages);
     ck_assert_int_eq(total, 0);

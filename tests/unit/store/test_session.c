@@ -217,19 +217,23 @@ START_TEST(every_transition_allowed_or_refused)
             store_session_cleanup(&got);
         }
     }
-    /* The trigger-kept counts agree with the rows after all those moves. */
-    int64_t counts[STORE_STATE__COUNT];
+    /* The trigger-kept counts agree with the rows after all those moves (the
+     * rows are counted one by one: a state-only list total reads the counts). */
+    int64_t counts[STORE_STATE__COUNT], rows[STORE_STATE__COUNT] = {0};
+    struct store_query q = {0};
+    struct store_page p;
+    q.limit = STORE_LIST_MAX;
+    ck_assert_ok(store_session_list(st, &q, &p, &err), &err);
+    ck_assert_uint_eq(p.n, STORE_STATE__COUNT * STORE_STATE__COUNT);
+    ck_assert_int_eq(p.total, (int64_t)p.n);
+    for (size_t i = 0; i < p.n; i++)
+        rows[p.items[i].state]++;
+    store_page_cleanup(&p);
     ck_assert_ok(store_stats_by_state(st, counts, &err), &err);
-    for (int s = 0; s < STORE_STATE__COUNT; s++) {
-        struct store_query q = {0};
-        struct store_page p;
-        q.states = STORE_STATE_BIT(s);
-        q.limit = 1;
-        ck_assert_ok(store_session_list(st, &q, &p, &err), &err);
-        ck_assert_msg(p.total == counts[s], "%s: %lld rows, count %lld", store_state_name(s),
-                      (long long)p.total, (long long)counts[s]);
-        store_page_cleanup(&p);
-    }
+    for (int s = 0; s < STORE_STATE__COUNT; s++)
+        ck_assert_msg(rows[s] == counts[s], "%s: %lld rows, count %lld",
+                      store_state_name((enum store_state)s), (long long)rows[s],
+                      (long long)counts[s]);
 }
 END_TEST
 
