@@ -190,13 +190,17 @@ static void send_response(struct mg_connection *c, struct ks_response *resp)
                                                : "Status";
     if (resp->retry_after > 0)
         snprintf(extra, sizeof extra, "Retry-After: %d\r\n", resp->retry_after);
-    mg_printf(c,
-              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-cache, private\r\n%s\r\n",
-              resp->status, reason, resp->content_type ? resp->content_type : "application/json",
-              resp->body.len, extra);
-    if (resp->body.len)
-        mg_write(c, resp->body.data, resp->body.len);
+    /* Head and body in one write: fewer small segments on the wire. */
+    struct ty_buf out = TY_BUF_INIT;
+    ty_buf_printf(&out,
+                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "Cache-Control: no-cache, private\r\n%s\r\n",
+                  resp->status, reason,
+                  resp->content_type ? resp->content_type : "application/json", resp->body.len,
+                  extra);
+    ty_buf_append(&out, resp->body.data ? resp->body.data : "", resp->body.len);
+    mg_write(c, out.data, out.len);
+    ty_buf_cleanup(&out);
 }
 
 static bool dice(struct kubesim *s, double rate)
@@ -436,7 +440,7 @@ static int start_civetweb(struct kubesim *s, const char *host, int port, struct 
     snprintf(ports, sizeof ports, "%s:%d", host, port);
     const char *options[] = {"listening_ports", ports,    "num_threads",       "64",
                              "enable_keep_alive", "yes",   "keep_alive_timeout_ms", "30000",
-                             "request_timeout_ms", "30000", NULL};
+                             "request_timeout_ms", "30000", "tcp_nodelay", "1", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message;
