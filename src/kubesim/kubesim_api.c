@@ -1224,19 +1224,22 @@ static void commit_update(struct kubesim *s, const struct ks_request *rq, const 
     if (!json_equal(json_object_get(old, "spec"), json_object_get(next, "spec")))
         json_object_set_new(md, "generation",
                             json_integer(ks_int(old, "metadata.generation", 0) + 1));
-    if (is_dry_run(rq)) {
-        reply_object(resp, 200, r, rq, next);
-        goto out;
-    }
-    if (json_equal(old, next)) {
+    if (is_dry_run(rq) || json_equal(old, next)) {
         /* A no-op write keeps the resourceVersion, as on a real server. */
-        reply_object(resp, 200, r, rq, (json_t *)old);
+        const json_t *shown = is_dry_run(rq) ? next : old;
+        if (!strcmp(rt->sub, "scale"))
+            reply_json(resp, 200, scale_json(shown));
+        else
+            reply_object(resp, 200, r, rq, (json_t *)shown);
         goto out;
     }
     bool finish = ks_at(next, "metadata.deletionTimestamp") &&
                   json_array_size(ks_at(next, "metadata.finalizers")) == 0 && r != KS_PODS;
     json_t *stored = ks_put(s, r, json_incref(next));
-    reply_object(resp, 200, r, rq, stored);
+    if (!strcmp(rt->sub, "scale"))
+        reply_json(resp, 200, scale_json(stored));
+    else
+        reply_object(resp, 200, r, rq, stored);
     if (finish)
         ks_remove(s, r, rt->ns, name);
 out:
@@ -1620,6 +1623,10 @@ void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_res
 
 /* ---- watch ---- */
 
+/* kubectl get -w asks for Tables: each event then carries a one-row Table. */
+static void watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table,
+                        const json_t *obj);
+
 static void watch_line(struct ty_buf *out, const char *type, const json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT);
@@ -1633,6 +1640,20 @@ static void watch_gone(struct ty_buf *out)
                              "The resourceVersion for the provided watch is too old.");
     watch_line(out, "ERROR", st);
     json_decref(st);
+}
+
+static void watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table,
+                        const json_t *obj)
+{
+    if (!table) {
+        watch_line(out, type, obj);
+        return;
+    }
+    json_t *items = json_pack("[O]", obj);
+    json_t *t = ks_table(r, items, ks_str(obj, "metadata.resourceVersion"), false);
+    watch_line(out, type, t);
+    json_decref(t);
+    json_decref(items);
 }
 
 static bool event_in_scope(const struct route *rt, const struct ks_event *e)
@@ -1674,6 +1695,7 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
     const char *ts = ks_query_get(&rq->q, "timeoutSeconds");
     const char *bm = ks_query_get(&rq->q, "allowWatchBookmarks");
     bool bookmarks = bm && (!strcmp(bm, "true") || !strcmp(bm, "1"));
+    bool table = wants_table(rq);
     int64_t now = ty_time_mono_ms();
     int64_t deadline = now + (ts && atol(ts) > 0 ? atol(ts) * 1000L : 1800L * 1000L);
     int64_t next_bookmark = now + 1000;
@@ -1692,7 +1714,7 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
         json_array_foreach(all, i, v)
         {
             if (filters_match(&f, v))
-                watch_line(&out, "ADDED", v);
+                watch_event(&out, "ADDED", rt.res, table, v);
         }
         json_decref(all);
         next = s->rv + 1;
@@ -1718,13 +1740,13 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
             bool mn = filters_match(&f, e->obj);
             bool mo = e->old && filters_match(&f, e->old);
             if (e->type == KS_ADDED && mn)
-                watch_line(&out, "ADDED", e->obj);
+                watch_event(&out, "ADDED", rt.res, table, e->obj);
             else if (e->type == KS_MODIFIED && mn)
-                watch_line(&out, mo ? "MODIFIED" : "ADDED", e->obj);
+                watch_event(&out, mo ? "MODIFIED" : "ADDED", rt.res, table, e->obj);
             else if (e->type == KS_MODIFIED && mo)
-                watch_line(&out, "DELETED", e->obj);
+                watch_event(&out, "DELETED", rt.res, table, e->obj);
             else if (e->type == KS_DELETED && (mo || mn))
-                watch_line(&out, "DELETED", e->obj);
+                watch_event(&out, "DELETED", rt.res, table, e->obj);
         }
         now = ty_time_mono_ms();
         if (!done && bookmarks && now >= next_bookmark) {

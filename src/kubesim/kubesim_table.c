@@ -203,12 +203,51 @@ static json_t *pvc_cells(const json_t *pvc)
     return cells;
 }
 
+static json_t *event_cells(const json_t *e)
+{
+    char last[32], first[32], obj[400], kind[64];
+    const char *k = ks_str(e, "involvedObject.kind") ? ks_str(e, "involvedObject.kind") : "";
+    size_t i;
+    for (i = 0; k[i] && i + 1 < sizeof kind; i++)
+        kind[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] - 'A' + 'a' : k[i]);
+    kind[i] = 0;
+    snprintf(obj, sizeof obj, "%s/%s", kind,
+             ks_str(e, "involvedObject.name") ? ks_str(e, "involvedObject.name") : "");
+    /* Ages of the event times, through a stand-in object for age(). */
+    json_t *t = json_pack("{s:{s:s}}", "metadata", "creationTimestamp",
+                          ks_str(e, "lastTimestamp") ? ks_str(e, "lastTimestamp") : "");
+    age(last, sizeof last, t);
+    json_object_set_new(json_object_get(t, "metadata"), "creationTimestamp",
+                        json_string(ks_str(e, "firstTimestamp") ? ks_str(e, "firstTimestamp")
+                                                                : ""));
+    age(first, sizeof first, t);
+    json_decref(t);
+    const char *src = ks_str(e, "source.component") ? ks_str(e, "source.component") : "";
+    return json_pack("[s,s,s,s,s,s,s,s,I,s]", last, ks_str(e, "type") ? ks_str(e, "type") : "",
+                     ks_str(e, "reason") ? ks_str(e, "reason") : "", obj, "", src,
+                     ks_str(e, "message") ? ks_str(e, "message") : "", first,
+                     (json_int_t)ks_int(e, "count", 1), ks_str(e, "metadata.name"));
+}
+
 json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_object)
 {
     json_t *cols = json_array(), *rows = json_array();
     const char *name_desc = "Name must be unique within a namespace.";
-    col(cols, "Name", "string", 0, name_desc);
+    if (r != KS_EVENTS)
+        col(cols, "Name", "string", 0, name_desc);
     switch (r) {
+    case KS_EVENTS:
+        col(cols, "Last Seen", "string", 0, "Time when last event occurred");
+        col(cols, "Type", "string", 0, "Type of this event.");
+        col(cols, "Reason", "string", 0, "Short, machine understandable string.");
+        col(cols, "Object", "string", 0, "The object this Event is about.");
+        col(cols, "Subobject", "string", 1, "The subobject this Event is about.");
+        col(cols, "Source", "string", 1, "The component reporting this event.");
+        col(cols, "Message", "string", 0, "A human-readable description of the status.");
+        col(cols, "First Seen", "string", 1, "Time when first event occurred.");
+        col(cols, "Count", "integer", 1, "The number of times this event has occurred.");
+        col(cols, "Name", "string", 1, name_desc);
+        break;
     case KS_PODS:
         col(cols, "Ready", "string", 0, "The aggregate readiness state of this pod.");
         col(cols, "Status", "string", 0, "The aggregate status of the containers in this pod.");
@@ -281,6 +320,9 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
             break;
         case KS_PVCS:
             cells = pvc_cells(o);
+            break;
+        case KS_EVENTS:
+            cells = event_cells(o);
             break;
         case KS_NAMESPACES:
             age(a, sizeof a, o);

@@ -142,6 +142,11 @@ START_TEST(test_deployment_lifecycle)
         ck_assert_msg(has_event(*e, "Pod"), "no %s event", *e);
     ck_assert(has_event("ScalingReplicaSet", "Deployment"));
     ck_assert(has_event("SuccessfulCreate", "ReplicaSet"));
+    r = sim_req_full(S, "GET", "/api/v1/namespaces/default/events", NULL, NULL,
+                     "application/json;as=Table;v=v1;g=meta.k8s.io", SIM_TOKEN);
+    ck_assert_str_eq(sim_str(r.json, "columnDefinitions.0.name"), "Last Seen");
+    ck_assert_ptr_nonnull(strstr(r.body, "\"pod/web-"));
+    sim_reply_free(&r);
 
     /* Table for kubectl get pods -o wide */
     r = sim_req_full(S, "GET", PODS, NULL, NULL, "application/json;as=Table;v=v1;g=meta.k8s.io",
@@ -183,6 +188,8 @@ START_TEST(test_rollout_and_scale)
     r = sim_req_full(S, "PATCH", DEPS "/app/scale", "{\"spec\":{\"replicas\":3}}",
                      "application/merge-patch+json", NULL, SIM_TOKEN);
     ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Scale");
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "spec.replicas")), 3);
     sim_reply_free(&r);
     int three = 3;
     r = wait_for(DEPS "/app", deploy_ready, &three);

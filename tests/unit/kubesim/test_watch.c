@@ -156,6 +156,31 @@ START_TEST(test_live_event)
 }
 END_TEST
 
+START_TEST(test_table_watch)
+{
+    make_cm("tw", "{\"t\":\"w\"}");
+    struct watch_acc a = {TY_BUF_INIT, json_array(), 1};
+    char url[512];
+    snprintf(url, sizeof url, "%s/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+             kubesim_url(S));
+    struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer " SIM_TOKEN);
+    h = curl_slist_append(h, "Accept: application/json;as=Table;v=v1;g=meta.k8s.io");
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    ck_assert_str_eq(sim_str(a.events, "0.object.kind"), "Table");
+    ck_assert_str_eq(sim_str(a.events, "0.object.rows.0.cells.0"), "tw");
+    ty_buf_cleanup(&a.line);
+    json_decref(a.events);
+}
+END_TEST
+
 START_TEST(test_bookmarks)
 {
     char *rv = list_rv();
@@ -247,6 +272,7 @@ int main(void)
     tcase_add_test(tc, test_replay_and_selector);
     tcase_add_test(tc, test_live_event);
     tcase_add_test(tc, test_bookmarks);
+    tcase_add_test(tc, test_table_watch);
     tcase_add_test(tc, test_too_old);
     tcase_add_test(tc, test_gone_fault);
     tcase_add_test(tc, test_stop_ends_watches);
