@@ -438,9 +438,11 @@ static int start_civetweb(struct kubesim *s, const char *host, int port, struct 
 {
     char ports[300];
     snprintf(ports, sizeof ports, "%s:%d", host, port);
-    const char *options[] = {"listening_ports", ports,    "num_threads",       "64",
-                             "enable_keep_alive", "yes",   "keep_alive_timeout_ms", "30000",
-                             "request_timeout_ms", "30000", "tcp_nodelay", "1", NULL};
+    /* An idle keep-alive connection and a watch each hold a worker thread. */
+    const char *options[] = {"listening_ports",    ports,   "num_threads",           "128",
+                             "enable_keep_alive",  "yes",   "keep_alive_timeout_ms", "10000",
+                             "request_timeout_ms", "30000", "tcp_nodelay",           "1",
+                             NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message;
@@ -553,6 +555,9 @@ int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const ch
     int rc;
     if (!ns)
         ns = "default";
+    if (ks_check_dns1123_label(ns))
+        return ty_error_set(err, TY_EINVAL, "kubesim: namespace '%s': %s", ns,
+                            ks_check_dns1123_label(ns));
     if (s->ca_file) {
         char *pem = NULL;
         size_t n = 0;
@@ -563,16 +568,22 @@ int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const ch
     }
     /* The namespace of the context exists, so a demo can use it at once. */
     pthread_mutex_lock((pthread_mutex_t *)&s->mu);
-    if (!ks_check_dns1123_label(ns))
-        ensure_namespace((struct kubesim *)s, ns);
+    ensure_namespace((struct kubesim *)s, ns);
     pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
     ty_buf_printf(&b, "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
                   "    server: %s\n", s->url);
     if (ca_b64)
         ty_buf_printf(&b, "    certificate-authority-data: %s\n", ca_b64);
     ty_buf_printf(&b, "users:\n- name: kubesim\n  user:\n");
-    if (s->o.token)
-        ty_buf_printf(&b, "    token: \"%s\"\n", s->o.token);
+    if (s->o.token) {
+        ty_buf_puts(&b, "    token: \"");
+        for (const char *p = s->o.token; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                ty_buf_putc(&b, '\\');
+            ty_buf_putc(&b, *p);
+        }
+        ty_buf_puts(&b, "\"\n");
+    }
     else
         ty_buf_printf(&b, "    {}\n");
     ty_buf_printf(&b, "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n"

@@ -57,7 +57,10 @@ const char *kubesim_ca_file(const struct kubesim *s);
 
 /* Writes a kubeconfig for this server to path: cluster "kubesim" (server,
  * certificate-authority-data when tls), user "kubesim" (token when set), and
- * context "kubesim" with namespace ns (NULL = "default") as current-context. */
+ * context "kubesim" with namespace ns (NULL = "default") as current-context.
+ * Creates namespace ns in the cluster when missing (other namespaces must be
+ * created through the API, as on a real cluster: objects in a missing
+ * namespace get 404).  TY_EINVAL when ns is not a DNS-1123 label. */
 int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const char *ns,
                              struct ty_error *err);
 
@@ -78,9 +81,10 @@ struct kubesim_faults {
 /* Replaces the fault settings (copied).  f NULL clears them. */
 void kubesim_set_faults(struct kubesim *s, const struct kubesim_faults *f);
 
-/* Sets the metrics API values of every container of pod ns/pod (also applied
- * to pods created later with that name).  Returns 0, or TY_EINVAL for negative
- * values. */
+/* Sets the metrics API values (reported for each container) of pod ns/pod;
+ * also applies to a pod created later with that name.  The API serves
+ * metrics only for Running pods.  Returns 0, or TY_EINVAL for negative values.
+ * The admin endpoint POST /_sim/metrics sets them by name or labelSelector. */
 int kubesim_set_pod_cpu(struct kubesim *s, const char *ns, const char *pod, long millicores,
                         long memory_bytes);
 

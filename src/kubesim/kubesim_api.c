@@ -33,8 +33,8 @@ static char *form_decode(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             out[j++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n + 0 + 1 && isxdigit((unsigned char)s[i + 1]) &&
-                   i + 2 < n && isxdigit((unsigned char)s[i + 2])) {
+        } else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+                   isxdigit((unsigned char)s[i + 2])) {
             char hex[3] = {s[i + 1], s[i + 2], 0};
             out[j++] = (char)strtol(hex, NULL, 16);
             i += 2;
@@ -1032,7 +1032,6 @@ static void handle_list(struct kubesim *s, const struct ks_request *rq, const st
     if (wants_table(rq)) {
         const char *io = ks_query_get(&rq->q, "includeObject");
         body = ks_table(r, items, rvs, io && !strcmp(io, "Object"));
-        resp->content_type = CT_TABLE;
     } else {
         char kind[64];
         snprintf(kind, sizeof kind, "%sList", ks_resources[r].kind);
@@ -1053,9 +1052,9 @@ static void handle_list(struct kubesim *s, const struct ks_request *rq, const st
         free(tok);
     }
     json_decref(items);
-    const char *ct = resp->content_type;
+    bool table = wants_table(rq);
     reply_json(resp, 200, body);
-    if (ct == (const char *)CT_TABLE)
+    if (table)
         resp->content_type = CT_TABLE;
 out:
     filters_free(&f);

@@ -419,12 +419,12 @@ static void replicaset_step(struct kubesim *s, json_t *rs, json_t *pods)
         if (ks_get(s, KS_PODS, ns, name))
             continue;
         json_t *tmpl = ks_at(rs, "spec.template");
-        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s,s:o},s:O,s:{s:s,s:s}}", "kind", "Pod",
+        json_t *spec = json_object_get(tmpl, "spec");
+        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s,s:o},s:o,s:{s:s,s:s}}", "kind", "Pod",
                                 "apiVersion", "v1", "metadata", "name", name, "namespace", ns,
                                 "ownerReferences", owner_ref(rs), "spec",
-                                json_object_get(tmpl, "spec") ? json_object_get(tmpl, "spec")
-                                                              : json_object(),
-                                "status", "phase", "Pending", "qosClass", "BestEffort");
+                                spec ? json_deep_copy(spec) : json_object(), "status", "phase",
+                                "Pending", "qosClass", "BestEffort");
         char gen[300];
         snprintf(gen, sizeof gen, "%s-", ks_str(rs, "metadata.name"));
         json_object_set_new(json_object_get(pod, "metadata"), "generateName", json_string(gen));

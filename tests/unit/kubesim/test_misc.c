@@ -201,6 +201,8 @@ START_TEST(test_tls_and_kubeconfig)
     char kc[300];
     snprintf(kc, sizeof kc, "%s/config", dir);
     struct ty_error err = TY_ERROR_INIT;
+    ck_assert_fails_with(kubesim_write_kubeconfig(s, kc, "Bad NS", &err), &err, TY_EINVAL,
+                         "Bad NS");
     ck_assert_ok(kubesim_write_kubeconfig(s, kc, "apps", &err), &err);
     char *text = NULL;
     ck_assert_ok(ty_file_read(&text, NULL, kc, 1 << 20, &err), &err);
