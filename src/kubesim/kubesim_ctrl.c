@@ -840,12 +840,44 @@ static void reconcile(struct kubesim *s)
     }
 }
 
+/* True while some object still moves on its own (timers, grace periods), so
+ * the controller must keep ticking although nothing was written. */
+static bool needs_time(struct kubesim *s)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->objs[KS_PODS], k, v)
+    {
+        if (ks_at(v, "metadata.deletionTimestamp"))
+            return true;
+        json_t *st = json_object_get(s->podsim, ks_str(v, "metadata.uid"));
+        long stage = st ? ks_int(st, "stage", ST_NEW) : ST_NEW;
+        if (stage != ST_RUNNING && stage != ST_UNSCHEDULABLE)
+            return true;
+    }
+    json_object_foreach(s->objs[KS_PVCS], k, v)
+    {
+        const char *phase = ks_str(v, "status.phase");
+        if ((!phase || !strcmp(phase, "Pending")) && !ks_at(v, "metadata.deletionTimestamp"))
+            return true;
+    }
+    return false;
+}
+
 void *ks_ctrl_main(void *arg)
 {
     struct kubesim *s = arg;
+    long seen_rv = -1;
+    bool busy = true;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        reconcile(s);
+        /* A quiet cluster costs nothing: skip passes when nothing changed. */
+        if (busy || s->rv != seen_rv) {
+            long before = s->rv;
+            reconcile(s);
+            busy = s->rv != before || needs_time(s);
+            seen_rv = s->rv;
+        }
         if (s->o.state_file && s->dirty && ty_time_mono_ms() - s->dirty_ms >= 200)
             ks_state_save(s, s->o.state_file, NULL);
         struct timespec ts;
