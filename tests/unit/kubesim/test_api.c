@@ -422,6 +422,84 @@ START_TEST(test_table)
 }
 END_TEST
 
+/* Malformed requests get a status and a Status body, never a crash or a hang. */
+START_TEST(test_malformed)
+{
+    static const struct {
+        const char *method, *path, *body, *ctype;
+        long status;
+    } cases[] = {
+        {"GET", "/api/v1/namespaces/default/pods/../../x", NULL, NULL, 404},
+        {"GET", "/apis/apps/v1/namespaces//deployments", NULL, NULL, 404},
+        {"GET", "/api/v1/namespaces/default/pods?labelSelector=%ZZ", NULL, NULL, 400},
+        {"GET", "/api/v1/namespaces/default/pods?limit=-1", NULL, NULL, 400},
+        {"GET", "/api/v1/namespaces/default/pods?limit=abc", NULL, NULL, 400},
+        {"GET", "/api/v1/namespaces/default/pods?continue=e30=", NULL, NULL, 410},
+        {"GET", "/api/v1/namespaces/default/pods?watch=1&labelSelector=(", NULL, NULL, 400},
+        {"GET", "/api/v1/namespaces/default/pods/x/exec", NULL, NULL, 404},
+        {"GET", "/api/v2/pods", NULL, NULL, 404},
+        {"GET", "/apis/apps/v2/deployments", NULL, NULL, 404},
+        {"PUT", "/api/v1/namespaces/default/pods", "{}", NULL, 405},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments", "[]", NULL, 400},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments", "\"s\"", NULL, 400},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments", "{\"metadata\":5}", NULL, 400},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments", "{\"metadata\":{\"name\":5}}",
+         NULL, 422},
+        {"POST", "/api/v1/namespaces/default/configmaps",
+         "{\"metadata\":{\"name\":\"x\",\"labels\":[1]}}", NULL, 201},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments",
+         "{\"metadata\":{\"name\":\"y\"},\"spec\":\"x\"}", NULL, 422},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments",
+         "{\"metadata\":{\"name\":\"y\"},\"spec\":{\"replicas\":\"one\"}}", NULL, 400},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments",
+         "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"y\"}}", NULL, 400},
+        {"POST", "/api/v1/namespaces/default/pods",
+         "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":\"x\"}}", NULL, 422},
+        {"POST", "/api/v1/pods", "{\"metadata\":{\"name\":\"p\"}}", NULL, 405},
+        {"POST", "/api/v1/namespaces/default/configmaps", "", NULL, 400},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "[{\"op\":\"add\",\"path\":\"x\"}]",
+         "application/json-patch+json", 422},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x",
+         "[{\"op\":\"move\",\"from\":\"/nope\",\"path\":\"/a\"}]",
+         "application/json-patch+json", 422},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "{\"a\":1}",
+         "application/json-patch+json", 422},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "[{\"op\":\"remove\",\"path\":"
+         "\"/metadata\"}]", "application/json-patch+json", 200},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "5", "application/merge-patch+json",
+         400},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"z\"}}",
+         "application/merge-patch+json", 400},
+        {"PUT", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"q\"}}",
+         NULL, 400},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x", "{garbage", NULL, 200},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x", NULL, NULL, 404},
+        {"DELETE", "/api/v1/namespaces/default/configmaps?propagationPolicy=Sideways", NULL, NULL,
+         200},
+        {"POST", "/apis/apps/v1/namespaces/default/deployments/x/scale", "{}", NULL, 404},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sim_reply r = sim_req_full(S, cases[i].method, cases[i].path, cases[i].body,
+                                          cases[i].ctype, NULL, SIM_TOKEN);
+        ck_assert_msg(r.status == cases[i].status, "case %zu %s %s: %ld %s", i, cases[i].method,
+                      cases[i].path, r.status, r.body);
+        if (r.status >= 400)
+            ck_assert_msg(sim_str(r.json, "kind") && !strcmp(sim_str(r.json, "kind"), "Status"),
+                          "case %zu: %s", i, r.body);
+        sim_reply_free(&r);
+    }
+    char path[512] = "/api/v1/namespaces/default/configmaps/";
+    memset(path + strlen(path), 'a', 300);
+    path[sizeof path - 1] = 0;
+    struct sim_reply r = sim_req(S, "GET", path, NULL);
+    ck_assert_int_eq(r.status, 404);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/version", NULL);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -438,6 +516,7 @@ int main(void)
     tcase_add_test(tc, test_paging);
     tcase_add_test(tc, test_patch);
     tcase_add_test(tc, test_table);
+    tcase_add_test(tc, test_malformed);
     suite_add_tcase(s, tc);
     int rc = ty_run_suite(s);
     curl_global_cleanup();
