@@ -5,6 +5,10 @@
 #include "sim_test.h"
 #include "util/file.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -223,6 +227,93 @@ START_TEST(test_tls_and_kubeconfig)
 }
 END_TEST
 
+/* Makes a certificate for key signed by (ca, ca_key), or self-signed when ca is NULL. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), ca ? 2 : 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : n);
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, ca ? ca : x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+                                              ca ? "CA:FALSE" : "critical,CA:TRUE");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(x, ca_key ? ca_key : key, EVP_sha256());
+    return x;
+}
+
+static void write_pem(const char *path, X509 *x, EVP_PKEY *key)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    if (x)
+        PEM_write_X509(f, x);
+    if (key)
+        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+}
+
+START_TEST(test_client_certificates)
+{
+    char dir[] = "/tmp/kubesim-cc-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ca_path[300], cert_path[300], key_path[300];
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
+    snprintf(cert_path, sizeof cert_path, "%s/client.pem", dir);
+    snprintf(key_path, sizeof key_path, "%s/client-key.pem", dir);
+    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *cl_key = EVP_EC_gen("P-256");
+    X509 *ca = make_cert(ca_key, "test-ca", NULL, NULL);
+    X509 *cl = make_cert(cl_key, "alice", ca, ca_key);
+    write_pem(ca_path, ca, NULL);
+    write_pem(cert_path, cl, NULL);
+    write_pem(key_path, NULL, cl_key);
+
+    struct kubesim_opts o = KUBESIM_OPTS_INIT;
+    o.tls = true;
+    o.client_ca_file = ca_path;
+    struct kubesim *s = sim_start_opts(&o);
+    char url[256];
+    snprintf(url, sizeof url, "%s/version", kubesim_url(s));
+    for (int with = 0; with < 2; with++) {
+        CURL *c = curl_easy_init();
+        struct ty_buf b = TY_BUF_INIT;
+        long code = 0;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_CAINFO, kubesim_ca_file(s));
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_write_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        if (with) {
+            curl_easy_setopt(c, CURLOPT_SSLCERT, cert_path);
+            curl_easy_setopt(c, CURLOPT_SSLKEY, key_path);
+        }
+        CURLcode rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (with) {
+            ck_assert_int_eq(rc, CURLE_OK);
+            ck_assert_int_eq(code, 200);
+        } else {
+            ck_assert_int_ne(rc, CURLE_OK);
+        }
+        curl_easy_cleanup(c);
+        ty_buf_cleanup(&b);
+    }
+    kubesim_stop(s);
+    X509_free(ca);
+    X509_free(cl);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(cl_key);
+    ty_rm_rf(dir, NULL);
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
     struct kubesim_opts o = KUBESIM_OPTS_INIT;
@@ -247,6 +338,7 @@ int main(void)
     tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_state_file);
     tcase_add_test(tc, test_tls_and_kubeconfig);
+    tcase_add_test(tc, test_client_certificates);
     tcase_add_test(tc, test_bad_options);
     suite_add_tcase(s, tc);
     int rc = ty_run_suite(s);
