@@ -713,6 +713,23 @@ void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const
     if (!ns || !oname || !ks_get(s, KS_NAMESPACES, NULL, ns))
         return;
     ks_now_iso(now);
+    /* Repeats are aggregated as the real event recorder does: count and lastTimestamp. */
+    const char *uid = ks_str(obj, "metadata.uid");
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->objs[KS_EVENTS], k, v)
+    {
+        const char *iu = ks_str(v, "involvedObject.uid"), *ir = ks_str(v, "reason");
+        const char *im = ks_str(v, "message"), *ins = ks_str(v, "metadata.namespace");
+        if (uid && iu && ir && im && ins && !strcmp(iu, uid) && !strcmp(ir, reason) &&
+            !strcmp(im, msg) && !strcmp(ins, ns)) {
+            json_t *copy = json_deep_copy(v);
+            json_object_set_new(copy, "count", json_integer(ks_int(v, "count", 1) + 1));
+            json_object_set_new(copy, "lastTimestamp", json_string(now));
+            ks_put(s, KS_EVENTS, copy);
+            return;
+        }
+    }
     uint64_t id = (uint64_t)ty_time_now_ms() * 1000000u;
     if (id <= s->last_event_id)
         id = s->last_event_id + 1;
@@ -740,7 +757,6 @@ void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const
     /* Events are bounded like a real cluster's one-hour TTL: drop the oldest. */
     if (json_object_size(s->objs[KS_EVENTS]) > 2000) {
         const char *key, *oldest = NULL;
-        json_t *v;
         long best = 0;
         json_object_foreach(s->objs[KS_EVENTS], key, v)
         {

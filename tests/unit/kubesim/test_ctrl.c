@@ -230,6 +230,17 @@ START_TEST(test_failures)
         sim_sleep_ms(30);
     }
     ck_assert_int_ge(restarts, 2);
+    /* Repeated events are aggregated with a count, as kubectl describe shows "(x3 over 1m)". */
+    r = sim_req(S, "GET", PODS "?labelSelector=app%3Dcrashy", NULL);
+    char evpath[512];
+    snprintf(evpath, sizeof evpath, "/api/v1/namespaces/default/events?fieldSelector="
+             "reason%%3DBackOff%%2CinvolvedObject.name%%3D%s",
+             sim_str(r.json, "items.0.metadata.name"));
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", evpath, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 1);
+    ck_assert_int_ge(json_integer_value(sim_at(r.json, "items.0.count")), 2);
+    sim_reply_free(&r);
 
     r = sim_req(S, "GET", PODS "?labelSelector=app%3Dhuge", NULL);
     sim_reply_free(&r);
