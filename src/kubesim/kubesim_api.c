@@ -650,6 +650,16 @@ static bool is_dry_run(const struct ks_request *rq)
 static json_t *parse_body(const struct ks_request *rq, struct ks_response *resp)
 {
     json_error_t je;
+    const char *ct = rq->content_type ? rq->content_type : "";
+    if (ty_str_has_prefix(ct, "application/vnd.kubernetes.protobuf") ||
+        ty_str_has_prefix(ct, "application/cbor")) {
+        /* Clients fall back to JSON on 415, as with servers that lack protobuf. */
+        char msg[300];
+        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted "
+                 "media types include: application/json, application/yaml");
+        reply_json(resp, 415, status_json(415, "UnsupportedMediaType", NULL, KS_PODS, msg));
+        return NULL;
+    }
     if (!rq->body || rq->body_len == 0) {
         bad_request(resp, "the body of the request was empty");
         return NULL;

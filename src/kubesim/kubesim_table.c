@@ -297,6 +297,19 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
         col(cols, "Status", "string", 0, "The status of the namespace");
         col(cols, "Age", "string", 0, "CreationTimestamp");
         break;
+    case KS_CONFIGMAPS:
+        col(cols, "Data", "string", 0, "Number of data entries.");
+        col(cols, "Age", "string", 0, "CreationTimestamp");
+        break;
+    case KS_SECRETS:
+        col(cols, "Type", "string", 0, "The type of the secret.");
+        col(cols, "Data", "string", 0, "Number of data entries.");
+        col(cols, "Age", "string", 0, "CreationTimestamp");
+        break;
+    case KS_NETPOLS:
+        col(cols, "Pod-Selector", "string", 0, "The pod selector of the policy.");
+        col(cols, "Age", "string", 0, "CreationTimestamp");
+        break;
     default:
         col(cols, "Age", "string", 0, "CreationTimestamp");
         break;
@@ -324,6 +337,25 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
         case KS_EVENTS:
             cells = event_cells(o);
             break;
+        case KS_CONFIGMAPS:
+        case KS_SECRETS: {
+            age(a, sizeof a, o);
+            json_int_t n = (json_int_t)(json_object_size(json_object_get(o, "data")) +
+                                        json_object_size(json_object_get(o, "binaryData")));
+            if (r == KS_SECRETS)
+                cells = json_pack("[s,s,I,s]", ks_str(o, "metadata.name"),
+                                  ks_str(o, "type") ? ks_str(o, "type") : "Opaque", n, a);
+            else
+                cells = json_pack("[s,I,s]", ks_str(o, "metadata.name"), n, a);
+            break;
+        }
+        case KS_NETPOLS: {
+            age(a, sizeof a, o);
+            char *sel = join_labels(ks_at(o, "spec.podSelector.matchLabels"));
+            cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"), sel, a);
+            free(sel);
+            break;
+        }
         case KS_NAMESPACES:
             age(a, sizeof a, o);
             cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"),

@@ -457,6 +457,8 @@ START_TEST(test_malformed)
          "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":\"x\"}}", NULL, 422},
         {"POST", "/api/v1/pods", "{\"metadata\":{\"name\":\"p\"}}", NULL, 405},
         {"POST", "/api/v1/namespaces/default/configmaps", "", NULL, 400},
+        {"POST", "/api/v1/namespaces/default/configmaps", "k8s\001",
+         "application/vnd.kubernetes.protobuf", 415},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x", "[{\"op\":\"add\",\"path\":\"x\"}]",
          "application/json-patch+json", 422},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x",
