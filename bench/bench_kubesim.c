@@ -94,8 +94,10 @@ static void run(bool tls, int nobjs, int nreq)
     snprintf(url, sizeof url, "%s/api/v1/namespaces/default/configmaps", kubesim_url(s));
     int64_t t0 = ty_time_mono_ns();
     for (int i = 0; i < nobjs; i++) {
-        snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"executor\":"
-                 "\"tycho\",\"username\":\"u%d\"}},\"data\":{\"k\":\"value-%d\"}}", i, i % 50, i);
+        snprintf(body, sizeof body,
+                 "{\"metadata\":{\"name\":\"cm-%d\",\"labels\":{\"executor\":"
+                 "\"tycho\",\"username\":\"u%d\"}},\"data\":{\"k\":\"value-%d\"}}",
+                 i, i % 50, i);
         if (do_req(c, url, body, &bytes) != 201) {
             fprintf(stderr, "create failed\n");
             exit(1);
@@ -103,13 +105,13 @@ static void run(bool tls, int nobjs, int nreq)
     }
     double create_s = (double)(ty_time_mono_ns() - t0) / 1e9;
     for (int i = 0; i < 5; i++) {
-        snprintf(url, sizeof url, "%s/apis/apps/v1/namespaces/default/deployments",
-                 kubesim_url(s));
-        snprintf(body, sizeof body,
-                 "{\"metadata\":{\"name\":\"d%d\"},\"spec\":{\"replicas\":2,\"selector\":{"
-                 "\"matchLabels\":{\"app\":\"d%d\"}},\"template\":{\"metadata\":{\"labels\":{"
-                 "\"app\":\"d%d\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
-                 i, i, i);
+        snprintf(url, sizeof url, "%s/apis/apps/v1/namespaces/default/deployments", kubesim_url(s));
+        snprintf(
+            body, sizeof body,
+            "{\"metadata\":{\"name\":\"d%d\"},\"spec\":{\"replicas\":2,\"selector\":{"
+            "\"matchLabels\":{\"app\":\"d%d\"}},\"template\":{\"metadata\":{\"labels\":{"
+            "\"app\":\"d%d\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\"}]}}}}",
+            i, i, i);
         do_req(c, url, body, &bytes);
     }
 

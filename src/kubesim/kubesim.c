@@ -56,11 +56,11 @@ static void admin_faults(struct kubesim *s, json_t *body, struct ks_response *re
         if ((v = json_object_get(body, "retry_after_s")) && json_is_integer(v))
             f->retry_after_s = (int)json_integer_value(v);
     }
-    json_t *out = json_pack("{s:f,s:i,s:i,s:f,s:b,s:i}", "error_rate", s->faults.error_rate,
-                            "error_status", s->faults.error_status, "latency_ms",
-                            s->faults.latency_ms, "drop_rate", s->faults.drop_rate,
-                            "gone_next_watch", s->faults.gone_next_watch, "retry_after_s",
-                            s->faults.retry_after_s);
+    json_t *out =
+        json_pack("{s:f,s:i,s:i,s:f,s:b,s:i}", "error_rate", s->faults.error_rate, "error_status",
+                  s->faults.error_status, "latency_ms", s->faults.latency_ms, "drop_rate",
+                  s->faults.drop_rate, "gone_next_watch", s->faults.gone_next_watch,
+                  "retry_after_s", s->faults.retry_after_s);
     pthread_mutex_unlock(&s->mu);
     char *text = json_dumps(out, JSON_COMPACT);
     resp->status = 200;
@@ -101,7 +101,7 @@ static long quantity_bytes(const json_t *v)
     static const struct {
         const char *sfx;
         double mul;
-    } units[] = {{"", 1},         {"k", 1e3},          {"M", 1e6},       {"G", 1e9},
+    } units[] = {{"", 1},        {"k", 1e3},        {"M", 1e6},          {"G", 1e9},
                  {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}};
     if (end == s)
         return -1;
@@ -117,9 +117,9 @@ static void admin_metrics(struct kubesim *s, json_t *body, struct ks_response *r
     const char *pod = json_string_value(json_object_get(body, "pod"));
     const char *sel = json_string_value(json_object_get(body, "labelSelector"));
     json_t *cpuv = json_object_get(body, "cpu") ? json_object_get(body, "cpu")
-                                                 : json_object_get(body, "millicores");
+                                                : json_object_get(body, "millicores");
     json_t *memv = json_object_get(body, "memory") ? json_object_get(body, "memory")
-                                                    : json_object_get(body, "memory_bytes");
+                                                   : json_object_get(body, "memory_bytes");
     long cpu = cpuv ? quantity_millicores(cpuv) : 0, mem = memv ? quantity_bytes(memv) : 0;
     if (cpu < 0 || mem < 0 || (!pod && !sel)) {
         resp->status = 400;
@@ -266,8 +266,8 @@ static int handle(struct mg_connection *c, void *cbdata)
             resp.retry_after = f.retry_after_s > 0 ? f.retry_after_s : 1;
             json_t *st = json_loadb(resp.body.data, resp.body.len, 0, NULL);
             if (st) {
-                json_object_set_new(st, "details", json_pack("{s:i}", "retryAfterSeconds",
-                                                             resp.retry_after));
+                json_object_set_new(st, "details",
+                                    json_pack("{s:i}", "retryAfterSeconds", resp.retry_after));
                 char *t = json_dumps(st, JSON_COMPACT);
                 ty_buf_reset(&resp.body);
                 ty_buf_puts(&resp.body, t);
@@ -310,8 +310,10 @@ static int handle(struct mg_connection *c, void *cbdata)
         } else if (!strcmp(path, "/_sim/stats")) {
             pthread_mutex_lock(&s->mu);
             resp.status = 200;
-            ty_buf_printf(&resp.body, "{\"requests\":%ld,\"resourceVersion\":%ld,"
-                          "\"watches\":%d}", s->requests, s->rv, s->active_watches);
+            ty_buf_printf(&resp.body,
+                          "{\"requests\":%ld,\"resourceVersion\":%ld,"
+                          "\"watches\":%d}",
+                          s->requests, s->rv, s->active_watches);
             pthread_mutex_unlock(&s->mu);
         } else {
             resp.status = 404;
@@ -412,16 +414,15 @@ static void ensure_namespace(struct kubesim *s, const char *name)
 {
     if (ks_get(s, KS_NAMESPACES, NULL, name))
         return;
-    json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:[s]},s:{s:s}}", "kind", "Namespace",
-                           "apiVersion", "v1", "metadata", "name", name, "labels",
-                           "kubernetes.io/metadata.name", name, "spec", "finalizers",
-                           "kubernetes", "status", "phase", "Active");
+    json_t *ns =
+        json_pack("{s:s,s:s,s:{s:s,s:{s:s}},s:{s:[s]},s:{s:s}}", "kind", "Namespace", "apiVersion",
+                  "v1", "metadata", "name", name, "labels", "kubernetes.io/metadata.name", name,
+                  "spec", "finalizers", "kubernetes", "status", "phase", "Active");
     ks_meta_init(s, ns);
     ks_put(s, KS_NAMESPACES, ns);
 }
 
-static int parse_listen(const char *listen, char *host, size_t hn, int *port,
-                        struct ty_error *err)
+static int parse_listen(const char *listen, char *host, size_t hn, int *port, struct ty_error *err)
 {
     const char *colon = strrchr(listen, ':');
     int64_t p;
@@ -439,17 +440,28 @@ static int start_civetweb(struct kubesim *s, const char *host, int port, struct 
     char ports[300];
     snprintf(ports, sizeof ports, "%s:%d", host, port);
     /* An idle keep-alive connection and a watch each hold a worker thread. */
-    const char *options[] = {"listening_ports",    ports,   "num_threads",           "128",
-                             "enable_keep_alive",  "yes",   "keep_alive_timeout_ms", "10000",
-                             "request_timeout_ms", "30000", "tcp_nodelay",           "1",
+    const char *options[] = {"listening_ports",
+                             ports,
+                             "num_threads",
+                             "128",
+                             "enable_keep_alive",
+                             "yes",
+                             "keep_alive_timeout_ms",
+                             "10000",
+                             "request_timeout_ms",
+                             "30000",
+                             "tcp_nodelay",
+                             "1",
                              NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message;
     s->ctx = mg_start(&cb, s, options);
     if (!s->ctx)
-        return ty_error_set(err, TY_ERR, "kubesim: cannot listen on %s (in use or not a local "
-                            "address)", ports);
+        return ty_error_set(err, TY_ERR,
+                            "kubesim: cannot listen on %s (in use or not a local "
+                            "address)",
+                            ports);
     mg_set_request_handler(s->ctx, "/", handle, s);
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
@@ -547,7 +559,9 @@ const char *kubesim_ca_file(const struct kubesim *s)
     return s->ca_file;
 }
 
-int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const char *ns,
+int kubesim_write_kubeconfig(const struct kubesim *s,
+                             const char *path,
+                             const char *ns,
                              struct ty_error *err)
 {
     struct ty_buf b = TY_BUF_INIT;
@@ -570,8 +584,10 @@ int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const ch
     pthread_mutex_lock((pthread_mutex_t *)&s->mu);
     ensure_namespace((struct kubesim *)s, ns);
     pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
-    ty_buf_printf(&b, "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
-                  "    server: %s\n", s->url);
+    ty_buf_printf(&b,
+                  "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n"
+                  "    server: %s\n",
+                  s->url);
     if (ca_b64)
         ty_buf_printf(&b, "    certificate-authority-data: %s\n", ca_b64);
     ty_buf_printf(&b, "users:\n- name: kubesim\n  user:\n");
@@ -583,11 +599,12 @@ int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const ch
             ty_buf_putc(&b, *p);
         }
         ty_buf_puts(&b, "\"\n");
-    }
-    else
+    } else
         ty_buf_printf(&b, "    {}\n");
-    ty_buf_printf(&b, "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n"
-                  "    user: kubesim\n    namespace: \"%s\"\ncurrent-context: kubesim\n", ns);
+    ty_buf_printf(&b,
+                  "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n"
+                  "    user: kubesim\n    namespace: \"%s\"\ncurrent-context: kubesim\n",
+                  ns);
     rc = ty_file_write_atomic(path, b.data, b.len, err);
     ty_buf_cleanup(&b);
     free(ca_b64);
@@ -604,8 +621,8 @@ void kubesim_set_faults(struct kubesim *s, const struct kubesim_faults *f)
     pthread_mutex_unlock(&s->mu);
 }
 
-int kubesim_set_pod_cpu(struct kubesim *s, const char *ns, const char *pod, long millicores,
-                        long memory_bytes)
+int kubesim_set_pod_cpu(
+    struct kubesim *s, const char *ns, const char *pod, long millicores, long memory_bytes)
 {
     char key[600];
     if (millicores < 0 || memory_bytes < 0 || !ns || !pod)

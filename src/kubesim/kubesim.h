@@ -36,10 +36,10 @@ struct kubesim_opts {
     const char *unschedulable_pattern; /* Pending with PodScheduled=False Unschedulable */
 };
 
-#define KUBESIM_OPTS_INIT                                                                      \
-    {                                                                                          \
-        "127.0.0.1:0", false, NULL, NULL, NULL, 200, 500, 300, "*invalid*", "*crash*",        \
-            "*unschedulable*"                                                                  \
+#define KUBESIM_OPTS_INIT                                                              \
+    {                                                                                  \
+        "127.0.0.1:0", false, NULL, NULL, NULL, 200, 500, 300, "*invalid*", "*crash*", \
+            "*unschedulable*"                                                          \
     }
 
 /* Starts a simulated cluster listening on o->listen.  On success *out is a new
@@ -61,7 +61,9 @@ const char *kubesim_ca_file(const struct kubesim *s);
  * Creates namespace ns in the cluster when missing (other namespaces must be
  * created through the API, as on a real cluster: objects in a missing
  * namespace get 404).  TY_EINVAL when ns is not a DNS-1123 label. */
-int kubesim_write_kubeconfig(const struct kubesim *s, const char *path, const char *ns,
+int kubesim_write_kubeconfig(const struct kubesim *s,
+                             const char *path,
+                             const char *ns,
                              struct ty_error *err);
 
 /* Fault injection; applies to every API request except /_sim/ admin paths.
@@ -85,8 +87,8 @@ void kubesim_set_faults(struct kubesim *s, const struct kubesim_faults *f);
  * also applies to a pod created later with that name.  The API serves
  * metrics only for Running pods.  Returns 0, or TY_EINVAL for negative values.
  * The admin endpoint POST /_sim/metrics sets them by name or labelSelector. */
-int kubesim_set_pod_cpu(struct kubesim *s, const char *ns, const char *pod, long millicores,
-                        long memory_bytes);
+int kubesim_set_pod_cpu(
+    struct kubesim *s, const char *ns, const char *pod, long millicores, long memory_bytes);
 
 /* Number of API requests answered so far (for benchmarks and tests). */
 long kubesim_request_count(const struct kubesim *s);

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CT_JSON "application/json"
+#define CT_JSON  "application/json"
 #define CT_TABLE "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 /* ---- query strings ---- */
@@ -103,12 +103,12 @@ static void reply_json(struct ks_response *resp, int status, json_t *body)
     json_decref(body);
 }
 
-static json_t *status_json(int code, const char *reason, const char *name, enum ks_res r,
-                           const char *msg)
+static json_t *
+status_json(int code, const char *reason, const char *name, enum ks_res r, const char *msg)
 {
     json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
-                           "metadata", "status", code < 400 ? "Success" : "Failure", "message",
-                           msg, "reason", reason, "code", code);
+                           "metadata", "status", code < 400 ? "Success" : "Failure", "message", msg,
+                           "reason", reason, "code", code);
     if (name) {
         json_t *d = json_pack("{s:s,s:s}", "name", name, "kind", ks_resources[r].plural);
         if (ks_resources[r].group[0])
@@ -118,8 +118,13 @@ static json_t *status_json(int code, const char *reason, const char *name, enum 
     return st;
 }
 
-void ks_status(struct ks_response *resp, int code, const char *reason, const char *details_name,
-               enum ks_res r, const char *fmt, ...)
+void ks_status(struct ks_response *resp,
+               int code,
+               const char *reason,
+               const char *details_name,
+               enum ks_res r,
+               const char *fmt,
+               ...)
 {
     char msg[1024];
     va_list ap;
@@ -145,8 +150,8 @@ static void bad_request(struct ks_response *resp, const char *msg)
 
 static json_t *resource_list(const char *group_version)
 {
-    static const char *const all_verbs[] = {"create", "delete", "deletecollection", "get",
-                                            "list", "patch", "update", "watch", NULL};
+    static const char *const all_verbs[] = {
+        "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch", NULL};
     json_t *res = json_array();
     for (int r = 0; r < KS_NRES; r++) {
         const struct ks_resource *d = &ks_resources[r];
@@ -155,9 +160,9 @@ static json_t *resource_list(const char *group_version)
         json_t *verbs = json_array();
         for (const char *const *v = all_verbs; *v; v++)
             json_array_append_new(verbs, json_string(*v));
-        json_t *e = json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", d->plural, "singularName",
-                              d->singular, "namespaced", d->namespaced, "kind", d->kind, "verbs",
-                              verbs);
+        json_t *e =
+            json_pack("{s:s,s:s,s:b,s:s,s:o}", "name", d->plural, "singularName", d->singular,
+                      "namespaced", d->namespaced, "kind", d->kind, "verbs", verbs);
         if (d->short_name)
             json_object_set_new(e, "shortNames", json_pack("[s]", d->short_name));
         if (r == KS_PODS || r == KS_SERVICES || r == KS_DEPLOYMENTS || r == KS_REPLICASETS)
@@ -167,10 +172,10 @@ static json_t *resource_list(const char *group_version)
             r == KS_PVCS || r == KS_NAMESPACES) {
             char sub[96];
             snprintf(sub, sizeof sub, "%s/status", d->plural);
-            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[sss]}", "name", sub,
-                                                 "singularName", "", "namespaced", d->namespaced,
-                                                 "kind", d->kind, "verbs", "get", "patch",
-                                                 "update"));
+            json_array_append_new(res,
+                                  json_pack("{s:s,s:s,s:b,s:s,s:[sss]}", "name", sub,
+                                            "singularName", "", "namespaced", d->namespaced, "kind",
+                                            d->kind, "verbs", "get", "patch", "update"));
         }
         if (r == KS_DEPLOYMENTS || r == KS_REPLICASETS) {
             char sub[96];
@@ -209,8 +214,7 @@ static bool discovery(const char *path, struct ks_response *resp)
                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major", "1", "minor", "32",
                              "gitVersion", "v1.32.0-kubesim", "gitCommit", "kubesim",
                              "gitTreeState", "clean", "buildDate", "2026-11-23T00:00:00Z",
-                             "goVersion", "go1.23", "compiler", "gc", "platform",
-                             "linux/amd64"));
+                             "goVersion", "go1.23", "compiler", "gc", "platform", "linux/amd64"));
     } else if (!strcmp(path, "/api")) {
         reply_json(resp, 200,
                    json_pack("{s:s,s:[s],s:[{s:s,s:s}]}", "kind", "APIVersions", "versions", "v1",
@@ -327,8 +331,8 @@ static void cause(struct causes *c, const char *field, const char *reason, const
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s}", "reason", reason, "message", msg,
-                                            "field", field));
+    json_array_append_new(
+        c->arr, json_pack("{s:s,s:s,s:s}", "reason", reason, "message", msg, "field", field));
 }
 
 static void check_labels(struct causes *c, const json_t *md, const char *base)
@@ -345,8 +349,8 @@ static void check_labels(struct causes *c, const json_t *md, const char *base)
         if (!json_is_string(v))
             cause(c, field, "FieldValueInvalid", "Invalid value: label %s must be a string", k);
         else if ((m = ks_check_label_value(json_string_value(v))))
-            cause(c, field, "FieldValueInvalid", "Invalid value: \"%s\": %s",
-                  json_string_value(v), m);
+            cause(c, field, "FieldValueInvalid", "Invalid value: \"%s\": %s", json_string_value(v),
+                  m);
     }
     snprintf(field, sizeof field, "%s.annotations", base);
     json_object_foreach((json_t *)json_object_get(md, "annotations"), k, v)
@@ -395,7 +399,8 @@ static void validate(enum ks_res r, const json_t *obj, struct causes *c)
     const char *name = ks_str(obj, "metadata.name");
     const char *m = NULL;
     if (!name || !*name) {
-        cause(c, "metadata.name", "FieldValueRequired", "Required value: name or generateName "
+        cause(c, "metadata.name", "FieldValueRequired",
+              "Required value: name or generateName "
               "is required");
     } else {
         if (r == KS_SERVICES)
@@ -414,9 +419,9 @@ static void validate(enum ks_res r, const json_t *obj, struct causes *c)
     if (r == KS_DEPLOYMENTS || r == KS_REPLICASETS) {
         const json_t *sel = json_object_get(spec, "selector");
         const json_t *tmpl = json_object_get(spec, "template");
-        if (!json_is_object(sel) || (json_object_size(json_object_get(sel, "matchLabels")) == 0 &&
-                                     json_array_size(json_object_get(sel, "matchExpressions")) ==
-                                         0)) {
+        if (!json_is_object(sel) ||
+            (json_object_size(json_object_get(sel, "matchLabels")) == 0 &&
+             json_array_size(json_object_get(sel, "matchExpressions")) == 0)) {
             cause(c, "spec.selector", "FieldValueRequired", "Required value");
         } else {
             struct ks_selector *ls = NULL;
@@ -459,8 +464,10 @@ static void validate(enum ks_res r, const json_t *obj, struct causes *c)
             if (!json_is_integer(port))
                 cause(c, field, "FieldValueRequired", "Required value");
             else if (json_integer_value(port) < 1 || json_integer_value(port) > 65535)
-                cause(c, field, "FieldValueInvalid", "Invalid value: %lld: must be between 1 and "
-                      "65535, inclusive", (long long)json_integer_value(port));
+                cause(c, field, "FieldValueInvalid",
+                      "Invalid value: %lld: must be between 1 and "
+                      "65535, inclusive",
+                      (long long)json_integer_value(port));
         }
         if (json_array_size(json_object_get(spec, "ports")) == 0 &&
             !(type && !strcmp(type, "ExternalName")) &&
@@ -469,7 +476,8 @@ static void validate(enum ks_res r, const json_t *obj, struct causes *c)
     }
     if (r == KS_PVCS) {
         if (json_array_size(ks_at(obj, "spec.accessModes")) == 0)
-            cause(c, "spec.accessModes", "FieldValueRequired", "Required value: at least 1 "
+            cause(c, "spec.accessModes", "FieldValueRequired",
+                  "Required value: at least 1 "
                   "access mode is required");
         if (!ks_at(obj, "spec.resources.requests.storage"))
             cause(c, "spec.resources[storage]", "FieldValueRequired", "Required value");
@@ -477,22 +485,21 @@ static void validate(enum ks_res r, const json_t *obj, struct causes *c)
 }
 
 /* Sends 422 Invalid when c has causes; returns true when it did. */
-static bool reply_invalid(struct ks_response *resp, enum ks_res r, const char *name,
-                          struct causes *c)
+static bool
+reply_invalid(struct ks_response *resp, enum ks_res r, const char *name, struct causes *c)
 {
     size_t n = json_array_size(c->arr);
     if (n == 0)
         return false;
     struct ty_buf msg = TY_BUF_INIT;
     const struct ks_resource *d = &ks_resources[r];
-    ty_buf_printf(&msg, "%s%s%s \"%s\" is invalid: %s", d->kind, d->group[0] ? "." : "",
-                  d->group, name ? name : "", n > 1 ? "[" : "");
+    ty_buf_printf(&msg, "%s%s%s \"%s\" is invalid: %s", d->kind, d->group[0] ? "." : "", d->group,
+                  name ? name : "", n > 1 ? "[" : "");
     size_t i;
     json_t *cs;
     json_array_foreach(c->arr, i, cs)
     {
-        ty_buf_printf(&msg, "%s%s: %s", i ? ", " : "", ks_str(cs, "field"),
-                      ks_str(cs, "message"));
+        ty_buf_printf(&msg, "%s%s: %s", i ? ", " : "", ks_str(cs, "field"), ks_str(cs, "message"));
     }
     if (n > 1)
         ty_buf_putc(&msg, ']');
@@ -553,8 +560,8 @@ static void apply_defaults(struct kubesim *s, enum ks_res r, json_t *obj, const 
             if (!json_object_get(spec, "strategy"))
                 json_object_set_new(spec, "strategy",
                                     json_pack("{s:s,s:{s:s,s:s}}", "type", "RollingUpdate",
-                                              "rollingUpdate", "maxUnavailable", "25%",
-                                              "maxSurge", "25%"));
+                                              "rollingUpdate", "maxUnavailable", "25%", "maxSurge",
+                                              "25%"));
             if (!json_object_get(spec, "revisionHistoryLimit"))
                 json_object_set_new(spec, "revisionHistoryLimit", json_integer(10));
             if (!json_object_get(spec, "progressDeadlineSeconds"))
@@ -589,8 +596,7 @@ static void apply_defaults(struct kubesim *s, enum ks_res r, json_t *obj, const 
                 json_object_set(p, "targetPort", json_object_get(p, "port"));
             if ((!strcmp(type, "NodePort") || !strcmp(type, "LoadBalancer")) &&
                 !json_object_get(p, "nodePort"))
-                json_object_set_new(p, "nodePort", json_integer(30000 + (long)(ks_rand(s) %
-                                                                               2767)));
+                json_object_set_new(p, "nodePort", json_integer(30000 + (long)(ks_rand(s) % 2767)));
         }
     }
     if (r == KS_SECRETS) {
@@ -620,8 +626,8 @@ static void initial_status(enum ks_res r, json_t *obj)
     ks_now_iso(now);
     switch (r) {
     case KS_PODS:
-        json_object_set_new(obj, "status", json_pack("{s:s,s:s}", "phase", "Pending", "qosClass",
-                                                     "BestEffort"));
+        json_object_set_new(obj, "status",
+                            json_pack("{s:s,s:s}", "phase", "Pending", "qosClass", "BestEffort"));
         break;
     case KS_PVCS:
         json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Pending"));
@@ -655,7 +661,8 @@ static json_t *parse_body(const struct ks_request *rq, struct ks_response *resp)
         ty_str_has_prefix(ct, "application/cbor")) {
         /* Clients fall back to JSON on 415, as with servers that lack protobuf. */
         char msg[300];
-        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted "
+        snprintf(msg, sizeof msg,
+                 "the body of the request was in an unknown format - accepted "
                  "media types include: application/json, application/yaml");
         reply_json(resp, 415, status_json(415, "UnsupportedMediaType", NULL, KS_PODS, msg));
         return NULL;
@@ -678,19 +685,19 @@ static json_t *parse_body(const struct ks_request *rq, struct ks_response *resp)
 /* Checks the shape every body needs; replies 400 and returns false otherwise. */
 static bool check_kind(enum ks_res r, json_t *obj, struct ks_response *resp)
 {
-    if (!json_is_object(obj) || (json_object_get(obj, "metadata") &&
-                                 !json_is_object(json_object_get(obj, "metadata")))) {
+    if (!json_is_object(obj) ||
+        (json_object_get(obj, "metadata") && !json_is_object(json_object_get(obj, "metadata")))) {
         bad_request(resp, "the object provided is not a JSON object with metadata");
         return false;
     }
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
-    if ((kind && strcmp(kind, ks_resources[r].kind)) ||
-        (av && strcmp(av, ks_res_api_version(r)))) {
+    if ((kind && strcmp(kind, ks_resources[r].kind)) || (av && strcmp(av, ks_res_api_version(r)))) {
         char msg[300];
-        snprintf(msg, sizeof msg, "the API version in the data (%s) does not match the expected "
-                 "API version (%s) or kind %s is not %s", av ? av : "", ks_res_api_version(r),
-                 kind ? kind : "", ks_resources[r].kind);
+        snprintf(msg, sizeof msg,
+                 "the API version in the data (%s) does not match the expected "
+                 "API version (%s) or kind %s is not %s",
+                 av ? av : "", ks_res_api_version(r), kind ? kind : "", ks_resources[r].kind);
         bad_request(resp, msg);
         return false;
     }
@@ -713,8 +720,8 @@ static bool ns_exists(struct kubesim *s, const char *ns, struct ks_response *res
 
 /* ---- events ---- */
 
-void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const char *reason,
-                   const char *msg)
+void ks_emit_event(
+    struct kubesim *s, const json_t *obj, const char *type, const char *reason, const char *msg)
 {
     char now[32], name[300], sfx[17];
     const char *ns = ks_str(obj, "metadata.namespace");
@@ -748,10 +755,10 @@ void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const
     snprintf(name, sizeof name, "%s.%s", oname, sfx);
     const char *component = !strcmp(reason, "Scheduled") || !strcmp(reason, "FailedScheduling")
                                 ? "default-scheduler"
-                            : kind && !strcmp(kind, "Pod") ? "kubelet"
+                            : kind && !strcmp(kind, "Pod")        ? "kubelet"
                             : kind && !strcmp(kind, "Deployment") ? "deployment-controller"
                             : kind && !strcmp(kind, "ReplicaSet") ? "replicaset-controller"
-                                                                   : "kubesim";
+                                                                  : "kubesim";
     json_t *ev = json_pack(
         "{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s,s:s,s:s},s:s,s:s,s:s,s:{s:s},s:s,s:s,s:i,"
         "s:s,s:s}",
@@ -759,9 +766,8 @@ void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const
         "involvedObject", "kind", kind ? kind : "", "namespace", ns, "name", oname, "uid",
         ks_str(obj, "metadata.uid") ? ks_str(obj, "metadata.uid") : "", "apiVersion",
         ks_str(obj, "apiVersion") ? ks_str(obj, "apiVersion") : "v1", "reason", reason, "message",
-        msg, "type", type, "source", "component", component, "firstTimestamp", now,
-        "lastTimestamp", now, "count", 1, "reportingComponent", component, "reportingInstance",
-        "kubesim");
+        msg, "type", type, "source", "component", component, "firstTimestamp", now, "lastTimestamp",
+        now, "count", 1, "reportingComponent", component, "reportingInstance", "kubesim");
     ks_meta_init(s, ev);
     ks_put(s, KS_EVENTS, ev);
     /* Events are bounded like a real cluster's one-hour TTL: drop the oldest. */
@@ -838,8 +844,8 @@ static void orphan_dependents(struct kubesim *s, const char *uid)
     }
 }
 
-void ks_delete_object(struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation,
-                      long grace_s)
+void ks_delete_object(
+    struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation, long grace_s)
 {
     char ns[256] = "", name[300], uid[64] = "", now[32];
     ty_strlcpy(name, ks_str(obj, "metadata.name"), sizeof name);
@@ -929,7 +935,9 @@ struct filters {
     struct ks_selector *labels, *fields;
 };
 
-static bool filters_parse(struct filters *f, enum ks_res r, const struct ks_request *rq,
+static bool filters_parse(struct filters *f,
+                          enum ks_res r,
+                          const struct ks_request *rq,
                           struct ks_response *resp)
 {
     struct ty_error e = TY_ERROR_INIT;
@@ -991,7 +999,9 @@ static int decode_b64_token(const char *tok, char *out, size_t outn)
     return 0;
 }
 
-static void handle_list(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
+static void handle_list(struct kubesim *s,
+                        const struct ks_request *rq,
+                        const struct route *rt,
                         struct ks_response *resp)
 {
     struct filters f;
@@ -1013,8 +1023,7 @@ static void handle_list(struct kubesim *s, const struct ks_request *rq, const st
     long list_rv = s->rv;
     if (cont && *cont) {
         char dec[1200];
-        json_t *t = decode_b64_token(cont, dec, sizeof dec) == 0 ? json_loads(dec, 0, NULL)
-                                                                  : NULL;
+        json_t *t = decode_b64_token(cont, dec, sizeof dec) == 0 ? json_loads(dec, 0, NULL) : NULL;
         const char *st = ks_str(t, "start");
         long trv = ks_int(t, "rv", -1);
         if (!st || trv < 0 || trv > s->rv || trv + 1 < s->hist_oldest) {
@@ -1066,9 +1075,8 @@ static void handle_list(struct kubesim *s, const struct ks_request *rq, const st
         {
             json_array_append_new(stripped, strip_kind(v));
         }
-        body = json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", kind, "apiVersion",
-                         ks_res_api_version(r), "metadata", "resourceVersion", rvs, "items",
-                         stripped);
+        body = json_pack("{s:s,s:s,s:{s:s},s:o}", "kind", kind, "apiVersion", ks_res_api_version(r),
+                         "metadata", "resourceVersion", rvs, "items", stripped);
     }
     if (remaining > 0) {
         char *tok = continue_token(list_rv, next_key);
@@ -1086,8 +1094,8 @@ out:
     filters_free(&f);
 }
 
-static void reply_object(struct ks_response *resp, int status, enum ks_res r,
-                         const struct ks_request *rq, json_t *obj)
+static void reply_object(
+    struct ks_response *resp, int status, enum ks_res r, const struct ks_request *rq, json_t *obj)
 {
     if (wants_table(rq)) {
         json_t *items = json_pack("[O]", obj);
@@ -1123,8 +1131,11 @@ static json_t *scale_json(const json_t *obj)
 
 /* ---- create ---- */
 
-static void handle_create(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
-                          struct ks_response *resp, json_t *obj)
+static void handle_create(struct kubesim *s,
+                          const struct ks_request *rq,
+                          const struct route *rt,
+                          struct ks_response *resp,
+                          json_t *obj)
 {
     enum ks_res r = rt->res;
     json_t *md = ks_obj_at(obj, "metadata");
@@ -1185,8 +1196,12 @@ static void handle_create(struct kubesim *s, const struct ks_request *rq, const 
 
 /* Finishes a write of `next` (owned) over `old`: CAS, immutable fields, status
  * handling, validation, generation.  Replies and stores. */
-static void commit_update(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
-                          struct ks_response *resp, const json_t *old, json_t *next)
+static void commit_update(struct kubesim *s,
+                          const struct ks_request *rq,
+                          const struct route *rt,
+                          struct ks_response *resp,
+                          const json_t *old,
+                          json_t *next)
 {
     enum ks_res r = rt->res;
     const char *name = rt->name;
@@ -1208,10 +1223,14 @@ static void commit_update(struct kubesim *s, const struct ks_request *rq, const 
         goto out;
     }
     /* Fields the server owns. */
-    static const char *const kept[] = {"name",      "namespace",
-                                       "uid",       "creationTimestamp",
-                                       "generation", "deletionTimestamp",
-                                       "deletionGracePeriodSeconds", NULL};
+    static const char *const kept[] = {"name",
+                                       "namespace",
+                                       "uid",
+                                       "creationTimestamp",
+                                       "generation",
+                                       "deletionTimestamp",
+                                       "deletionGracePeriodSeconds",
+                                       NULL};
     for (const char *const *k = kept; *k; k++) {
         json_t *v = ks_at(old, "metadata") ? json_object_get(ks_at(old, "metadata"), *k) : NULL;
         if (v)
@@ -1285,8 +1304,12 @@ static json_t *scale_apply(const json_t *old, const json_t *scale)
     return next;
 }
 
-static void handle_put(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
-                       struct ks_response *resp, json_t *body, const json_t *old)
+static void handle_put(struct kubesim *s,
+                       const struct ks_request *rq,
+                       const struct route *rt,
+                       struct ks_response *resp,
+                       json_t *body,
+                       const json_t *old)
 {
     json_t *next;
     if (!strcmp(rt->sub, "scale")) {
@@ -1298,8 +1321,12 @@ static void handle_put(struct kubesim *s, const struct ks_request *rq, const str
     commit_update(s, rq, rt, resp, old, next);
 }
 
-static void handle_patch(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
-                         struct ks_response *resp, json_t *patch, const json_t *old)
+static void handle_patch(struct kubesim *s,
+                         const struct ks_request *rq,
+                         const struct route *rt,
+                         struct ks_response *resp,
+                         json_t *patch,
+                         const json_t *old)
 {
     const char *ct = rq->content_type ? rq->content_type : "";
     json_t *next = NULL;
@@ -1318,14 +1345,17 @@ static void handle_patch(struct kubesim *s, const struct ks_request *rq, const s
         next = ks_patch_json(base, patch, &e);
         if (!next) {
             char msg[700];
-            snprintf(msg, sizeof msg, "the server rejected our request due to an error in our "
-                     "request: %s", e.msg);
+            snprintf(msg, sizeof msg,
+                     "the server rejected our request due to an error in our "
+                     "request: %s",
+                     e.msg);
             reply_json(resp, 422, status_json(422, "Invalid", rt->name, rt->res, msg));
             goto out;
         }
     } else {
         char msg[300];
-        snprintf(msg, sizeof msg, "the body of the request was in an unknown format - accepted "
+        snprintf(msg, sizeof msg,
+                 "the body of the request was in an unknown format - accepted "
                  "media types include: application/json-patch+json, "
                  "application/merge-patch+json, application/apply-patch+yaml, "
                  "application/strategic-merge-patch+json");
@@ -1349,8 +1379,8 @@ out:
 
 /* ---- delete ---- */
 
-static void delete_options(const struct ks_request *rq, const char **prop, long *grace,
-                           json_t **body_out)
+static void
+delete_options(const struct ks_request *rq, const char **prop, long *grace, json_t **body_out)
 {
     *body_out = NULL;
     *prop = ks_query_get(&rq->q, "propagationPolicy");
@@ -1373,8 +1403,11 @@ static void delete_options(const struct ks_request *rq, const char **prop, long 
     }
 }
 
-static void handle_delete(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
-                          struct ks_response *resp, json_t *obj)
+static void handle_delete(struct kubesim *s,
+                          const struct ks_request *rq,
+                          const struct route *rt,
+                          struct ks_response *resp,
+                          json_t *obj)
 {
     enum ks_res r = rt->res;
     const char *prop;
@@ -1389,15 +1422,18 @@ static void handle_delete(struct kubesim *s, const struct ks_request *rq, const 
         ks_status(resp, 409, "Conflict", rt->name, r,
                   "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s",
                   ks_res_qualified(r, q, sizeof q), rt->name,
-                  puid ? "UID in precondition does not match" : "ResourceVersion in "
-                                                               "precondition does not match");
+                  puid ? "UID in precondition does not match"
+                       : "ResourceVersion in "
+                         "precondition does not match");
         goto out;
     }
     if (prop && strcmp(prop, "Background") && strcmp(prop, "Foreground") &&
         strcmp(prop, "Orphan")) {
         char msg[200];
-        snprintf(msg, sizeof msg, "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: "
-                 "Unsupported value: \"%s\"", prop);
+        snprintf(msg, sizeof msg,
+                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: "
+                 "Unsupported value: \"%s\"",
+                 prop);
         reply_json(resp, 422, status_json(422, "Invalid", NULL, r, msg));
         goto out;
     }
@@ -1420,8 +1456,10 @@ out:
     json_decref(opts);
 }
 
-static void handle_delete_collection(struct kubesim *s, const struct ks_request *rq,
-                                     const struct route *rt, struct ks_response *resp)
+static void handle_delete_collection(struct kubesim *s,
+                                     const struct ks_request *rq,
+                                     const struct route *rt,
+                                     struct ks_response *resp)
 {
     struct filters f;
     enum ks_res r = rt->res;
@@ -1466,17 +1504,17 @@ static json_t *pod_metrics(struct kubesim *s, const json_t *pod)
         char cpus[32], mems[32];
         snprintf(cpus, sizeof cpus, "%ldm", cpu);
         snprintf(mems, sizeof mems, "%ldKi", mem / 1024);
-        json_array_append_new(cs, json_pack("{s:s,s:{s:s,s:s}}", "name", ks_str(c, "name"),
-                                            "usage", "cpu", cpus, "memory", mems));
+        json_array_append_new(cs, json_pack("{s:s,s:{s:s,s:s}}", "name", ks_str(c, "name"), "usage",
+                                            "cpu", cpus, "memory", mems));
     }
     ks_now_iso(now);
-    json_t *md = json_pack("{s:s,s:s,s:s}", "name", name, "namespace", ns, "creationTimestamp",
-                           now);
+    json_t *md =
+        json_pack("{s:s,s:s,s:s}", "name", name, "namespace", ns, "creationTimestamp", now);
     if (ks_at(pod, "metadata.labels"))
         json_object_set(md, "labels", ks_at(pod, "metadata.labels"));
     return json_pack("{s:s,s:s,s:o,s:s,s:s,s:o}", "kind", "PodMetrics", "apiVersion",
-                     "metrics.k8s.io/v1beta1", "metadata", md, "timestamp", now, "window",
-                     "10.0s", "containers", cs);
+                     "metrics.k8s.io/v1beta1", "metadata", md, "timestamp", now, "window", "10.0s",
+                     "containers", cs);
 }
 
 static bool pod_running(const json_t *pod)
@@ -1485,7 +1523,9 @@ static bool pod_running(const json_t *pod)
     return phase && !strcmp(phase, "Running") && !ks_at(pod, "metadata.deletionTimestamp");
 }
 
-static void handle_metrics(struct kubesim *s, const struct ks_request *rq, const struct route *rt,
+static void handle_metrics(struct kubesim *s,
+                           const struct ks_request *rq,
+                           const struct route *rt,
                            struct ks_response *resp)
 {
     if (strcmp(rq->method, "GET") != 0) {
@@ -1500,9 +1540,9 @@ static void handle_metrics(struct kubesim *s, const struct ks_request *rq, const
             snprintf(msg, sizeof msg, "podmetrics.metrics.k8s.io \"%s/%s\" not found", rt->ns,
                      rt->name);
             json_t *st = status_json(404, "NotFound", NULL, KS_PODS, msg);
-            json_object_set_new(st, "details", json_pack("{s:s,s:s,s:s}", "name", rt->name,
-                                                         "group", "metrics.k8s.io", "kind",
-                                                         "pods"));
+            json_object_set_new(st, "details",
+                                json_pack("{s:s,s:s,s:s}", "name", rt->name, "group",
+                                          "metrics.k8s.io", "kind", "pods"));
             reply_json(resp, 404, st);
             return;
         }
@@ -1522,14 +1562,14 @@ static void handle_metrics(struct kubesim *s, const struct ks_request *rq, const
     }
     json_decref(pods);
     filters_free(&f);
-    reply_json(resp, 200, json_pack("{s:s,s:s,s:{},s:o}", "kind", "PodMetricsList", "apiVersion",
-                                    "metrics.k8s.io/v1beta1", "metadata", "items", items));
+    reply_json(resp, 200,
+               json_pack("{s:s,s:s,s:{},s:o}", "kind", "PodMetricsList", "apiVersion",
+                         "metrics.k8s.io/v1beta1", "metadata", "items", items));
 }
 
 /* ---- dispatch ---- */
 
-static void handle_locked(struct kubesim *s, const struct ks_request *rq,
-                          struct ks_response *resp)
+static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct ks_response *resp)
 {
     struct route rt;
     const char *m = rq->method;
@@ -1548,11 +1588,12 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq,
     enum ks_res r = rt.res;
     const char *w = ks_query_get(&rq->q, "watch");
     bool watch = rt.watch_prefix || (w && (!strcmp(w, "1") || !strcmp(w, "true")));
-    if (rt.sub[0] && strcmp(rt.sub, "status") && !(strcmp(rt.sub, "scale") == 0 &&
-                                                   (r == KS_DEPLOYMENTS || r == KS_REPLICASETS)) &&
+    if (rt.sub[0] && strcmp(rt.sub, "status") &&
+        !(strcmp(rt.sub, "scale") == 0 && (r == KS_DEPLOYMENTS || r == KS_REPLICASETS)) &&
         !(strcmp(rt.sub, "log") == 0 && r == KS_PODS)) {
-        reply_json(resp, 404, status_json(404, "NotFound", NULL, r,
-                                          "the server could not find the requested resource"));
+        reply_json(resp, 404,
+                   status_json(404, "NotFound", NULL, r,
+                               "the server could not find the requested resource"));
         return;
     }
     if (!rt.name[0]) {
@@ -1614,10 +1655,11 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq,
             if (ks_resources[r].namespaced && !ns_exists(s, rt.ns, resp)) {
                 json_decref(body);
             } else if (!ks_query_get(&rq->q, "fieldManager")) {
-                reply_json(resp, 422, status_json(422, "Invalid", NULL, r,
-                                                  "PatchOptions.meta.k8s.io \"\" is invalid: "
-                                                  "fieldManager: Required value: is required "
-                                                  "for apply patch"));
+                reply_json(resp, 422,
+                           status_json(422, "Invalid", NULL, r,
+                                       "PatchOptions.meta.k8s.io \"\" is invalid: "
+                                       "fieldManager: Required value: is required "
+                                       "for apply patch"));
                 json_decref(body);
             } else {
                 if (check_kind(r, body, resp))
@@ -1649,8 +1691,8 @@ void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_res
 /* ---- watch ---- */
 
 /* kubectl get -w asks for Tables: each event then carries a one-row Table. */
-static void watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table,
-                        const json_t *obj);
+static void
+watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table, const json_t *obj);
 
 static void watch_line(struct ty_buf *out, const char *type, const json_t *obj)
 {
@@ -1667,8 +1709,8 @@ static void watch_gone(struct ty_buf *out)
     json_decref(st);
 }
 
-static void watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table,
-                        const json_t *obj)
+static void
+watch_event(struct ty_buf *out, const char *type, enum ks_res r, bool table, const json_t *obj)
 {
     if (!table) {
         watch_line(out, type, obj);
@@ -1693,8 +1735,7 @@ static bool event_in_scope(const struct route *rt, const struct ks_event *e)
     return true;
 }
 
-void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write,
-                  void *payload)
+void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write, void *payload)
 {
     struct route rt;
     struct filters f;
@@ -1777,10 +1818,10 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
         if (!done && bookmarks && now >= next_bookmark) {
             char rvb[32];
             snprintf(rvb, sizeof rvb, "%ld", next - 1);
-            json_t *b = json_pack("{s:s,s:s,s:{s:s,s:{s:s}}}", "kind", ks_resources[rt.res].kind,
-                                  "apiVersion", ks_res_api_version(rt.res), "metadata",
-                                  "resourceVersion", rvb, "annotations",
-                                  "k8s.io/initial-events-end", "true");
+            json_t *b =
+                json_pack("{s:s,s:s,s:{s:s,s:{s:s}}}", "kind", ks_resources[rt.res].kind,
+                          "apiVersion", ks_res_api_version(rt.res), "metadata", "resourceVersion",
+                          rvb, "annotations", "k8s.io/initial-events-end", "true");
             watch_line(&out, "BOOKMARK", b);
             json_decref(b);
             next_bookmark = now + 1000;

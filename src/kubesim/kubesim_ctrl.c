@@ -40,7 +40,7 @@ enum stage {
 };
 
 #define NODE_NAME "kubesim-node-1"
-#define NODE_IP "172.18.0.2"
+#define NODE_IP   "172.18.0.2"
 
 void ks_template_hash(const json_t *tmpl, char out[11])
 {
@@ -87,8 +87,8 @@ static void set_int(json_t *o, const char *k, json_int_t v)
     json_object_set_new(o, k, json_integer(v));
 }
 
-static json_t *condition(const char *type, bool status, const char *reason, const char *msg,
-                         const char *now)
+static json_t *
+condition(const char *type, bool status, const char *reason, const char *msg, const char *now)
 {
     json_t *c = json_pack("{s:s,s:s,s:n,s:s}", "type", type, "status", status ? "True" : "False",
                           "lastProbeTime", "lastTransitionTime", now);
@@ -100,8 +100,11 @@ static json_t *condition(const char *type, bool status, const char *reason, cons
 }
 
 /* Container statuses for all containers, each built by fn. */
-static json_t *container_statuses(const json_t *pod, const char *waiting_reason,
-                                  const char *waiting_msg, bool running, long restarts,
+static json_t *container_statuses(const json_t *pod,
+                                  const char *waiting_reason,
+                                  const char *waiting_msg,
+                                  bool running,
+                                  long restarts,
                                   const char *now)
 {
     json_t *arr = json_array();
@@ -111,9 +114,9 @@ static json_t *container_statuses(const json_t *pod, const char *waiting_reason,
     {
         const char *name = ks_str(c, "name") ? ks_str(c, "name") : "";
         const char *image = ks_str(c, "image") ? ks_str(c, "image") : "";
-        json_t *cs = json_pack("{s:s,s:s,s:s,s:b,s:i,s:b}", "name", name, "image", image,
-                               "imageID", "", "ready", running, "restartCount", (int)restarts,
-                               "started", running);
+        json_t *cs =
+            json_pack("{s:s,s:s,s:s,s:b,s:i,s:b}", "name", name, "image", image, "imageID", "",
+                      "ready", running, "restartCount", (int)restarts, "started", running);
         if (running) {
             char cid[80], guid[33];
             ty_guid_new(guid);
@@ -133,8 +136,7 @@ static json_t *container_statuses(const json_t *pod, const char *waiting_reason,
         if (restarts > 0)
             json_object_set_new(cs, "lastState",
                                 json_pack("{s:{s:i,s:s,s:s,s:s}}", "terminated", "exitCode", 1,
-                                          "reason", "Error", "startedAt", now, "finishedAt",
-                                          now));
+                                          "reason", "Error", "startedAt", now, "finishedAt", now));
         json_array_append_new(arr, cs);
     }
     return arr;
@@ -146,18 +148,16 @@ static void pod_conditions(json_t *status, bool scheduled, bool ready, const cha
     json_array_append_new(conds, condition("PodReadyToStartContainers", ready, NULL, NULL, now));
     json_array_append_new(conds, condition("Initialized", true, NULL, NULL, now));
     json_array_append_new(conds, condition("Ready", ready, ready ? NULL : "ContainersNotReady",
-                                           ready ? NULL : "containers with unready status",
-                                           now));
-    json_array_append_new(conds, condition("ContainersReady", ready,
-                                           ready ? NULL : "ContainersNotReady",
-                                           ready ? NULL : "containers with unready status",
-                                           now));
+                                           ready ? NULL : "containers with unready status", now));
+    json_array_append_new(conds,
+                          condition("ContainersReady", ready, ready ? NULL : "ContainersNotReady",
+                                    ready ? NULL : "containers with unready status", now));
     json_array_append_new(conds, condition("PodScheduled", scheduled, NULL, NULL, now));
     json_object_set_new(status, "conditions", conds);
 }
 
-static void pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reason,
-                                      const char *fmt)
+static void
+pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reason, const char *fmt)
 {
     size_t i;
     json_t *c;
@@ -208,10 +208,10 @@ static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
         }
     }
     json_t *copy = NULL, *status = NULL;
-#define BEGIN_WRITE()                                                                              \
-    do {                                                                                           \
-        copy = json_deep_copy(pod);                                                                \
-        status = ks_obj_at(copy, "status");                                                        \
+#define BEGIN_WRITE()                       \
+    do {                                    \
+        copy = json_deep_copy(pod);         \
+        status = ks_obj_at(copy, "status"); \
     } while (0)
 
     switch (stage) {
@@ -255,8 +255,10 @@ static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
             return;
         BEGIN_WRITE();
         if (image_matches(pod, s->o.fail_pull_pattern, &image)) {
-            snprintf(msg, sizeof msg, "failed to pull and unpack image \"%s\": failed to "
-                     "resolve reference \"%s\": not found", image, image);
+            snprintf(msg, sizeof msg,
+                     "failed to pull and unpack image \"%s\": failed to "
+                     "resolve reference \"%s\": not found",
+                     image, image);
             json_object_set_new(status, "containerStatuses",
                                 container_statuses(pod, "ErrImagePull", msg, false, 0, now));
             set_int(st, "stage", ST_PULL_FAIL);
@@ -310,8 +312,8 @@ static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
         bool to_backoff = cur && !strcmp(cur, "ErrImagePull");
         snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
         json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod, to_backoff ? "ImagePullBackOff"
-                                                               : "ErrImagePull",
+                            container_statuses(pod,
+                                               to_backoff ? "ImagePullBackOff" : "ErrImagePull",
                                                msg, false, 0, now));
         set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
         ks_put(s, KS_PODS, copy);
@@ -329,11 +331,10 @@ static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
         long backoff_s = 10L << (restarts > 5 ? 5 : restarts - 1);
         if (backoff_s > 300)
             backoff_s = 300;
-        snprintf(msg, sizeof msg, "back-off %lds restarting failed container pod=%s_%s",
-                 backoff_s, name, ns);
+        snprintf(msg, sizeof msg, "back-off %lds restarting failed container pod=%s_%s", backoff_s,
+                 name, ns);
         json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod, "CrashLoopBackOff", msg, false, restarts,
-                                               now));
+                            container_statuses(pod, "CrashLoopBackOff", msg, false, restarts, now));
         set_int(st, "restarts", restarts);
         long delay = (long)s->o.pod_start_ms * 2 * (restarts < 8 ? restarts : 8);
         set_int(st, "next", now_ms + delay);
@@ -365,8 +366,7 @@ static json_t *owner_ref(const json_t *owner)
 {
     return json_pack("[{s:s,s:s,s:s,s:s,s:b,s:b}]", "apiVersion", ks_str(owner, "apiVersion"),
                      "kind", ks_str(owner, "kind"), "name", ks_str(owner, "metadata.name"), "uid",
-                     ks_str(owner, "metadata.uid"), "controller", true, "blockOwnerDeletion",
-                     true);
+                     ks_str(owner, "metadata.uid"), "controller", true, "blockOwnerDeletion", true);
 }
 
 static bool pod_ready(const json_t *pod)
@@ -420,11 +420,11 @@ static void replicaset_step(struct kubesim *s, json_t *rs, json_t *pods)
             continue;
         json_t *tmpl = ks_at(rs, "spec.template");
         json_t *spec = json_object_get(tmpl, "spec");
-        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s,s:o},s:o,s:{s:s,s:s}}", "kind", "Pod",
-                                "apiVersion", "v1", "metadata", "name", name, "namespace", ns,
-                                "ownerReferences", owner_ref(rs), "spec",
-                                spec ? json_deep_copy(spec) : json_object(), "status", "phase",
-                                "Pending", "qosClass", "BestEffort");
+        json_t *pod =
+            json_pack("{s:s,s:s,s:{s:s,s:s,s:o},s:o,s:{s:s,s:s}}", "kind", "Pod", "apiVersion",
+                      "v1", "metadata", "name", name, "namespace", ns, "ownerReferences",
+                      owner_ref(rs), "spec", spec ? json_deep_copy(spec) : json_object(), "status",
+                      "phase", "Pending", "qosClass", "BestEffort");
         char gen[300];
         snprintf(gen, sizeof gen, "%s-", ks_str(rs, "metadata.name"));
         json_object_set_new(json_object_get(pod, "metadata"), "generateName", json_string(gen));
@@ -485,8 +485,12 @@ out:
     json_decref(active);
 }
 
-static json_t *deploy_condition(const json_t *old_status, const char *type, bool status,
-                                const char *reason, const char *msg, const char *now)
+static json_t *deploy_condition(const json_t *old_status,
+                                const char *type,
+                                bool status,
+                                const char *reason,
+                                const char *msg,
+                                const char *now)
 {
     size_t i;
     json_t *c;
@@ -494,24 +498,22 @@ static json_t *deploy_condition(const json_t *old_status, const char *type, bool
     {
         if (strcmp(ks_str(c, "type") ? ks_str(c, "type") : "", type) != 0)
             continue;
-        bool same_status = !strcmp(ks_str(c, "status") ? ks_str(c, "status") : "",
-                                   status ? "True" : "False");
+        bool same_status =
+            !strcmp(ks_str(c, "status") ? ks_str(c, "status") : "", status ? "True" : "False");
         bool same_reason = !strcmp(ks_str(c, "reason") ? ks_str(c, "reason") : "", reason) &&
                            !strcmp(ks_str(c, "message") ? ks_str(c, "message") : "", msg);
         if (same_status && same_reason)
             return json_deep_copy(c);
-        json_t *n = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
-                              status ? "True" : "False", "lastUpdateTime", now,
-                              "lastTransitionTime",
-                              same_status && ks_str(c, "lastTransitionTime")
-                                  ? ks_str(c, "lastTransitionTime")
-                                  : now,
-                              "reason", reason, "message", msg);
+        json_t *n = json_pack(
+            "{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status", status ? "True" : "False",
+            "lastUpdateTime", now, "lastTransitionTime",
+            same_status && ks_str(c, "lastTransitionTime") ? ks_str(c, "lastTransitionTime") : now,
+            "reason", reason, "message", msg);
         return n;
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
-                     status ? "True" : "False", "lastUpdateTime", now, "lastTransitionTime", now,
-                     "reason", reason, "message", msg);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status", status ? "True" : "False",
+                     "lastUpdateTime", now, "lastTransitionTime", now, "reason", reason, "message",
+                     msg);
 }
 
 static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
@@ -541,7 +543,8 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         if (h && !strcmp(h, hash))
             new_rs = rs;
         json_t *ann = ks_at(rs, "metadata.annotations");
-        const char *r2 = json_string_value(json_object_get(ann, "deployment.kubernetes.io/revision"));
+        const char *r2 =
+            json_string_value(json_object_get(ann, "deployment.kubernetes.io/revision"));
         if (r2 && atol(r2) > max_rev)
             max_rev = atol(r2);
     }
@@ -554,17 +557,15 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         json_object_set_new(ks_obj_at(t, "metadata.labels"), "pod-template-hash",
                             json_string(hash));
         json_t *sel = json_deep_copy(ks_at(d, "spec.selector"));
-        json_object_set_new(ks_obj_at(sel, "matchLabels"), "pod-template-hash",
-                            json_string(hash));
+        json_object_set_new(ks_obj_at(sel, "matchLabels"), "pod-template-hash", json_string(hash));
         json_t *labels = json_deep_copy(ks_at(t, "metadata.labels"));
-        json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:{s:s,s:s,s:s},s:o},s:{s:I,s:o,s:o}}",
-                                "kind", "ReplicaSet", "apiVersion", "apps/v1", "metadata", "name",
-                                name, "namespace", ns, "labels", labels, "annotations",
-                                "deployment.kubernetes.io/revision", rev,
-                                "deployment.kubernetes.io/desired-replicas", "1",
-                                "deployment.kubernetes.io/max-replicas", "2", "ownerReferences",
-                                owner_ref(d), "spec", "replicas", (json_int_t)want, "selector",
-                                sel, "template", t);
+        json_t *obj =
+            json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:{s:s,s:s,s:s},s:o},s:{s:I,s:o,s:o}}", "kind",
+                      "ReplicaSet", "apiVersion", "apps/v1", "metadata", "name", name, "namespace",
+                      ns, "labels", labels, "annotations", "deployment.kubernetes.io/revision", rev,
+                      "deployment.kubernetes.io/desired-replicas", "1",
+                      "deployment.kubernetes.io/max-replicas", "2", "ownerReferences", owner_ref(d),
+                      "spec", "replicas", (json_int_t)want, "selector", sel, "template", t);
         char dr[24];
         snprintf(dr, sizeof dr, "%ld", want);
         json_object_set_new(ks_at(obj, "metadata.annotations"),
@@ -585,7 +586,8 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
     long new_ready = new_rs ? ks_int(new_rs, "status.readyReplicas", 0) : 0;
     json_array_foreach(mine, i, rs)
     {
-        long target = rs == new_rs ? want : (new_ready >= want ? 0 : ks_int(rs, "spec.replicas", 0));
+        long target =
+            rs == new_rs ? want : (new_ready >= want ? 0 : ks_int(rs, "spec.replicas", 0));
         if (terminating)
             target = ks_int(rs, "spec.replicas", 0);
         if (ks_int(rs, "spec.replicas", 1) != target) {
@@ -643,7 +645,7 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
                                                   now));
     const char *rsname = new_rs ? ks_str(new_rs, "metadata.name") : dname;
     bool complete = updated == want && ready >= want && replicas == want;
-    const char *reason = complete ? "NewReplicaSetAvailable"
+    const char *reason = complete  ? "NewReplicaSetAvailable"
                          : created ? "NewReplicaSetCreated"
                                    : "ReplicaSetUpdated";
     if (complete)
@@ -652,8 +654,8 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         snprintf(msg, sizeof msg, "Created new replica set \"%s\"", rsname);
     else
         snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", rsname);
-    json_array_append_new(conds, deploy_condition(old_status, "Progressing", true, reason, msg,
-                                                  now));
+    json_array_append_new(conds,
+                          deploy_condition(old_status, "Progressing", true, reason, msg, now));
     json_object_set_new(st, "conditions", conds);
     json_t *copy = json_deep_copy(d);
     json_object_set_new(copy, "status", st);
@@ -688,12 +690,12 @@ static void pvc_step(struct kubesim *s, json_t *pvc, int64_t now_ms)
     if (ks_at(pvc, "spec.accessModes"))
         json_object_set(status, "accessModes", ks_at(pvc, "spec.accessModes"));
     if (ks_at(pvc, "spec.resources.requests.storage"))
-        json_object_set_new(status, "capacity",
-                            json_pack("{s:O}", "storage",
-                                      ks_at(pvc, "spec.resources.requests.storage")));
+        json_object_set_new(
+            status, "capacity",
+            json_pack("{s:O}", "storage", ks_at(pvc, "spec.resources.requests.storage")));
     json_object_set_new(copy, "status", status);
-    json_object_set_new(ks_obj_at(copy, "metadata.annotations"),
-                        "pv.kubernetes.io/bind-completed", json_string("yes"));
+    json_object_set_new(ks_obj_at(copy, "metadata.annotations"), "pv.kubernetes.io/bind-completed",
+                        json_string("yes"));
     json_object_del(s->podsim, uid);
     ks_put(s, KS_PVCS, copy);
 }
@@ -790,8 +792,8 @@ static void reconcile(struct kubesim *s)
     json_t *v;
     json_array_foreach(pods, i, v)
     {
-        json_t *cur = ks_get(s, KS_PODS, ks_str(v, "metadata.namespace"),
-                             ks_str(v, "metadata.name"));
+        json_t *cur =
+            ks_get(s, KS_PODS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
         if (cur)
             pod_step(s, cur, now_ms);
     }
@@ -801,8 +803,8 @@ static void reconcile(struct kubesim *s)
     pods = ks_list(s, KS_PODS, NULL);
     json_array_foreach(rss, i, v)
     {
-        json_t *cur = ks_get(s, KS_REPLICASETS, ks_str(v, "metadata.namespace"),
-                             ks_str(v, "metadata.name"));
+        json_t *cur =
+            ks_get(s, KS_REPLICASETS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
         if (cur)
             replicaset_step(s, cur, pods);
     }
@@ -813,8 +815,8 @@ static void reconcile(struct kubesim *s)
     rss = ks_list(s, KS_REPLICASETS, NULL);
     json_array_foreach(deps, i, v)
     {
-        json_t *cur = ks_get(s, KS_DEPLOYMENTS, ks_str(v, "metadata.namespace"),
-                             ks_str(v, "metadata.name"));
+        json_t *cur =
+            ks_get(s, KS_DEPLOYMENTS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
         if (cur)
             deployment_step(s, cur, rss);
     }

@@ -104,7 +104,7 @@ struct kubesim {
 /* "ns/name" or "name" into buf. */
 const char *ks_key(enum ks_res r, const char *ns, const char *name, char *buf, size_t n);
 json_t *ks_get(struct kubesim *s, enum ks_res r, const char *ns, const char *name); /* borrowed */
-json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out);        /* borrowed */
+json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out);       /* borrowed */
 /* Stores obj (stolen) as a new version: sets metadata.resourceVersion, records a
  * watch event, marks the state dirty and wakes watchers.  Returns obj (borrowed). */
 json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj);
@@ -134,7 +134,9 @@ struct ks_selector; /* parsed label or field selector */
 /* Parses a label selector string ("a=b,c in (d,e),!f").  Returns 0 or TY_EINVAL. */
 int ks_selector_parse(struct ks_selector **out, const char *text, struct ty_error *err);
 /* Parses a field selector for resource r ("metadata.name=x,status.phase!=Running"). */
-int ks_field_selector_parse(struct ks_selector **out, enum ks_res r, const char *text,
+int ks_field_selector_parse(struct ks_selector **out,
+                            enum ks_res r,
+                            const char *text,
                             struct ty_error *err);
 /* From a LabelSelector object ({matchLabels, matchExpressions}). */
 int ks_selector_from_json(struct ks_selector **out, const json_t *sel, struct ty_error *err);
@@ -190,18 +192,22 @@ void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_res
  * timeout, the client goes away (write returns < 0) or the server stops.
  * The caller counts it in s->active_watches. */
 typedef int (*ks_write_fn)(void *payload, const char *data, size_t len);
-void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write,
-                  void *payload);
+void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn write, void *payload);
 /* Fills resp with a Status body. */
-void ks_status(struct ks_response *resp, int code, const char *reason, const char *details_name,
-               enum ks_res r, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void ks_status(struct ks_response *resp,
+               int code,
+               const char *reason,
+               const char *details_name,
+               enum ks_res r,
+               const char *fmt,
+               ...) __attribute__((format(printf, 6, 7)));
 /* Deletes an object as the API would (with s->mu held): pods gracefully,
  * propagation "Background", "Foreground" or "Orphan". */
-void ks_delete_object(struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation,
-                      long grace_s);
+void ks_delete_object(
+    struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation, long grace_s);
 /* Records a v1 Event about obj (with s->mu held). */
-void ks_emit_event(struct kubesim *s, const json_t *obj, const char *type, const char *reason,
-                   const char *msg);
+void ks_emit_event(
+    struct kubesim *s, const json_t *obj, const char *type, const char *reason, const char *msg);
 
 /* ---- kubesim_table.c ---- */
 
@@ -220,8 +226,14 @@ void ks_template_hash(const json_t *tmpl, char out[11]);
 int ks_tls_make_cert(char **cert_out, char **key_out, const char *dir, struct ty_error *err);
 /* Starts the front end on host:port (port 0 = any) forwarding to backend_port:
  * HTTPS with cert and key, plain HTTP when cert is NULL. */
-int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_port,
-                 const char *cert, const char *key, const char *client_ca, int *port_out,
+int ks_tls_start(struct ks_tls **out,
+                 const char *host,
+                 int port,
+                 int backend_port,
+                 const char *cert,
+                 const char *key,
+                 const char *client_ca,
+                 int *port_out,
                  struct ty_error *err);
 void ks_tls_stop(struct ks_tls *t);
 /* Closes the client connection whose backend socket has local port

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *merge(const json_t *target, const json_t *patch, bool strategic,
-                     const char *parent_key);
+static json_t *
+merge(const json_t *target, const json_t *patch, bool strategic, const char *parent_key);
 
 json_t *ks_patch_merge(const json_t *target, const json_t *patch)
 {
@@ -33,7 +33,8 @@ json_t *ks_patch_strategic(const json_t *target, const json_t *patch)
 static const char *merge_key(const char *k, const json_t *list)
 {
     static const char *const by_name[] = {"containers", "initContainers", "ephemeralContainers",
-                                          "env", "volumes", "imagePullSecrets", NULL};
+                                          "env",        "volumes",        "imagePullSecrets",
+                                          NULL};
     if (!k)
         return NULL;
     for (const char *const *p = by_name; *p; p++)
@@ -92,8 +93,8 @@ static json_t *merge_list(const json_t *target, const json_t *patch, const char 
     return out;
 }
 
-static json_t *merge(const json_t *target, const json_t *patch, bool strategic,
-                     const char *parent_key)
+static json_t *
+merge(const json_t *target, const json_t *patch, bool strategic, const char *parent_key)
 {
     (void)parent_key;
     if (!json_is_object(patch))
@@ -241,8 +242,7 @@ static int ptr_remove(json_t *doc, const char *ptr, struct ty_error *err)
 }
 
 /* Steals value. */
-static int ptr_add(json_t *doc, const char *ptr, json_t *value, bool replace,
-                   struct ty_error *err)
+static int ptr_add(json_t *doc, const char *ptr, json_t *value, bool replace, struct ty_error *err)
 {
     char *last;
     json_t *parent = resolve_parent(doc, ptr, &last, err);
@@ -254,8 +254,10 @@ static int ptr_add(json_t *doc, const char *ptr, json_t *value, bool replace,
     }
     if (json_is_object(parent)) {
         if (replace && !json_object_get(parent, last))
-            ty_error_set(err, TY_EINVAL, "replace operation does not apply: doc is missing "
-                         "key: %s", ptr);
+            ty_error_set(err, TY_EINVAL,
+                         "replace operation does not apply: doc is missing "
+                         "key: %s",
+                         ptr);
         else
             rc = json_object_set_new(parent, last, value) == 0 ? 0 : TY_EINVAL;
         value = rc == 0 ? NULL : value;

@@ -37,8 +37,8 @@ static bool is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static const char *check_label_like(const char *s, size_t n, bool lower_only, bool dots,
-                                    bool letter_first, size_t max)
+static const char *
+check_label_like(const char *s, size_t n, bool lower_only, bool dots, bool letter_first, size_t max)
 {
     if (n == 0)
         return "must not be empty";
@@ -47,8 +47,8 @@ static const char *check_label_like(const char *s, size_t n, bool lower_only, bo
                          : "must be no more than 253 characters";
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                  (dots && c == '.');
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || (dots && c == '.');
         if (!ok)
             return lower_only ? "must consist of lower case alphanumeric characters, '-' or '.'"
                               : "invalid character";
@@ -205,8 +205,10 @@ static int parse(struct ks_selector **out, const char *text, bool field, struct 
         free(key);
         if (km) {
             ks_selector_free(sel);
-            return ty_error_set(err, TY_EINVAL, "unable to parse requirement: key: Invalid "
-                                "value: \"%.*s\": %s", (int)klen, k, km);
+            return ty_error_set(err, TY_EINVAL,
+                                "unable to parse requirement: key: Invalid "
+                                "value: \"%.*s\": %s",
+                                (int)klen, k, km);
         }
         p = skip_ws(p);
         if (neg) {
@@ -235,8 +237,10 @@ static int parse(struct ks_selector **out, const char *text, bool field, struct 
             if (!field) {
                 const char *vm = ks_check_label_value(sel->reqs[sel->n - 1].vals[0]);
                 if (vm) {
-                    ty_error_set(err, TY_EINVAL, "unable to parse requirement: values[0][%.*s]: "
-                                 "Invalid value: \"%.*s\": %s", (int)klen, k, (int)vlen, v, vm);
+                    ty_error_set(err, TY_EINVAL,
+                                 "unable to parse requirement: values[0][%.*s]: "
+                                 "Invalid value: \"%.*s\": %s",
+                                 (int)klen, k, (int)vlen, v, vm);
                     ks_selector_free(sel);
                     return TY_EINVAL;
                 }
@@ -280,8 +284,10 @@ static int parse(struct ks_selector **out, const char *text, bool field, struct 
     return 0;
 bad:
     ks_selector_free(sel);
-    return ty_error_set(err, TY_EINVAL, "unable to parse requirement: found '%s', expected: "
-                        "',', '=', '!=', 'in' or 'notin' in \"%s\"", p, text);
+    return ty_error_set(err, TY_EINVAL,
+                        "unable to parse requirement: found '%s', expected: "
+                        "',', '=', '!=', 'in' or 'notin' in \"%s\"",
+                        p, text);
 }
 
 int ks_selector_parse(struct ks_selector **out, const char *text, struct ty_error *err)
@@ -291,14 +297,26 @@ int ks_selector_parse(struct ks_selector **out, const char *text, struct ty_erro
 
 static bool field_allowed(enum ks_res r, const char *f)
 {
-    static const char *const pods[] = {"spec.nodeName", "spec.restartPolicy",
-                                       "spec.schedulerName", "spec.serviceAccountName",
-                                       "status.phase", "status.podIP", "status.nominatedNodeName",
+    static const char *const pods[] = {"spec.nodeName",
+                                       "spec.restartPolicy",
+                                       "spec.schedulerName",
+                                       "spec.serviceAccountName",
+                                       "status.phase",
+                                       "status.podIP",
+                                       "status.nominatedNodeName",
                                        NULL};
-    static const char *const events[] = {
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type", NULL};
+    static const char *const events[] = {"involvedObject.kind",
+                                         "involvedObject.namespace",
+                                         "involvedObject.name",
+                                         "involvedObject.uid",
+                                         "involvedObject.apiVersion",
+                                         "involvedObject.resourceVersion",
+                                         "involvedObject.fieldPath",
+                                         "reason",
+                                         "reportingComponent",
+                                         "source",
+                                         "type",
+                                         NULL};
     if (!strcmp(f, "metadata.name") || !strcmp(f, "metadata.namespace"))
         return true;
     const char *const *list = r == KS_PODS ? pods : r == KS_EVENTS ? events : NULL;
@@ -314,7 +332,9 @@ static bool field_allowed(enum ks_res r, const char *f)
     return false;
 }
 
-int ks_field_selector_parse(struct ks_selector **out, enum ks_res r, const char *text,
+int ks_field_selector_parse(struct ks_selector **out,
+                            enum ks_res r,
+                            const char *text,
                             struct ty_error *err)
 {
     int rc = parse(out, text, true, err);
@@ -322,8 +342,7 @@ int ks_field_selector_parse(struct ks_selector **out, enum ks_res r, const char 
         return rc;
     for (int i = 0; i < (*out)->n; i++)
         if (!field_allowed(r, (*out)->reqs[i].key)) {
-            rc = ty_error_set(err, TY_EINVAL, "field label not supported: %s",
-                              (*out)->reqs[i].key);
+            rc = ty_error_set(err, TY_EINVAL, "field label not supported: %s", (*out)->reqs[i].key);
             ks_selector_free(*out);
             *out = NULL;
             return rc;
@@ -354,8 +373,10 @@ int ks_selector_from_json(struct ks_selector **out, const json_t *js, struct ty_
         enum op o;
         if (!key || !op) {
             ks_selector_free(sel);
-            return ty_error_set(err, TY_EINVAL, "matchExpressions[%zu]: key and operator are "
-                                "required", i);
+            return ty_error_set(err, TY_EINVAL,
+                                "matchExpressions[%zu]: key and operator are "
+                                "required",
+                                i);
         }
         if (!strcmp(op, "In"))
             o = OP_IN;
@@ -367,8 +388,10 @@ int ks_selector_from_json(struct ks_selector **out, const json_t *js, struct ty_
             o = OP_NOTEXISTS;
         else {
             ks_selector_free(sel);
-            return ty_error_set(err, TY_EINVAL, "matchExpressions[%zu].operator: Invalid value: "
-                                "\"%s\": not a valid selector operator", i, op);
+            return ty_error_set(err, TY_EINVAL,
+                                "matchExpressions[%zu].operator: Invalid value: "
+                                "\"%s\": not a valid selector operator",
+                                i, op);
         }
         req_add(sel, key, strlen(key), o);
         size_t j;

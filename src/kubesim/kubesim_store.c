@@ -31,8 +31,8 @@ const struct ks_resource ks_resources[KS_NRES] = {
     [KS_NAMESPACES] = {"namespaces", "namespace", "Namespace", "", "v1", "ns", false},
     [KS_DEPLOYMENTS] = {"deployments", "deployment", "Deployment", "apps", "v1", "deploy", true},
     [KS_REPLICASETS] = {"replicasets", "replicaset", "ReplicaSet", "apps", "v1", "rs", true},
-    [KS_NETPOLS] = {"networkpolicies", "networkpolicy", "NetworkPolicy", "networking.k8s.io",
-                    "v1", "netpol", true},
+    [KS_NETPOLS] = {"networkpolicies", "networkpolicy", "NetworkPolicy", "networking.k8s.io", "v1",
+                    "netpol", true},
 };
 
 const char *ks_res_qualified(enum ks_res r, char *buf, size_t n)
@@ -187,8 +187,7 @@ json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out)
     return json_object_get(s->objs[r], json_string_value(json_array_get(e, 1)));
 }
 
-static void record(struct kubesim *s, enum ks_res r, enum ks_ev_type type, json_t *obj,
-                   json_t *old)
+static void record(struct kubesim *s, enum ks_res r, enum ks_ev_type type, json_t *obj, json_t *old)
 {
     struct ks_event *e = &s->hist[s->rv % KS_HISTORY];
     if (e->obj) {
@@ -287,8 +286,8 @@ int ks_state_save(struct kubesim *s, const char *path, struct ty_error *err)
         json_t *v;
         json_object_foreach(s->objs[r], key, v)
         {
-            json_array_append_new(objs, json_pack("{s:s,s:O}", "resource",
-                                                  ks_resources[r].plural, "object", v));
+            json_array_append_new(
+                objs, json_pack("{s:s,s:O}", "resource", ks_resources[r].plural, "object", v));
         }
     }
     json_object_set_new(root, "resourceVersion", json_integer(s->rv));

@@ -100,8 +100,8 @@ static json_t *pod_cells(const json_t *p)
     age(a, sizeof a, p);
     const char *ip = ks_str(p, "status.podIP"), *node = ks_str(p, "spec.nodeName");
     return json_pack("[s,s,s,I,s,s,s,s,s]", ks_str(p, "metadata.name"), readys, reason,
-                     (json_int_t)restarts, a, ip ? ip : "<none>", node ? node : "<none>",
-                     "<none>", "<none>");
+                     (json_int_t)restarts, a, ip ? ip : "<none>", node ? node : "<none>", "<none>",
+                     "<none>");
 }
 
 static void containers_images(const json_t *podspec, char **names, char **images)
@@ -129,15 +129,14 @@ static json_t *workload_cells(enum ks_res r, const json_t *d)
     json_t *cells;
     if (r == KS_DEPLOYMENTS) {
         snprintf(readys, sizeof readys, "%ld/%ld", ks_int(d, "status.readyReplicas", 0), desired);
-        cells = json_pack("[s,s,I,I,s,s,s,s]", ks_str(d, "metadata.name"), readys,
-                          (json_int_t)ks_int(d, "status.updatedReplicas", 0),
-                          (json_int_t)ks_int(d, "status.availableReplicas", 0), a, names, images,
-                          sel);
+        cells =
+            json_pack("[s,s,I,I,s,s,s,s]", ks_str(d, "metadata.name"), readys,
+                      (json_int_t)ks_int(d, "status.updatedReplicas", 0),
+                      (json_int_t)ks_int(d, "status.availableReplicas", 0), a, names, images, sel);
     } else {
         cells = json_pack("[s,I,I,I,s,s,s,s]", ks_str(d, "metadata.name"), (json_int_t)desired,
                           (json_int_t)ks_int(d, "status.replicas", 0),
-                          (json_int_t)ks_int(d, "status.readyReplicas", 0), a, names, images,
-                          sel);
+                          (json_int_t)ks_int(d, "status.readyReplicas", 0), a, names, images, sel);
     }
     free(names);
     free(images);
@@ -159,16 +158,16 @@ static json_t *service_cells(const json_t *svc)
         else
             ty_buf_printf(&ports, "%s%ld/%s", i ? "," : "", ks_int(p, "port", 0), proto);
     }
-    char *portstr = ports.len ? ty_buf_detach(&ports) : (ty_buf_cleanup(&ports),
-                                                          ty_xstrdup("<none>"));
+    char *portstr =
+        ports.len ? ty_buf_detach(&ports) : (ty_buf_cleanup(&ports), ty_xstrdup("<none>"));
     char *sel = join_labels(ks_at(svc, "spec.selector"));
     char a[32];
     age(a, sizeof a, svc);
     const char *type = ks_str(svc, "spec.type") ? ks_str(svc, "spec.type") : "ClusterIP";
     const char *ext = !strcmp(type, "LoadBalancer") ? "<pending>" : "<none>";
     const char *cip = ks_str(svc, "spec.clusterIP") ? ks_str(svc, "spec.clusterIP") : "<none>";
-    json_t *cells = json_pack("[s,s,s,s,s,s,s]", ks_str(svc, "metadata.name"), type, cip, ext,
-                              portstr, a, sel);
+    json_t *cells =
+        json_pack("[s,s,s,s,s,s,s]", ks_str(svc, "metadata.name"), type, cip, ext, portstr, a, sel);
     free(portstr);
     free(sel);
     return cells;
@@ -183,11 +182,11 @@ static json_t *pvc_cells(const json_t *pvc)
     json_array_foreach(ks_at(pvc, "status.accessModes"), i, m)
     {
         const char *s = json_string_value(m);
-        const char *abbr = !s                              ? ""
-                           : !strcmp(s, "ReadWriteOnce")   ? "RWO"
-                           : !strcmp(s, "ReadOnlyMany")    ? "ROX"
-                           : !strcmp(s, "ReadWriteMany")   ? "RWX"
-                                                           : "RWOP";
+        const char *abbr = !s                            ? ""
+                           : !strcmp(s, "ReadWriteOnce") ? "RWO"
+                           : !strcmp(s, "ReadOnlyMany")  ? "ROX"
+                           : !strcmp(s, "ReadWriteMany") ? "RWX"
+                                                         : "RWOP";
         ty_buf_printf(&modes, "%s%s", i ? "," : "", abbr);
     }
     char *ms = ty_buf_detach(&modes);
@@ -195,10 +194,10 @@ static json_t *pvc_cells(const json_t *pvc)
     const char *vol = ks_str(pvc, "spec.volumeName");
     const char *cap = ks_str(pvc, "status.capacity.storage");
     const char *sc = ks_str(pvc, "spec.storageClassName");
-    json_t *cells = json_pack("[s,s,s,s,s,s,s,s]", ks_str(pvc, "metadata.name"),
-                              ks_str(pvc, "status.phase") ? ks_str(pvc, "status.phase") : "",
-                              vol ? vol : "", cap ? cap : "", ms, sc ? sc : "<unset>", "<unset>",
-                              a);
+    json_t *cells =
+        json_pack("[s,s,s,s,s,s,s,s]", ks_str(pvc, "metadata.name"),
+                  ks_str(pvc, "status.phase") ? ks_str(pvc, "status.phase") : "", vol ? vol : "",
+                  cap ? cap : "", ms, sc ? sc : "<unset>", "<unset>", a);
     free(ms);
     return cells;
 }
@@ -217,9 +216,9 @@ static json_t *event_cells(const json_t *e)
     json_t *t = json_pack("{s:{s:s}}", "metadata", "creationTimestamp",
                           ks_str(e, "lastTimestamp") ? ks_str(e, "lastTimestamp") : "");
     age(last, sizeof last, t);
-    json_object_set_new(json_object_get(t, "metadata"), "creationTimestamp",
-                        json_string(ks_str(e, "firstTimestamp") ? ks_str(e, "firstTimestamp")
-                                                                : ""));
+    json_object_set_new(
+        json_object_get(t, "metadata"), "creationTimestamp",
+        json_string(ks_str(e, "firstTimestamp") ? ks_str(e, "firstTimestamp") : ""));
     age(first, sizeof first, t);
     json_decref(t);
     const char *src = ks_str(e, "source.component") ? ks_str(e, "source.component") : "";
@@ -359,8 +358,7 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
         case KS_NAMESPACES:
             age(a, sizeof a, o);
             cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"),
-                              ks_str(o, "status.phase") ? ks_str(o, "status.phase") : "Active",
-                              a);
+                              ks_str(o, "status.phase") ? ks_str(o, "status.phase") : "Active", a);
             break;
         default:
             age(a, sizeof a, o);
@@ -377,6 +375,6 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
         json_array_append_new(rows, json_pack("{s:o,s:o}", "cells", cells, "object", obj));
     }
     return json_pack("{s:s,s:s,s:{s:s},s:o,s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
-                     "metadata", "resourceVersion", rv ? rv : "", "columnDefinitions", cols,
-                     "rows", rows);
+                     "metadata", "resourceVersion", rv ? rv : "", "columnDefinitions", cols, "rows",
+                     rows);
 }

@@ -79,10 +79,9 @@ int ks_tls_make_cert(char **cert_out, char **key_out, const char *dir, struct ty
     X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 24 * 3600);
     X509_set_pubkey(x, pkey);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"tycho", -1, -1,
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"tycho", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"kubesim", -1, -1,
                                0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"kubesim", -1,
-                               -1, 0);
     X509_set_issuer_name(x, name);
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
     static const struct {
@@ -342,8 +341,14 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_port,
-                 const char *cert, const char *key, const char *client_ca, int *port_out,
+int ks_tls_start(struct ks_tls **out,
+                 const char *host,
+                 int port,
+                 int backend_port,
+                 const char *cert,
+                 const char *key,
+                 const char *client_ca,
+                 int *port_out,
                  struct ty_error *err)
 {
     struct ks_tls *t = ty_xcalloc(1, sizeof *t);
@@ -369,7 +374,7 @@ int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_po
     if (!cert) {
         /* no certificate to load */
     } else if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+               SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
         rc = ssl_fail(err, "load certificate");
         goto out;
     }
@@ -392,8 +397,7 @@ int ks_tls_start(struct ks_tls **out, const char *host, int port, int backend_po
     setsockopt(t->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(t->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(t->lfd, 128) != 0 ||
         getsockname(t->lfd, (struct sockaddr *)&a, &alen) != 0) {
-        rc = ty_error_set(err, TY_ERR, "kubesim: listen on %s:%d: %s", host, port,
-                          strerror(errno));
+        rc = ty_error_set(err, TY_ERR, "kubesim: listen on %s:%d: %s", host, port, strerror(errno));
         goto out;
     }
     if (pipe2(t->wake, O_CLOEXEC) != 0) {

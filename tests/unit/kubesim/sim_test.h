@@ -48,9 +48,12 @@ static inline size_t sim_header_cb(char *p, size_t sz, size_t n, void *ud)
 }
 
 /* One request.  token NULL = no Authorization header; ctype NULL = JSON. */
-static inline struct sim_reply sim_req_full(struct kubesim *s, const char *method,
-                                            const char *path, const char *body,
-                                            const char *ctype, const char *accept,
+static inline struct sim_reply sim_req_full(struct kubesim *s,
+                                            const char *method,
+                                            const char *path,
+                                            const char *body,
+                                            const char *ctype,
+                                            const char *accept,
                                             const char *token)
 {
     struct sim_reply r;
@@ -90,8 +93,8 @@ static inline struct sim_reply sim_req_full(struct kubesim *s, const char *metho
     return r;
 }
 
-static inline struct sim_reply sim_req(struct kubesim *s, const char *method, const char *path,
-                                       const char *body)
+static inline struct sim_reply
+sim_req(struct kubesim *s, const char *method, const char *path, const char *body)
 {
     return sim_req_full(s, method, path, body, NULL, NULL, SIM_TOKEN);
 }
@@ -156,8 +159,8 @@ static inline void sim_sleep_ms(long ms)
 }
 
 /* Polls GET path until the string at jpath equals want (or 5 s pass). */
-static inline bool sim_wait_str(struct kubesim *s, const char *path, const char *jpath,
-                                const char *want)
+static inline bool
+sim_wait_str(struct kubesim *s, const char *path, const char *jpath, const char *want)
 {
     int64_t end = ty_time_mono_ms() + 5000;
     while (ty_time_mono_ms() < end) {
@@ -179,8 +182,8 @@ static const char *const SIM_DEPLOY_FMT =
     "{\"app\":\"%s\",\"executor\":\"tycho\",\"username\":\"%s\"}},\"spec\":{\"containers\":"
     "[{\"name\":\"main\",\"image\":\"%s\",\"ports\":[{\"containerPort\":8888}]}]}}}}";
 
-static inline char *sim_deploy_json(const char *name, const char *user, int replicas,
-                                    const char *image)
+static inline char *
+sim_deploy_json(const char *name, const char *user, int replicas, const char *image)
 {
     static char buf[2048];
     snprintf(buf, sizeof buf, SIM_DEPLOY_FMT, name, user, replicas, name, name, user, image);

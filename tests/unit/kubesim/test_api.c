@@ -20,8 +20,8 @@ static void teardown(void)
 
 START_TEST(test_auth)
 {
-    struct sim_reply r = sim_req_full(S, "GET", "/api/v1/namespaces/default/pods", NULL, NULL,
-                                      NULL, NULL);
+    struct sim_reply r =
+        sim_req_full(S, "GET", "/api/v1/namespaces/default/pods", NULL, NULL, NULL, NULL);
     ck_assert_int_eq(r.status, 401);
     ck_assert_str_eq(sim_str(r.json, "reason"), "Unauthorized");
     ck_assert_str_eq(sim_str(r.json, "kind"), "Status");
@@ -115,8 +115,10 @@ START_TEST(test_crud_configmap)
 
     /* PUT with the current version succeeds and changes it. */
     char body[512];
-    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"cm1\",\"resourceVersion\":\"%s\"},"
-             "\"data\":{\"a\":\"2\"}}", rv1);
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"name\":\"cm1\",\"resourceVersion\":\"%s\"},"
+             "\"data\":{\"a\":\"2\"}}",
+             rv1);
     r = sim_req(S, "PUT", "/api/v1/namespaces/default/configmaps/cm1", body);
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_ne(sim_str(r.json, "metadata.resourceVersion"), rv1);
@@ -462,18 +464,20 @@ START_TEST(test_malformed)
         {"PATCH", "/api/v1/namespaces/default/configmaps/x", "[{\"op\":\"add\",\"path\":\"x\"}]",
          "application/json-patch+json", 422},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x",
-         "[{\"op\":\"move\",\"from\":\"/nope\",\"path\":\"/a\"}]",
-         "application/json-patch+json", 422},
+         "[{\"op\":\"move\",\"from\":\"/nope\",\"path\":\"/a\"}]", "application/json-patch+json",
+         422},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x", "{\"a\":1}",
          "application/json-patch+json", 422},
-        {"PATCH", "/api/v1/namespaces/default/configmaps/x", "[{\"op\":\"remove\",\"path\":"
-         "\"/metadata\"}]", "application/json-patch+json", 200},
+        {"PATCH", "/api/v1/namespaces/default/configmaps/x",
+         "[{\"op\":\"remove\",\"path\":"
+         "\"/metadata\"}]",
+         "application/json-patch+json", 200},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x", "5", "application/merge-patch+json",
          400},
         {"PATCH", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"z\"}}",
          "application/merge-patch+json", 400},
-        {"PUT", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"q\"}}",
-         NULL, 400},
+        {"PUT", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"q\"}}", NULL,
+         400},
         {"DELETE", "/api/v1/namespaces/default/configmaps/x", "{garbage", NULL, 200},
         {"DELETE", "/api/v1/namespaces/default/configmaps/x", NULL, NULL, 404},
         {"DELETE", "/api/v1/namespaces/default/configmaps?propagationPolicy=Sideways", NULL, NULL,

@@ -30,8 +30,8 @@ static void create_deploy(const char *name, const char *user, int replicas, cons
 }
 
 /* GETs path until fn(json) is true or 6 s pass; returns the last reply (caller frees). */
-static struct sim_reply wait_for(const char *path, bool (*fn)(json_t *, const void *),
-                                 const void *arg)
+static struct sim_reply
+wait_for(const char *path, bool (*fn)(json_t *, const void *), const void *arg)
 {
     int64_t end = ty_time_mono_ms() + 6000;
     for (;;) {
@@ -57,7 +57,8 @@ static bool all_pods_phase(json_t *list, const void *arg)
         const char *ph = sim_str(p, "status.phase");
         if (!ph || strcmp(ph, phase) || sim_at(p, "metadata.deletionTimestamp"))
             return false;
-        if (!strcmp(phase, "Running") && !json_is_true(sim_at(p, "status.containerStatuses.0.ready")))
+        if (!strcmp(phase, "Running") &&
+            !json_is_true(sim_at(p, "status.containerStatuses.0.ready")))
             return false;
     }
     return true;
@@ -91,8 +92,10 @@ static bool list_empty(json_t *j, const void *arg)
 static bool has_event(const char *reason, const char *kind)
 {
     char path[256];
-    snprintf(path, sizeof path, "/api/v1/namespaces/default/events?fieldSelector=reason%%3D%s%%2C"
-             "involvedObject.kind%%3D%s", reason, kind);
+    snprintf(path, sizeof path,
+             "/api/v1/namespaces/default/events?fieldSelector=reason%%3D%s%%2C"
+             "involvedObject.kind%%3D%s",
+             reason, kind);
     struct sim_reply r = sim_req(S, "GET", path, NULL);
     bool found = json_array_size(json_object_get(r.json, "items")) > 0;
     sim_reply_free(&r);
@@ -136,8 +139,8 @@ START_TEST(test_deployment_lifecycle)
     ck_assert_str_eq(sim_str(r.json, "items.0.spec.selector.matchLabels.pod-template-hash"), hash);
     sim_reply_free(&r);
 
-    static const char *const reasons[] = {"Scheduled", "Pulling", "Pulled", "Created", "Started",
-                                          NULL};
+    static const char *const reasons[] = {"Scheduled", "Pulling", "Pulled",
+                                          "Created",   "Started", NULL};
     for (const char *const *e = reasons; *e; e++)
         ck_assert_msg(has_event(*e, "Pod"), "no %s event", *e);
     ck_assert(has_event("ScalingReplicaSet", "Deployment"));
@@ -233,7 +236,8 @@ START_TEST(test_failures)
     /* Repeated events are aggregated with a count, as kubectl describe shows "(x3 over 1m)". */
     r = sim_req(S, "GET", PODS "?labelSelector=app%3Dcrashy", NULL);
     char evpath[512];
-    snprintf(evpath, sizeof evpath, "/api/v1/namespaces/default/events?fieldSelector="
+    snprintf(evpath, sizeof evpath,
+             "/api/v1/namespaces/default/events?fieldSelector="
              "reason%%3DBackOff%%2CinvolvedObject.name%%3D%s",
              sim_str(r.json, "items.0.metadata.name"));
     sim_reply_free(&r);
@@ -304,7 +308,8 @@ START_TEST(test_gc_background)
     create_deploy("gc", "alice", 2, "nginx:1");
     struct sim_reply r = sim_req(S, "GET", DEPS "/gc", NULL);
     char body[1024];
-    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"gc-svc\",\"ownerReferences\":[{"
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"name\":\"gc-svc\",\"ownerReferences\":[{"
              "\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"gc\",\"uid\":\"%s\"}]},"
              "\"spec\":{\"selector\":{\"app\":\"gc\"},\"ports\":[{\"port\":80}]}}",
              sim_str(r.json, "metadata.uid"));
@@ -354,7 +359,8 @@ START_TEST(test_gc_foreground_and_orphan)
     ck_assert(list_empty(r.json, NULL));
     sim_reply_free(&r);
 
-    r = sim_req(S, "DELETE", DEPS "/or", "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+    r = sim_req(S, "DELETE", DEPS "/or",
+                "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
                 "\"propagationPolicy\":\"Orphan\"}");
     ck_assert_int_eq(r.status, 200);
     sim_reply_free(&r);

@@ -89,13 +89,16 @@ START_TEST(test_metrics)
     ck_assert_str_eq(sim_str(r.json, "containers.0.usage.memory"), "65536Ki");
     sim_reply_free(&r);
 
-    r = sim_req(s, "POST", "/_sim/metrics", "{\"namespace\":\"default\",\"labelSelector\":"
+    r = sim_req(s, "POST", "/_sim/metrics",
+                "{\"namespace\":\"default\",\"labelSelector\":"
                 "\"username=alice\",\"cpu\":\"12m\",\"memory\":\"1Mi\"}");
     ck_assert_int_eq(r.status, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(r.json, "pods")), 1);
     sim_reply_free(&r);
-    r = sim_req(s, "GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector="
-                "app%3Dm", NULL);
+    r = sim_req(s, "GET",
+                "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector="
+                "app%3Dm",
+                NULL);
     ck_assert_str_eq(sim_str(r.json, "kind"), "PodMetricsList");
     ck_assert_str_eq(sim_str(r.json, "items.0.containers.0.usage.cpu"), "12m");
     ck_assert_str_eq(sim_str(r.json, "items.0.containers.0.usage.memory"), "1024Ki");
@@ -142,7 +145,8 @@ START_TEST(test_state_file)
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(sim_str(r.json, "status.phase"), "Running");
     sim_reply_free(&r);
-    r = sim_req(s, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":{\"name\":"
+    r = sim_req(s, "POST", "/api/v1/namespaces/default/configmaps",
+                "{\"metadata\":{\"name\":"
                 "\"after\"}}");
     ck_assert_int_gt(atol(sim_str(r.json, "metadata.resourceVersion")), rv);
     sim_reply_free(&r);
@@ -241,8 +245,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key
     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : n);
     X509V3_CTX v3;
     X509V3_set_ctx(&v3, ca ? ca : x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-                                              ca ? "CA:FALSE" : "critical,CA:TRUE");
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "CA:FALSE" : "critical,CA:TRUE");
     X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
     X509_sign(x, ca_key ? ca_key : key, EVP_sha256());

@@ -89,8 +89,8 @@ START_TEST(test_synthetic_added)
     make_cm("w1", "{\"w\":\"1\"}");
     make_cm("w2", "{\"w\":\"1\"}");
     CURLcode rc;
-    json_t *ev = watch("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", 100,
-                       5000, &rc);
+    json_t *ev =
+        watch("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", 100, 5000, &rc);
     ck_assert_int_eq(rc, CURLE_OK); /* the server ended the stream at timeoutSeconds */
     ck_assert_int_eq(json_array_size(ev), 2);
     ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
@@ -112,8 +112,10 @@ START_TEST(test_replay_and_selector)
     r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps/new", NULL);
     sim_reply_free(&r);
     char path[256];
-    snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps?watch=true&"
-             "resourceVersion=%s&labelSelector=team%%3Da", rv);
+    snprintf(path, sizeof path,
+             "/api/v1/namespaces/default/configmaps?watch=true&"
+             "resourceVersion=%s&labelSelector=team%%3Da",
+             rv);
     json_t *ev = watch(path, 3, 3000, NULL);
     ck_assert_int_eq(json_array_size(ev), 3);
     ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
@@ -185,8 +187,10 @@ START_TEST(test_bookmarks)
 {
     char *rv = list_rv();
     char path[256];
-    snprintf(path, sizeof path, "/api/v1/namespaces/default/pods?watch=1&resourceVersion=%s&"
-             "allowWatchBookmarks=true&timeoutSeconds=3", rv);
+    snprintf(path, sizeof path,
+             "/api/v1/namespaces/default/pods?watch=1&resourceVersion=%s&"
+             "allowWatchBookmarks=true&timeoutSeconds=3",
+             rv);
     json_t *ev = watch(path, 1, 5000, NULL);
     ck_assert_int_eq(json_array_size(ev), 1);
     ck_assert_str_eq(sim_str(ev, "0.type"), "BOOKMARK");
@@ -209,8 +213,8 @@ START_TEST(test_too_old)
         sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=old", NULL);
     ck_assert_int_eq(r.status, 200);
     sim_reply_free(&r);
-    json_t *ev = watch("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", 5, 3000,
-                       NULL);
+    json_t *ev =
+        watch("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", 5, 3000, NULL);
     ck_assert_int_eq(json_array_size(ev), 1);
     ck_assert_str_eq(sim_str(ev, "0.type"), "ERROR");
     ck_assert_int_eq(json_integer_value(sim_at(ev, "0.object.code")), 410);
