@@ -242,6 +242,77 @@ START_TEST(test_gone_fault)
 }
 END_TEST
 
+static void *churn(void *arg)
+{
+    int id = *(int *)arg;
+    for (int i = 0; i < 20; i++) {
+        char body[256], path[256];
+        snprintf(body, sizeof body,
+                 "{\"metadata\":{\"name\":\"c%d-%d\",\"labels\":"
+                 "{\"churn\":\"y\"}}}",
+                 id, i);
+        struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", body);
+        ck_assert_int_eq(r.status, 201);
+        sim_reply_free(&r);
+        snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps/c%d-%d", id, i);
+        r = sim_req(S, "DELETE", path, NULL);
+        ck_assert_int_eq(r.status, 200);
+        sim_reply_free(&r);
+    }
+    return NULL;
+}
+
+struct watcher {
+    char path[256];
+    json_t *events;
+};
+
+static void *watch_n(void *arg)
+{
+    struct watcher *w = arg;
+    w->events = watch(w->path, 160, 15000, NULL);
+    return NULL;
+}
+
+/* Four writers and two watchers at once: every watcher sees every event, in order. */
+START_TEST(test_concurrent_churn)
+{
+    char *rv = list_rv();
+    struct watcher w[2];
+    pthread_t wt[2], ct[4];
+    int ids[4] = {0, 1, 2, 3};
+    for (int i = 0; i < 2; i++) {
+        snprintf(w[i].path, sizeof w[i].path,
+                 "/api/v1/namespaces/default/configmaps?watch=1&"
+                 "resourceVersion=%s&labelSelector=churn",
+                 rv);
+        pthread_create(&wt[i], NULL, watch_n, &w[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_create(&ct[i], NULL, churn, &ids[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(ct[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(wt[i], NULL);
+        ck_assert_int_eq(json_array_size(w[i].events), 160);
+        long last = 0;
+        int added = 0;
+        size_t j;
+        json_t *e;
+        json_array_foreach(w[i].events, j, e)
+        {
+            long v = atol(sim_str(e, "object.metadata.resourceVersion"));
+            ck_assert_int_gt(v, last);
+            last = v;
+            added += !strcmp(sim_str(e, "type"), "ADDED");
+        }
+        ck_assert_int_eq(added, 80);
+        json_decref(w[i].events);
+    }
+    free(rv);
+}
+END_TEST
+
 static void *watch_forever(void *arg)
 {
     CURLcode *rc = arg;
@@ -279,6 +350,7 @@ int main(void)
     tcase_add_test(tc, test_table_watch);
     tcase_add_test(tc, test_too_old);
     tcase_add_test(tc, test_gone_fault);
+    tcase_add_test(tc, test_concurrent_churn);
     tcase_add_test(tc, test_stop_ends_watches);
     suite_add_tcase(s, tc);
     int rc = ty_run_suite(s);
