@@ -654,8 +654,31 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         snprintf(msg, sizeof msg, "Created new replica set \"%s\"", rsname);
     else
         snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", rsname);
-    json_array_append_new(conds,
-                          deploy_condition(old_status, "Progressing", true, reason, msg, now));
+    /* No progress for progressDeadlineSeconds: Progressing=False, as kubectl rollout
+     * status reports "exceeded its progress deadline". */
+    bool progressing = true;
+    if (!complete && !created) {
+        json_t *oc = NULL, *c;
+        size_t ci;
+        json_array_foreach(ks_at(old_status, "conditions"), ci, c)
+        {
+            if (ks_str(c, "type") && !strcmp(ks_str(c, "type"), "Progressing"))
+                oc = c;
+        }
+        const char *oreason = ks_str(oc, "reason") ? ks_str(oc, "reason") : "";
+        int64_t since;
+        long deadline_s = ks_int(d, "spec.progressDeadlineSeconds", 600);
+        if (!strcmp(oreason, "ProgressDeadlineExceeded") ||
+            (ks_str(oc, "lastUpdateTime") &&
+             ty_time_parse_iso(ks_str(oc, "lastUpdateTime"), &since) == 0 &&
+             ty_time_now_ms() - since > deadline_s * 1000L)) {
+            progressing = false;
+            reason = "ProgressDeadlineExceeded";
+            snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", rsname);
+        }
+    }
+    json_array_append_new(
+        conds, deploy_condition(old_status, "Progressing", progressing, reason, msg, now));
     json_object_set_new(st, "conditions", conds);
     json_t *copy = json_deep_copy(d);
     json_object_set_new(copy, "status", st);
@@ -856,6 +879,19 @@ static bool needs_time(struct kubesim *s)
         long stage = st ? ks_int(st, "stage", ST_NEW) : ST_NEW;
         if (stage != ST_RUNNING && stage != ST_UNSCHEDULABLE)
             return true;
+    }
+    json_object_foreach(s->objs[KS_DEPLOYMENTS], k, v)
+    {
+        /* A rollout in progress may hit its progress deadline. */
+        json_t *c;
+        size_t i;
+        json_array_foreach(ks_at(v, "status.conditions"), i, c)
+        {
+            const char *type = ks_str(c, "type"), *st = ks_str(c, "status");
+            if (type && st && !strcmp(type, "Progressing") && !strcmp(st, "True") &&
+                strcmp(ks_str(c, "reason") ? ks_str(c, "reason") : "", "NewReplicaSetAvailable"))
+                return true;
+        }
     }
     json_object_foreach(s->objs[KS_PVCS], k, v)
     {

@@ -270,6 +270,18 @@ START_TEST(test_failures)
     r = sim_req(S, "GET", DEPS "/badimg", NULL);
     ck_assert_str_eq(sim_str(r.json, "status.conditions.0.status"), "False");
     sim_reply_free(&r);
+
+    /* ... and, past spec.progressDeadlineSeconds, not progressing either. */
+    r = sim_req_full(S, "PATCH", DEPS "/huge", "{\"spec\":{\"progressDeadlineSeconds\":1}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    ck_assert(
+        sim_wait_str(S, DEPS "/huge", "status.conditions.1.reason", "ProgressDeadlineExceeded"));
+    r = sim_req(S, "GET", DEPS "/huge", NULL);
+    ck_assert_str_eq(sim_str(r.json, "status.conditions.1.type"), "Progressing");
+    ck_assert_str_eq(sim_str(r.json, "status.conditions.1.status"), "False");
+    sim_reply_free(&r);
 }
 END_TEST
 
