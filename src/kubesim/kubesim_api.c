@@ -964,6 +964,11 @@ static bool filters_match(const struct filters *f, const json_t *obj)
            ks_selector_match_fields(f->fields, obj);
 }
 
+static bool match_cb(const json_t *obj, void *payload)
+{
+    return filters_match(payload, obj);
+}
+
 static char *continue_token(long rv, const char *key)
 {
     json_t *t = json_pack("{s:i,s:s}", "rv", (json_int_t)rv, "start", key);
@@ -1039,7 +1044,7 @@ static void handle_list(struct kubesim *s,
         list_rv = trv;
         json_decref(t);
     }
-    json_t *all = ks_list(s, r, rt->ns[0] ? rt->ns : NULL);
+    json_t *all = ks_list_match(s, r, rt->ns[0] ? rt->ns : NULL, match_cb, &f);
     json_t *items = json_array();
     char next_key[1024] = "";
     long remaining = 0;
@@ -1050,8 +1055,6 @@ static void handle_list(struct kubesim *s,
         char key[600];
         ks_key(r, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"), key, sizeof key);
         if (start[0] && strcmp(key, start) <= 0)
-            continue;
-        if (!filters_match(&f, v))
             continue;
         if (limit > 0 && (long)json_array_size(items) >= limit) {
             remaining++;

@@ -112,6 +112,9 @@ json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj);
 void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *name);
 /* New sorted array of the objects of r (in ns, or all when ns NULL).  Caller frees. */
 json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns);
+/* The same, only objects for which match(obj, payload) is true. */
+json_t *ks_list_match(struct kubesim *s, enum ks_res r, const char *ns,
+                      bool (*match)(const json_t *obj, void *payload), void *payload);
 /* Fills metadata of a new object: uid, creationTimestamp, generation. */
 void ks_meta_init(struct kubesim *s, json_t *obj);
 void ks_now_iso(char out[32]);

@@ -248,32 +248,51 @@ void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *nam
     json_decref(old);
 }
 
-static int cmp_keys(const void *a, const void *b)
+static int cmp_order(const void *a, const void *b, void *keys)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const char **k = keys;
+    return strcmp(k[*(const size_t *)a], k[*(const size_t *)b]);
+}
+
+json_t *ks_list_match(struct kubesim *s,
+                      enum ks_res r,
+                      const char *ns,
+                      bool (*match)(const json_t *obj, void *payload),
+                      void *payload)
+{
+    size_t n = json_object_size(s->objs[r]), k = 0;
+    const char **keys = ty_xcalloc(n ? n : 1, sizeof *keys);
+    json_t **vals = ty_xcalloc(n ? n : 1, sizeof *vals);
+    size_t nsl = ns ? strlen(ns) : 0;
+    /* Plain iterators: json_object_foreach() re-hashes every key to step. */
+    for (void *it = json_object_iter(s->objs[r]); it; it = json_object_iter_next(s->objs[r], it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *v = json_object_iter_value(it);
+        /* Keys are "ns/name", so the namespace test needs no lookup. */
+        if (ns && ks_resources[r].namespaced && (strncmp(key, ns, nsl) != 0 || key[nsl] != '/'))
+            continue;
+        if (match && !match(v, payload))
+            continue;
+        keys[k] = key;
+        vals[k++] = v;
+    }
+    /* Sorting only what matched keeps selector lists cheap on big namespaces. */
+    size_t *order = ty_xcalloc(k ? k : 1, sizeof *order);
+    for (size_t i = 0; i < k; i++)
+        order[i] = i;
+    qsort_r(order, k, sizeof *order, cmp_order, keys);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < k; i++)
+        json_array_append(arr, vals[order[i]]);
+    free(order);
+    free(vals);
+    free(keys);
+    return arr;
 }
 
 json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns)
 {
-    size_t n = json_object_size(s->objs[r]), k = 0;
-    const char **keys = ty_xcalloc(n ? n : 1, sizeof *keys);
-    const char *key;
-    json_t *v;
-    json_object_foreach(s->objs[r], key, v)
-    {
-        if (ns && ks_resources[r].namespaced) {
-            const char *ons = ks_str(v, "metadata.namespace");
-            if (!ons || strcmp(ons, ns) != 0)
-                continue;
-        }
-        keys[k++] = key;
-    }
-    qsort(keys, k, sizeof *keys, cmp_keys);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < k; i++)
-        json_array_append(arr, json_object_get(s->objs[r], keys[i]));
-    free(keys);
-    return arr;
+    return ks_list_match(s, r, ns, NULL, NULL);
 }
 
 /* ---- persistence ---- */
