@@ -439,6 +439,10 @@ static enum outcome attempt(struct kube_client *c, const struct kube_req *r,
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+    /* Like client-go, honour the *_proxy variables except for loopback
+     * servers (the embedded simulator), which a proxy cannot reach. */
+    if (kube_url_is_loopback(c->cfg.server))
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     set_tls(h, c, cr);
 
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
