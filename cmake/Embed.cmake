@@ -25,3 +25,4 @@ endfunction()
 
 ty_embed(ty_embed_migrations "${CMAKE_CURRENT_SOURCE_DIR}/migrations" "*.sql")
 ty_embed(ty_embed_web "${CMAKE_CURRENT_SOURCE_DIR}/web" "*")
+ty_embed(ty_embed_schema "${CMAKE_CURRENT_SOURCE_DIR}/schema" "openapi.yaml")

@@ -14,6 +14,15 @@ static const struct cli_command commands[] = {
     {"compile", cli_cmd_compile, "the Kubernetes objects of one launch (compile -f SPEC)"},
     {"migrate", cli_cmd_migrate, "apply pending database migrations (migrate --db FILE)"},
     {"kube-sim", cli_cmd_kubesim, "run the simulated Kubernetes cluster (prints its URL)"},
+    {"api", cli_cmd_api, "run the HTTP server (api --listen ADDR:PORT --db FILE ...)"},
+    {"token", cli_cmd_token, "API tokens: token create|list|revoke --db FILE"},
+    {"up", cli_cmd_up, "launch a compose spec on a server (up -f SPEC), as Tycho's CLI"},
+    {"status", cli_cmd_status, "list running systems on a server (status [GUID] [--terse])"},
+    {"down", cli_cmd_down, "delete systems on a server (down GUID...)"},
+    {"modify", cli_cmd_modify, "change a running system (modify GUID --cpu --memory --label)"},
+    {"launch", cli_cmd_launch, "launch a registry app on a server (launch APP --user U)"},
+    {"sessions", cli_cmd_sessions, "list sessions on a server"},
+    {"history", cli_cmd_history, "the session history of a server (admin)"},
     {NULL, NULL, NULL},
 };
 

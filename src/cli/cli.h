@@ -26,6 +26,15 @@ int cli_wants_help(int argc, char **argv);
 
 /* The subcommands (one per cli_<name>.c). */
 int cli_cmd_version(int argc, char **argv);
+int cli_cmd_api(int argc, char **argv);
+int cli_cmd_token(int argc, char **argv);
+int cli_cmd_up(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_down(int argc, char **argv);
+int cli_cmd_modify(int argc, char **argv);
+int cli_cmd_launch(int argc, char **argv);
+int cli_cmd_sessions(int argc, char **argv);
+int cli_cmd_history(int argc, char **argv);
 int cli_cmd_kubesim(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);
 int cli_cmd_apps(int argc, char **argv);

@@ -367,6 +367,32 @@ START_TEST(test_watch_gone_relist)
 }
 END_TEST
 
+/* A watch that the server ends (timeoutSeconds) returns 0; bookmarks reach
+ * the callback with a resourceVersion; without a resourceVersion the watch
+ * starts with synthetic ADDED events for what exists. */
+START_TEST(test_watch_bookmarks_and_server_timeout)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct kube_watch_opts wo = KUBE_WATCH_OPTS_INIT;
+    json_t *cm = configmap("bm", NULL, "x");
+    struct seen s = {0};
+    int64_t t0;
+
+    ck_assert_ok(kube_create(NULL, kc, KUBE_CONFIGMAP, NULL, cm, &err), &err);
+    json_decref(cm);
+    s.name = cm_name("bm");
+    wo.label_selector = run_label;
+    wo.allow_bookmarks = true;
+    wo.timeout_s = 2;
+    t0 = ty_time_mono_ms();
+    ck_assert_ok(kube_watch(kc, KUBE_CONFIGMAP, NULL, &wo, on_event, &s, &err), &err);
+    ck_assert_int_ge(ty_time_mono_ms() - t0, 1900);
+    ck_assert_int_eq(s.added, 1);
+    ck_assert_int_ge(s.bookmarks, 1);
+    ck_assert(s.last_rv[0]);
+}
+END_TEST
+
 static int never_stop(const char *type, json_t *obj, void *p)
 {
     (*(int *)p)++;
@@ -1053,6 +1079,7 @@ int main(void)
         tcase_add_checked_fixture(ts, setup, teardown);
         tcase_set_timeout(ts, 60);
         ADD(ts, test_watch_gone_relist);
+        ADD(ts, test_watch_bookmarks_and_server_timeout);
         ADD(ts, test_retries_under_faults);
         ADD(ts, test_dropped_connections);
         ADD(ts, test_kubeconfig_token_variants);

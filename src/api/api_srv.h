@@ -1,0 +1,89 @@
+/*
+ * api_srv.h - the server struct, private to src/api/.  Handlers use the
+ * services through it: the session service for every change, a store
+ * connection from the pool for reads (lists, events, statistics, tokens),
+ * the registry holder, and the shared Kubernetes client (events for the
+ * progress stream, /readyz).
+ */
+#ifndef TY_API_API_SRV_H
+#define TY_API_API_SRV_H
+
+#include "api/api_int.h"
+#include "kube/kube.h"
+#include "session/session.h"
+#include "store/store.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+
+struct store;
+struct store_pool;
+struct registry_holder;
+struct session_service;
+struct kubesim;
+struct api_token_cache;
+
+struct api_server {
+    struct api_config cfg; /* deep copy */
+    char *context;         /* the registry context served */
+    struct mg_context *ctx;
+    bool mg_inited;
+    int port;
+    bool listen_loopback;
+    int64_t started_ms;
+    struct api_metrics *metrics;
+    struct api_ratelimit *rl;
+    struct store_pool *pool;
+    struct registry_holder *reg;
+    struct session_service *svc;
+    struct kubesim *sim; /* non-NULL when the simulated cluster runs in-process */
+    struct kube_config kcfg;
+    struct kube_client *kube;
+    char *cluster_url;
+    /* auth (api_auth.c) */
+    pthread_mutex_t auth_mu;
+    struct api_token_cache *tokens;
+    int64_t token_count;        /* tokens not revoked, as of token_count_at */
+    int64_t token_count_at;
+};
+
+/* A store connection for this thread; give it back with api_server_store_put(). */
+int api_server_store_get(struct api_server *srv, struct store **out, struct ty_error *err);
+void api_server_store_put(struct api_server *srv, struct store *st);
+
+/* api_sessions.c: shared views and helpers */
+json_t *api_time_json(int64_t ms); /* ISO with ms, or null for 0 */
+json_t *api_session_json(const struct store_session *s);
+json_t *api_event_json(const struct store_event *e);
+json_t *api_page_json(const struct store_page *pg);
+/* Loads a session the caller may see (another user's: TY_ENOTFOUND).  *out
+ * is initialised; clean up with store_session_cleanup() on success. */
+int api_session_load(struct store_session *out, struct api_req *req, const char *id,
+                     struct ty_error *err);
+void api_actor(char *out, size_t n, const struct api_req *req);
+/* *out is a new array (free()) whose strings are borrowed from obj. */
+int api_labels_parse(struct session_label **out, size_t *n_out, const json_t *obj,
+                     bool allow_null, const char *where, struct ty_error *err);
+int api_memory_arg(char *out, size_t n, const json_t *v, const char *where, struct ty_error *err);
+int api_cpu_arg(double *out, const json_t *v, const char *where, struct ty_error *err);
+/* session_launch/session_stop with timing for /metrics. */
+int api_launch(struct store_session *out, struct api_req *req,
+               const struct session_launch_req *lr, struct ty_error *err);
+int api_stop(struct api_req *req, const char *id, const char *reason, struct ty_error *err);
+/* limit, state and label filters of a list query (labels: storage for the
+ * decoded label strings, STORE_QUERY_MAX_LABELS entries). */
+int api_list_query(struct store_query *q, char (*labels)[2][256], const struct api_req *req,
+                   struct ty_error *err);
+
+/* api_apps.c */
+int api_app_check_visible(struct api_req *req, const char *user, const char *app_id,
+                          struct ty_error *err);
+void api_apps_cache_clear(void);
+
+/* api_auth.c */
+int api_auth_resolve(struct api_server *srv, struct api_req *req, struct ty_error *err);
+int api_auth_startup_check(struct api_server *srv, struct ty_error *err);
+void api_auth_cleanup(struct api_server *srv);
+bool api_addr_is_loopback(const char *addr);
+
+#endif

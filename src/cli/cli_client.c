@@ -1,0 +1,616 @@
+/*
+ * cli_client.c - the subcommands that talk to a running server: Tycho's
+ * `up`, `status`, `down` and `modify` (through the /system endpoints, with
+ * Tycho's output format), and `launch`, `sessions`, `history` (through /v1).
+ *
+ * Common options: --server URL (default $TYCHO_SERVER, else
+ * http://127.0.0.1:8080), --token T (default $TYCHO_TOKEN), --user NAME (the
+ * user Tycho's up/status act for: default $TYCHO_USER, else $USER; Tycho
+ * itself hard-codes "renci").  libcurl stays in this file.
+ */
+#include "cli/cli.h"
+#include "doc/doc.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/mem.h"
+#include "util/str.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct client {
+    const char *server;
+    const char *token;
+    const char *user;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *payload)
+{
+    ty_buf_append(payload, p, size * n);
+    return size * n;
+}
+
+/* Sends method path with body (may be NULL); *out is the parsed JSON reply
+ * (NULL when not JSON).  Returns the HTTP status, or -1 for a transport error
+ * (printed). */
+static long call(json_t **out, const struct client *c, const char *method, const char *path,
+                 const json_t *body)
+{
+    CURL *h = curl_easy_init();
+    struct ty_buf resp = TY_BUF_INIT;
+    struct curl_slist *hdrs = NULL;
+    char *text = NULL, errbuf[CURL_ERROR_SIZE] = "";
+    long status = -1;
+    *out = NULL;
+    if (!h)
+        return -1;
+    char *url = ty_xasprintf("%s%s", c->server, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (c->token && c->token[0]) {
+        char *a = ty_xasprintf("Authorization: Bearer %s", c->token);
+        hdrs = curl_slist_append(hdrs, a);
+        free(a);
+    }
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "tycho: %s %s: %s\n", method, url,
+                errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (resp.len)
+            *out = json_loadb(resp.data, resp.len, 0, NULL);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    ty_buf_cleanup(&resp);
+    free(text);
+    free(url);
+    return status;
+}
+
+/* Prints the error of a failed reply; returns 1. */
+static int report(long status, const json_t *reply, const char *what)
+{
+    if (status < 0)
+        return 1;
+    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"),
+                                                        "message"));
+    if (!msg)
+        msg = json_string_value(json_object_get(reply, "message"));
+    fprintf(stderr, "tycho: %s: HTTP %ld: %s\n", what, status, msg ? msg : "(no message)");
+    return 1;
+}
+
+/* Parses the common options out of argv (compacting the rest into argv);
+ * returns the new argc, or -1 on a usage error. */
+static int common_opts(struct client *c, int argc, char **argv)
+{
+    c->server = getenv("TYCHO_SERVER");
+    if (!c->server || !c->server[0])
+        c->server = "http://127.0.0.1:8080";
+    c->token = getenv("TYCHO_TOKEN");
+    c->user = getenv("TYCHO_USER");
+    if (!c->user || !c->user[0])
+        c->user = getenv("USER");
+    if (!c->user || !c->user[0])
+        c->user = "renci";
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = !strcmp(argv[i], "--server")  ? &c->server
+                           : !strcmp(argv[i], "--token") ? &c->token
+                           : !strcmp(argv[i], "--user")  ? &c->user
+                                                         : NULL;
+        if (dst) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tycho %s: %s needs a value\n", argv[0], argv[i]);
+                return -1;
+            }
+            *dst = argv[++i];
+            continue;
+        }
+        argv[k++] = argv[i];
+    }
+    size_t n = strlen(c->server);
+    while (n > 0 && c->server[n - 1] == '/')
+        n--;
+    static char server[1024];
+    snprintf(server, sizeof(server), "%.*s", (int)n, c->server);
+    c->server = server;
+    return k;
+}
+
+static const char common_help[] =
+    "common options: --server URL ($TYCHO_SERVER, default http://127.0.0.1:8080)\n"
+    "                --token T ($TYCHO_TOKEN)  --user NAME ($TYCHO_USER, else $USER)\n";
+
+/* Tycho's column: the value left-aligned in w characters; a longer one is cut
+ * and marked ".." so one space still separates the columns. */
+static void col(const char *s, int w)
+{
+    if ((int)strlen(s) > w - 1)
+        printf("%.*s.. ", w - 3, s);
+    else
+        printf("%-*s", w, s);
+}
+
+static void json_text(char *out, size_t n, const json_t *v)
+{
+    if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, n, "None");
+}
+
+/* ---- up ------------------------------------------------------------------ */
+
+/* Parses a .env file into {KEY: value}; a missing file gives {}. */
+static json_t *read_env(const char *path)
+{
+    json_t *env = json_object();
+    char *text = NULL;
+    if (ty_file_read(&text, NULL, path, 1 << 20, NULL) < 0)
+        return env;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (!*line || *line == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        size_t vl = strlen(eq + 1);
+        if (vl && eq[vl] == '\r')
+            eq[vl] = '\0';
+        json_object_set_new(env, line, json_string(eq + 1));
+    }
+    free(text);
+    return env;
+}
+
+int cli_cmd_up(int argc, char **argv)
+{
+    struct client c;
+    const char *file = NULL, *name = NULL;
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho up -f SPEC [--name NAME] [common options]\n"
+               "Launches a docker-compose spec through /system/start for --user.  NAME\n"
+               "defaults to the spec's directory name; a .env beside the spec is sent too.\n%s",
+               common_help);
+        return 0;
+    }
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--file")) && i + 1 < argc)
+            file = argv[++i];
+        else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--name")) && i + 1 < argc)
+            name = argv[++i];
+        else {
+            fprintf(stderr, "tycho up: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "tycho up: -f SPEC is required\n");
+        return 2;
+    }
+    struct doc *d = NULL;
+    struct ty_error err = TY_ERROR_INIT;
+    if (doc_load_file(&d, file, NULL, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    char *dir = ty_path_dirname(file);
+    char *base = NULL;
+    if (!name) {
+        char *abs = realpath(dir, NULL);
+        const char *slash = abs ? strrchr(abs, '/') : NULL;
+        base = ty_xstrdup(slash && slash[1] ? slash + 1 : "system");
+        free(abs);
+        name = base;
+    }
+    char *envp = ty_path_join(dir, ".env");
+    json_t *env = read_env(envp);
+    json_t *principal = json_pack("{s:s}", "username", c.user);
+    char *ptext = json_dumps(principal, JSON_COMPACT);
+    json_t *body = json_pack("{s:s, s:s, s:O, s:o, s:{}}", "name", name, "principal", ptext,
+                             "system", doc_root(d), "env", env, "services");
+    json_t *reply = NULL;
+    long st = call(&reply, &c, "POST", "/system/start", body);
+    int rc = 0;
+    if (st != 200) {
+        rc = report(st, reply, "up");
+    } else {
+        json_t *res = json_object_get(reply, "result");
+        printf("%-30s%-35s%-15s%-7s\n", "SERVICE", "GUID", "IP_ADDRESS", "PORT");
+        const char *cname;
+        json_t *cv;
+        const char *sys = json_string_value(json_object_get(res, "name"));
+        const char *sid = json_string_value(json_object_get(res, "sid"));
+        json_object_foreach(json_object_get(res, "containers"), cname, cv)
+        {
+            char ip[64], port[16];
+            json_text(ip, sizeof(ip), json_object_get(cv, "ip_address"));
+            json_text(port, sizeof(port), json_object_get(cv, "port-1"));
+            col(sys ? sys : cname, 30);
+            col(sid ? sid : "", 35);
+            col(ip, 15);
+            printf("%-7s\n", port);
+        }
+    }
+    json_decref(reply);
+    json_decref(body);
+    json_decref(principal);
+    free(ptext);
+    free(envp);
+    free(dir);
+    free(base);
+    doc_free(d);
+    return rc;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+int cli_cmd_status(int argc, char **argv)
+{
+    struct client c;
+    const char *guid = NULL;
+    bool terse = false;
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho status [GUID] [--terse] [common options]\n"
+               "Lists --user's running systems (or one GUID) through /system/status.\n%s",
+               common_help);
+        return 0;
+    }
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--terse"))
+            terse = true;
+        else if (argv[i][0] != '-' && !guid)
+            guid = argv[i];
+        else {
+            fprintf(stderr, "tycho status: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    json_t *body = guid ? json_pack("{s:s}", "name", guid)
+                        : json_pack("{s:s}", "username", c.user);
+    json_t *reply = NULL;
+    long st = call(&reply, &c, "POST", "/system/status", body);
+    int rc = 0;
+    if (st != 200) {
+        rc = report(st, reply, "status");
+    } else {
+        json_t *rows = json_object_get(reply, "result");
+        if (json_array_size(rows) == 0) {
+            printf("None running\n");
+        } else if (terse) {
+            size_t i;
+            json_t *r;
+            json_array_foreach(rows, i, r) printf("%s\n",
+                                                  json_string_value(json_object_get(r, "sid")));
+        } else {
+            printf("%-30s%-35s%-15s%-7s%s\n", "SYSTEM", "GUID", "IP_ADDRESS", "PORT",
+                   "CREATION_TIME");
+            size_t i;
+            json_t *r;
+            json_array_foreach(rows, i, r)
+            {
+                char ip[64], port[16];
+                json_text(ip, sizeof(ip), json_object_get(r, "ip_address"));
+                json_text(port, sizeof(port), json_object_get(r, "port"));
+                const char *n = json_string_value(json_object_get(r, "name"));
+                const char *s = json_string_value(json_object_get(r, "sid"));
+                const char *t = json_string_value(json_object_get(r, "creation_time"));
+                col(n ? n : "", 30);
+                col(s ? s : "", 35);
+                col(ip, 15);
+                printf("%-7s%s\n", port, t ? t : "");
+            }
+        }
+    }
+    json_decref(reply);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- down ---------------------------------------------------------------- */
+
+int cli_cmd_down(int argc, char **argv)
+{
+    struct client c;
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho down GUID... [common options]\n"
+               "Deletes systems through /system/delete; prints each GUID deleted.\n%s",
+               common_help);
+        return 0;
+    }
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    if (argc < 2) {
+        fprintf(stderr, "tycho down: give at least one GUID\n");
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        json_t *body = json_pack("{s:s}", "name", argv[i]), *reply = NULL;
+        long st = call(&reply, &c, "POST", "/system/delete", body);
+        if (st == 200) {
+            printf("%s\n", argv[i]);
+        } else {
+            char *t = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+            printf("%s\n", t ? t : "error");
+            free(t);
+            rc = 1;
+        }
+        json_decref(body);
+        json_decref(reply);
+    }
+    return rc;
+}
+
+/* ---- modify / launch --------------------------------------------------- */
+
+/* --cpu, --memory, --label k=v (repeatable) into obj; returns the next
+ * unparsed index or -1. */
+static int resource_opt(json_t *obj, int argc, char **argv, int i, bool null_labels)
+{
+    if (i + 1 >= argc)
+        return -1;
+    const char *a = argv[i], *v = argv[i + 1];
+    if (!strcmp(a, "--cpu")) {
+        char *end = NULL;
+        double d = strtod(v, &end);
+        if (end == v || *end)
+            json_object_set_new(obj, "cpu", json_string(v));
+        else
+            json_object_set_new(obj, "cpu", json_real(d));
+    } else if (!strcmp(a, "--memory")) {
+        json_object_set_new(obj, "memory", json_string(v));
+    } else if (!strcmp(a, "--label")) {
+        const char *eq = strchr(v, '=');
+        json_t *labels = json_object_get(obj, "labels");
+        if (!labels) {
+            labels = json_object();
+            json_object_set_new(obj, "labels", labels);
+        }
+        if (eq) {
+            char *k = ty_xstrndup(v, (size_t)(eq - v));
+            json_object_set_new(labels, k, json_string(eq + 1));
+            free(k);
+        } else if (null_labels) {
+            json_object_set_new(labels, v, json_null());
+        } else {
+            return -1;
+        }
+    } else {
+        return -1;
+    }
+    return i + 2;
+}
+
+int cli_cmd_modify(int argc, char **argv)
+{
+    struct client c;
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho modify GUID [--cpu N] [--memory Q] [--label k=v]... [common]\n"
+               "Changes a running system through /system/modify (--label k alone removes k).\n"
+               "%s",
+               common_help);
+        return 0;
+    }
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "tycho modify: give the GUID first\n");
+        return 2;
+    }
+    json_t *body = json_pack("{s:s}", "tycho-guid", argv[1]), *reply = NULL;
+    for (int i = 2; i < argc;) {
+        int next = resource_opt(body, argc, argv, i, true);
+        if (next < 0) {
+            fprintf(stderr, "tycho modify: bad argument '%s'\n", argv[i]);
+            json_decref(body);
+            return 2;
+        }
+        i = next;
+    }
+    long st = call(&reply, &c, "POST", "/system/modify", body);
+    int rc = 0;
+    if (st != 200)
+        rc = report(st, reply, "modify");
+    else
+        printf("%s\n", json_string_value(json_object_get(reply, "message")));
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+static void print_session_row(const json_t *s)
+{
+    const char *id = json_string_value(json_object_get(s, "id"));
+    const char *app = json_string_value(json_object_get(s, "app"));
+    const char *user = json_string_value(json_object_get(s, "user"));
+    const char *state = json_string_value(json_object_get(s, "state"));
+    const char *created = json_string_value(json_object_get(s, "created_at"));
+    const char *url = json_string_value(json_object_get(s, "url"));
+    printf("%-33s %-20s %-16s %-9s %-25s %s\n", id ? id : "-", app ? app : "-",
+           user ? user : "-", state ? state : "-", created ? created : "-", url ? url : "-");
+}
+
+int cli_cmd_launch(int argc, char **argv)
+{
+    struct client c;
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        printf("usage: tycho launch APP --user U [--cpu N] [--memory Q] [--label k=v]... "
+               "[common]\nLaunches a registry app through POST /v1/sessions.\n%s",
+               common_help);
+        return argc < 2 ? 2 : 0;
+    }
+    bool user_given = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--user"))
+            user_given = true;
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "tycho launch: give the APP first\n");
+        return 2;
+    }
+    json_t *body = json_pack("{s:s}", "app", argv[1]), *reply = NULL;
+    if (user_given)
+        json_object_set_new(body, "username", json_string(c.user));
+    for (int i = 2; i < argc;) {
+        int next = resource_opt(body, argc, argv, i, false);
+        if (next < 0) {
+            fprintf(stderr, "tycho launch: bad argument '%s'\n", argv[i]);
+            json_decref(body);
+            return 2;
+        }
+        i = next;
+    }
+    long st = call(&reply, &c, "POST", "/v1/sessions", body);
+    int rc = 0;
+    if (st != 201)
+        rc = report(st, reply, "launch");
+    else
+        print_session_row(reply);
+    json_decref(body);
+    json_decref(reply);
+    return rc;
+}
+
+/* ---- sessions / history -------------------------------------------------- */
+
+static void qadd(struct ty_buf *q, const char *key, const char *value)
+{
+    char *e = curl_easy_escape(NULL, value, 0);
+    ty_buf_printf(q, "%s%s=%s", q->len ? "&" : "?", key, e ? e : "");
+    curl_free(e);
+}
+
+static int list_cmd(int argc, char **argv, const char *path, bool admin)
+{
+    struct client c;
+    struct ty_buf q = TY_BUF_INIT;
+    bool as_json = false, all = false, user_given = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--user"))
+            user_given = true;
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    if (user_given)
+        qadd(&q, "user", c.user);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        static const char *const keys[] = {"state", "app", "label", "limit", "from", "to",
+                                           NULL};
+        if (!strcmp(a, "--json")) {
+            as_json = true;
+            continue;
+        }
+        if (!strcmp(a, "--all")) {
+            all = true;
+            continue;
+        }
+        if (ty_str_has_prefix(a, "--") && ty_str_in(a + 2, keys) && i + 1 < argc) {
+            if (!admin && (!strcmp(a + 2, "from") || !strcmp(a + 2, "to"))) {
+                fprintf(stderr, "tycho %s: %s is for history\n", argv[0], a);
+                ty_buf_cleanup(&q);
+                return 2;
+            }
+            qadd(&q, a + 2, argv[++i]);
+            continue;
+        }
+        fprintf(stderr, "tycho %s: unknown argument '%s'\n", argv[0], a);
+        ty_buf_cleanup(&q);
+        return 2;
+    }
+    int rc = 0;
+    char *cursor = NULL;
+    if (!as_json)
+        printf("%-33s %-20s %-16s %-9s %-25s %s\n", "ID", "APP", "USER", "STATE", "CREATED",
+               "URL");
+    for (;;) {
+        struct ty_buf p = TY_BUF_INIT;
+        ty_buf_printf(&p, "%s%s", path, q.len ? q.data : "");
+        if (cursor) {
+            char *e = curl_easy_escape(NULL, cursor, 0);
+            ty_buf_printf(&p, "%scursor=%s", q.len ? "&" : "?", e);
+            curl_free(e);
+        }
+        json_t *reply = NULL;
+        long st = call(&reply, &c, "GET", p.data, NULL);
+        ty_buf_cleanup(&p);
+        free(cursor);
+        cursor = NULL;
+        if (st != 200) {
+            rc = report(st, reply, argv[0]);
+            json_decref(reply);
+            break;
+        }
+        if (as_json) {
+            char *t = json_dumps(reply, JSON_INDENT(2));
+            printf("%s\n", t);
+            free(t);
+        } else {
+            size_t i;
+            json_t *s;
+            json_array_foreach(json_object_get(reply, "items"), i, s) print_session_row(s);
+        }
+        const char *next = json_string_value(json_object_get(reply, "next_cursor"));
+        if (all && next)
+            cursor = ty_xstrdup(next);
+        json_decref(reply);
+        if (!cursor)
+            break;
+    }
+    ty_buf_cleanup(&q);
+    return rc;
+}
+
+int cli_cmd_sessions(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho sessions [--state S] [--app A] [--label k=v] [--limit N] [--all]\n"
+               "                      [--json] [common options]\n"
+               "Lists sessions (GET /v1/sessions): a user token sees its own; admin and\n"
+               "platform tokens see everyone's, or --user's.\n%s",
+               common_help);
+        return 0;
+    }
+    return list_cmd(argc, argv, "/v1/sessions", false);
+}
+
+int cli_cmd_history(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho history [--user U] [--app A] [--state S] [--label k=v]\n"
+               "                     [--from T] [--to T] [--limit N] [--all] [--json]\n"
+               "Every recorded session (GET /v1/admin/history; admin token).\n%s",
+               common_help);
+        return 0;
+    }
+    return list_cmd(argc, argv, "/v1/admin/history", true);
+}
