@@ -19,6 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tycho kube-sim [--listen ADDR:PORT] [--tls] [--token T]\n"
+            "                      [--readonly-token T2]\n"
             "                      [--kubeconfig-out FILE] [--namespace NS] [--state FILE]\n"
             "                      [--client-ca FILE] [--schedule-ms N] [--start-ms N]\n"
             "                      [--grace-ms N] [--fail-pull-pattern GLOB]\n"
@@ -29,7 +30,8 @@ static void usage(FILE *f)
             "Prints its URL on the first line, then serves until SIGINT/SIGTERM.\n"
             "Defaults: --listen 127.0.0.1:0 (any free port), --schedule-ms 200, --start-ms 500,\n"
             "--grace-ms 300, images matching *invalid* fail to pull, *crash* crash-loop,\n"
-            "*unschedulable* stay Pending.  Admin endpoints (token required): POST\n"
+            "*unschedulable* stay Pending.  --readonly-token may only get/list/watch\n"
+            "(writes get 403 Forbidden).  Admin endpoints (token required): POST\n"
             "/_sim/faults {error_rate,error_status,latency_ms,drop_rate,gone_next_watch,\n"
             "retry_after_s}, POST /_sim/metrics {namespace,pod|labelSelector,cpu,memory}.\n");
 }
@@ -83,6 +85,8 @@ int cli_cmd_kubesim(int argc, char **argv)
             o.listen = v;
         } else if (!strcmp(a, "--token")) {
             o.token = v;
+        } else if (!strcmp(a, "--readonly-token")) {
+            o.readonly_token = v;
         } else if (!strcmp(a, "--kubeconfig-out")) {
             kubeconfig = v;
         } else if (!strcmp(a, "--namespace")) {

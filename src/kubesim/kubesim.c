@@ -245,8 +245,10 @@ static int handle(struct mg_connection *c, void *cbdata)
     }
 
     const char *auth = header(c, "Authorization");
-    if (s->o.token) {
-        bool ok = auth && ty_str_has_prefix(auth, "Bearer ") && !strcmp(auth + 7, s->o.token);
+    const char *bearer = auth && ty_str_has_prefix(auth, "Bearer ") ? auth + 7 : NULL;
+    bool readonly = bearer && s->o.readonly_token && !strcmp(bearer, s->o.readonly_token);
+    if (s->o.token || s->o.readonly_token) {
+        bool ok = readonly || (bearer && s->o.token && !strcmp(bearer, s->o.token));
         if (!ok) {
             ks_status(&resp, 401, "Unauthorized", NULL, KS_PODS, "Unauthorized");
             send_response(c, &resp);
@@ -300,6 +302,12 @@ static int handle(struct mg_connection *c, void *cbdata)
         body = b.len ? ty_buf_detach(&b) : (ty_buf_cleanup(&b), NULL);
     }
 
+    if (admin && readonly) {
+        ks_status(&resp, 403, "Forbidden", NULL, KS_PODS,
+                  "forbidden: User \"kubesim:readonly\" cannot use the admin endpoints");
+        send_response(c, &resp);
+        goto out;
+    }
     if (admin) {
         json_t *jb = body ? json_loadb(body, blen, 0, NULL) : NULL;
         if (!strcmp(path, "/_sim/faults")) {
@@ -331,6 +339,7 @@ static int handle(struct mg_connection *c, void *cbdata)
     rq.body_len = blen;
     rq.accept = header(c, "Accept");
     rq.content_type = header(c, "Content-Type");
+    rq.readonly = readonly;
     ks_api_handle(s, &rq, &resp);
     if (resp.is_watch) {
         mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -486,6 +495,8 @@ int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_
     s->o.fail_pull_pattern = dup_or_null(o->fail_pull_pattern);
     s->o.crash_pattern = dup_or_null(o->crash_pattern);
     s->o.unschedulable_pattern = dup_or_null(o->unschedulable_pattern);
+    s->o.readonly_token =
+        dup_or_null(o->readonly_token && *o->readonly_token ? o->readonly_token : NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     for (int r = 0; r < KS_NRES; r++)
@@ -677,6 +688,7 @@ void kubesim_stop(struct kubesim *s)
     free((char *)s->o.fail_pull_pattern);
     free((char *)s->o.crash_pattern);
     free((char *)s->o.unschedulable_pattern);
+    free((char *)s->o.readonly_token);
     free(s->url);
     free(s->state_dir);
     free(s->ca_file);

@@ -34,12 +34,13 @@ struct kubesim_opts {
     const char *fail_pull_pattern;     /* fnmatch on image: ErrImagePull/ImagePullBackOff */
     const char *crash_pattern;         /* fnmatch on image: CrashLoopBackOff */
     const char *unschedulable_pattern; /* Pending with PodScheduled=False Unschedulable */
+    const char *readonly_token;        /* optional 2nd token: get/list/watch only, else 403 */
 };
 
 #define KUBESIM_OPTS_INIT                                                              \
     {                                                                                  \
         "127.0.0.1:0", false, NULL, NULL, NULL, 200, 500, 300, "*invalid*", "*crash*", \
-            "*unschedulable*"                                                          \
+            "*unschedulable*", NULL                                                    \
     }
 
 /* Starts a simulated cluster listening on o->listen.  On success *out is a new

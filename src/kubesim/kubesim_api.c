@@ -1572,6 +1572,30 @@ static void handle_metrics(struct kubesim *s,
 
 /* ---- dispatch ---- */
 
+/* 403 for the read-only token, worded like the real RBAC denial. */
+static void forbidden(struct ks_response *resp, const struct ks_request *rq, const struct route *rt)
+{
+    const char *m = rq->method;
+    const char *verb = !strcmp(m, "POST")     ? "create"
+                       : !strcmp(m, "PUT")    ? "update"
+                       : !strcmp(m, "PATCH")  ? "patch"
+                       : !strcmp(m, "DELETE") ? (rt->name[0] ? "delete" : "deletecollection")
+                                              : "access";
+    char q[96], obj[400], where[300] = "";
+    const struct ks_resource *d = &ks_resources[rt->res];
+    ks_res_qualified(rt->res, q, sizeof q);
+    if (rt->name[0])
+        snprintf(obj, sizeof obj, "%s \"%s\"", q, rt->name);
+    else
+        snprintf(obj, sizeof obj, "%s", q);
+    if (rt->ns[0])
+        snprintf(where, sizeof where, " in the namespace \"%s\"", rt->ns);
+    ks_status(resp, 403, "Forbidden", rt->name[0] ? rt->name : "", rt->res,
+              "%s is forbidden: User \"kubesim:readonly\" cannot %s resource \"%s%s%s\" in API "
+              "group \"%s\"%s",
+              obj, verb, d->plural, rt->sub[0] ? "/" : "", rt->sub, d->group, where);
+}
+
 static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct ks_response *resp)
 {
     struct route rt;
@@ -1589,6 +1613,10 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
         return;
     }
     enum ks_res r = rt.res;
+    if (rq->readonly && strcmp(m, "GET") != 0) {
+        forbidden(resp, rq, &rt);
+        return;
+    }
     const char *w = ks_query_get(&rq->q, "watch");
     bool watch = rt.watch_prefix || (w && (!strcmp(w, "1") || !strcmp(w, "true")));
     if (rt.sub[0] && strcmp(rt.sub, "status") &&

@@ -113,8 +113,11 @@ void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *nam
 /* New sorted array of the objects of r (in ns, or all when ns NULL).  Caller frees. */
 json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns);
 /* The same, only objects for which match(obj, payload) is true. */
-json_t *ks_list_match(struct kubesim *s, enum ks_res r, const char *ns,
-                      bool (*match)(const json_t *obj, void *payload), void *payload);
+json_t *ks_list_match(struct kubesim *s,
+                      enum ks_res r,
+                      const char *ns,
+                      bool (*match)(const json_t *obj, void *payload),
+                      void *payload);
 /* Fills metadata of a new object: uid, creationTimestamp, generation. */
 void ks_meta_init(struct kubesim *s, json_t *obj);
 void ks_now_iso(char out[32]);
@@ -179,6 +182,7 @@ struct ks_request {
     size_t body_len;
     const char *accept;
     const char *content_type;
+    bool readonly; /* authenticated with the read-only token */
 };
 
 struct ks_response {

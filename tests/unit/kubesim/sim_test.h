@@ -17,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SIM_TOKEN "sim-test-token"
+#define SIM_TOKEN    "sim-test-token"
+#define SIM_RO_TOKEN "sim-readonly-token"
 
 struct sim_reply {
     long status;
@@ -146,6 +147,7 @@ static inline struct kubesim *sim_start(void)
 {
     struct kubesim_opts o = KUBESIM_OPTS_INIT;
     o.token = SIM_TOKEN;
+    o.readonly_token = SIM_RO_TOKEN;
     o.pod_schedule_ms = 20;
     o.pod_start_ms = 60;
     o.pod_grace_ms = 60;

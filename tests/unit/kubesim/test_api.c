@@ -37,6 +37,28 @@ START_TEST(test_auth)
     ck_assert_str_eq(sim_str(r.json, "kind"), "PodList");
     sim_reply_free(&r);
     ck_assert_int_ge(kubesim_request_count(S), 4);
+
+    /* The read-only token reads, and gets the RBAC-style 403 for writes. */
+    r = sim_req_full(S, "GET", "/api/v1/namespaces/default/pods", NULL, NULL, NULL, SIM_RO_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    r = sim_req_full(S, "POST", "/apis/apps/v1/namespaces/default/deployments", "{}", NULL, NULL,
+                     SIM_RO_TOKEN);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "Forbidden");
+    ck_assert_str_eq(sim_str(r.json, "message"),
+                     "deployments.apps is forbidden: User \"kubesim:readonly\" cannot create "
+                     "resource \"deployments\" in API group \"apps\" in the namespace "
+                     "\"default\"");
+    sim_reply_free(&r);
+    r = sim_req_full(S, "DELETE", "/api/v1/namespaces/default/pods/x", NULL, NULL, NULL,
+                     SIM_RO_TOKEN);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_ptr_nonnull(strstr(sim_str(r.json, "message"), "pods \"x\" is forbidden"));
+    sim_reply_free(&r);
+    r = sim_req_full(S, "POST", "/_sim/faults", "{}", NULL, NULL, SIM_RO_TOKEN);
+    ck_assert_int_eq(r.status, 403);
+    sim_reply_free(&r);
 }
 END_TEST
 
