@@ -1053,9 +1053,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("kube_client");
-    TCase *tc = tcase_create("portable");
     const char *real = getenv("TY_KUBE_REAL");
+    Suite *s;
+    TCase *tc;
 
     real_mode = real && real[0] && strcmp(real, "0") != 0;
     if (real_mode) {
@@ -1065,6 +1065,8 @@ int main(void)
             return 77;
         }
     }
+    s = suite_create("kube_client");
+    tc = tcase_create("portable");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     ADD(tc, test_crud);
