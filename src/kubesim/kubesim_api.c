@@ -1627,6 +1627,17 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
                                "the server could not find the requested resource"));
         return;
     }
+    if (!strcmp(m, "GET") && watch && !rt.sub[0]) {
+        /* A watch of one object (old /watch/ path or ?watch on the object) is a
+         * collection watch narrowed by name, as the real server does it. */
+        struct filters f;
+        if (!filters_parse(&f, r, rq, resp))
+            return;
+        filters_free(&f);
+        resp->is_watch = true;
+        resp->status = 200;
+        return;
+    }
     if (!rt.name[0]) {
         if (!strcmp(m, "GET") && watch) {
             struct filters f;

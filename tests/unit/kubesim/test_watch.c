@@ -183,6 +183,20 @@ START_TEST(test_table_watch)
 }
 END_TEST
 
+START_TEST(test_object_watch)
+{
+    make_cm("one", "{\"o\":\"1\"}");
+    make_cm("two", "{\"o\":\"1\"}");
+    CURLcode rc;
+    json_t *ev =
+        watch("/api/v1/watch/namespaces/default/configmaps/two?timeoutSeconds=1", 10, 5000, &rc);
+    ck_assert_int_eq(rc, CURLE_OK);
+    ck_assert_int_eq(json_array_size(ev), 1);
+    ck_assert_str_eq(sim_str(ev, "0.object.metadata.name"), "two");
+    json_decref(ev);
+}
+END_TEST
+
 START_TEST(test_bookmarks)
 {
     char *rv = list_rv();
@@ -347,6 +361,7 @@ int main(void)
     tcase_add_test(tc, test_replay_and_selector);
     tcase_add_test(tc, test_live_event);
     tcase_add_test(tc, test_bookmarks);
+    tcase_add_test(tc, test_object_watch);
     tcase_add_test(tc, test_table_watch);
     tcase_add_test(tc, test_too_old);
     tcase_add_test(tc, test_gone_fault);
