@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #define TOKEN "test-token-1"
+#define RO_TOKEN "read-only-token"
 
 static bool real_mode;
 static char tmpdir[256];
@@ -75,6 +76,7 @@ static void setup(void)
         char *path = ty_path_join(tmpdir, "kubeconfig");
         so.tls = true;
         so.token = TOKEN;
+        so.readonly_token = RO_TOKEN;
         so.pod_schedule_ms = 50;
         so.pod_start_ms = 100;
         so.pod_grace_ms = 100;
@@ -687,6 +689,18 @@ START_TEST(test_kubeconfig_token_variants)
     /* token wins over tokenFile */
     p = write_kubeconfig("k4", "    token: wrong\n    tokenFile: tok\n");
     ck_assert_fails_with(probe(p, NULL, &err), &err, TY_EAUTH, "401");
+    free(p);
+    /* a token that may read but not write: 403 -> TY_EFORBIDDEN */
+    p = write_kubeconfig("k6", "    token: " RO_TOKEN "\n");
+    {
+        struct kube_client *ro = NULL;
+        json_t *cm = configmap("ro", NULL, "x");
+        ck_assert_int_eq(probe(p, &ro, &err), TY_ENOTFOUND);
+        ck_assert_fails_with(kube_create(NULL, ro, KUBE_CONFIGMAP, NULL, cm, &err), &err,
+                             TY_EFORBIDDEN, "403");
+        json_decref(cm);
+        kube_client_free(ro);
+    }
     free(p);
     /* no credentials at all */
     p = write_kubeconfig("k5", "    {}\n");
