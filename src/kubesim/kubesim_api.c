@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1631,6 +1632,17 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
         /* A watch of one object (old /watch/ path or ?watch on the object) is a
          * collection watch narrowed by name, as the real server does it. */
         struct filters f;
+        const char *rvq = ks_query_get(&rq->q, "resourceVersion");
+        int64_t rvn;
+        if (rvq && *rvq && ty_str_to_i64(rvq, 0, INT64_MAX, &rvn) != 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "resourceVersion: Invalid value: \"%.200s\": must be an "
+                     "integer",
+                     rvq);
+            bad_request(resp, msg);
+            return;
+        }
         if (!filters_parse(&f, r, rq, resp))
             return;
         filters_free(&f);

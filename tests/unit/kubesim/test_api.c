@@ -461,6 +461,7 @@ START_TEST(test_malformed)
         {"GET", "/api/v1/namespaces/default/pods?continue=e30=", NULL, NULL, 410},
         {"GET", "/api/v1/namespaces/default/pods?watch=1&labelSelector=(", NULL, NULL, 400},
         {"GET", "/api/v1/namespaces/default/pods/x/exec", NULL, NULL, 404},
+        {"GET", "/api/v1/namespaces/default/pods?watch=1&resourceVersion=abc", NULL, NULL, 400},
         {"GET", "/api/v2/pods", NULL, NULL, 404},
         {"GET", "/apis/apps/v2/deployments", NULL, NULL, 404},
         {"PUT", "/api/v1/namespaces/default/pods", "{}", NULL, 405},
