@@ -763,7 +763,8 @@ START_TEST(test_exec_plugin)
                           "[ \"$t\" = fail ] && { echo 'plugin says no' >&2; exit 1; }\n"
                           "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
                           "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\","
-                          "\"expirationTimestamp\":\"2099-01-01T00:00:00Z\"}}' \"$t\"\n");
+                          "\"expirationTimestamp\":\"%%s\"}}' \"$t\" "
+                          "\"${MY_EXPIRY:-2099-01-01T00:00:00Z}\"\n");
     write_file("plugin.sh", script);
     free(script);
     script = ty_path_join(tmpdir, "plugin.sh");
@@ -805,6 +806,25 @@ START_TEST(test_exec_plugin)
     kube_client_stats(c2, &st);
     ck_assert_uint_eq(st.auth_refreshes, 2);
     kube_client_free(c2);
+
+    /* an expired credential is not cached: the plugin runs for every call */
+    {
+        char *p2 = write_kubeconfig("ke2", "    exec:\n"
+                                           "      command: ./plugin.sh\n"
+                                           "      args: [get-token]\n"
+                                           "      env: [{name: MY_FLAVOUR, value: mint},\n"
+                                           "            {name: MY_EXPIRY, "
+                                           "value: '2000-01-01T00:00:00Z'}]\n");
+        write_file("runs", "");
+        ck_assert_int_eq(probe(p2, &c2, &err), TY_ENOTFOUND);
+        ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err),
+                         TY_ENOTFOUND);
+        count = read_tmp("runs");
+        ck_assert_str_eq(count, "run\nrun\n");
+        free(count);
+        kube_client_free(c2);
+        free(p2);
+    }
 
     /* a failing plugin: its stderr is in the message */
     write_file("exec-token", "fail");
