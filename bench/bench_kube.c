@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N_GET 2000
+#define N_GET   2000
 #define N_FRESH 200
-#define N_CM 500
+#define N_CM    500
 
 static struct kube_client *shared;
 
@@ -65,8 +65,8 @@ int main(void)
         char name[32];
         json_t *cm;
         snprintf(name, sizeof(name), "cm-%d", i);
-        cm = json_pack("{s:{s:s,s:{s:s}},s:{s:s}}", "metadata", "name", name, "labels", "b",
-                       "1", "data", "k", "value");
+        cm = json_pack("{s:{s:s,s:{s:s}},s:{s:s}}", "metadata", "name", name, "labels", "b", "1",
+                       "data", "k", "value");
         if (kube_create(NULL, shared, KUBE_CONFIGMAP, NULL, cm, &err))
             die("create", &err);
         json_decref(cm);
@@ -89,8 +89,8 @@ int main(void)
         kube_client_free(c);
     }
     ms = (double)(ty_time_mono_ns() - t0) / 1e6;
-    printf("kube_get, new client per call (TLS handshake each): %d calls, %.3f ms/call\n",
-           N_FRESH, ms / N_FRESH);
+    printf("kube_get, new client per call (TLS handshake each): %d calls, %.3f ms/call\n", N_FRESH,
+           ms / N_FRESH);
 
     lo.label_selector = "b=1";
     lo.limit = 50;

@@ -76,28 +76,28 @@ int kube_kind_parse(enum kube_kind *out, const char *name, struct ty_error *err)
 /* ---- configuration ---------------------------------------------------------- */
 
 struct kube_exec_config {
-    char *command;       /* resolved against the kubeconfig's directory when it has a '/' */
-    char **args;         /* nargs strings */
+    char *command; /* resolved against the kubeconfig's directory when it has a '/' */
+    char **args;   /* nargs strings */
     size_t nargs;
-    char **env;          /* nenv "NAME=value" strings added to the environment */
+    char **env; /* nenv "NAME=value" strings added to the environment */
     size_t nenv;
-    char *api_version;   /* client.authentication.k8s.io/v1 (default) or v1beta1 */
+    char *api_version; /* client.authentication.k8s.io/v1 (default) or v1beta1 */
     bool provide_cluster_info;
 };
 
 struct kube_config {
-    char *server;          /* "https://host:port" (no trailing slash); required */
-    char *ca_file;         /* PEM file to verify the server, or NULL */
-    char *ca_pem;          /* PEM text (certificate-authority-data decoded; wins over ca_file) */
-    bool insecure;         /* insecure-skip-tls-verify */
+    char *server;  /* "https://host:port" (no trailing slash); required */
+    char *ca_file; /* PEM file to verify the server, or NULL */
+    char *ca_pem;  /* PEM text (certificate-authority-data decoded; wins over ca_file) */
+    bool insecure; /* insecure-skip-tls-verify */
     char *client_cert_file, *client_key_file;
     char *client_cert_pem, *client_key_pem; /* -data variants, decoded; win over the files */
-    char *token;           /* bearer token; wins over token_file */
-    char *token_file;      /* re-read at most every token_reread_s seconds and after a 401 */
-    int token_reread_s;    /* default 60 */
+    char *token;                            /* bearer token; wins over token_file */
+    char *token_file;   /* re-read at most every token_reread_s seconds and after a 401 */
+    int token_reread_s; /* default 60 */
     struct kube_exec_config *exec; /* exec credential plugin, or NULL */
-    char *namespace;       /* default namespace (never NULL after a successful load) */
-    char *source;          /* human description: "kubeconfig /p (context c)", "in-cluster" */
+    char *namespace;               /* default namespace (never NULL after a successful load) */
+    char *source; /* human description: "kubeconfig /p (context c)", "in-cluster" */
 };
 
 /* Zeroes cfg (token_reread_s = 60). */
@@ -115,14 +115,17 @@ void kube_config_copy(struct kube_config *dst, const struct kube_config *src);
  * current-context.  Relative file paths in the file are resolved against the
  * directory of the file that named them.  Errors: TY_ENOTFOUND (no file, no such
  * context), TY_EINVAL "file:line:col: message" for malformed content. */
-int kube_config_load_kubeconfig(struct kube_config *out, const char *path, const char *context,
+int kube_config_load_kubeconfig(struct kube_config *out,
+                                const char *path,
+                                const char *context,
                                 struct ty_error *err);
 
 /* In-cluster configuration: $KUBERNETES_SERVICE_HOST and $KUBERNETES_SERVICE_PORT,
  * token (as token_file, so rotation is seen), ca.crt and namespace from root_dir
  * (NULL = /var/run/secrets/kubernetes.io/serviceaccount; tests pass a temporary
  * directory).  Errors: TY_ENOTFOUND when the variables or the token are missing. */
-int kube_config_load_in_cluster(struct kube_config *out, const char *root_dir,
+int kube_config_load_in_cluster(struct kube_config *out,
+                                const char *root_dir,
                                 struct ty_error *err);
 
 /* Automatic choice: $KUBECONFIG set -> kubeconfig; else in-cluster when
@@ -143,14 +146,19 @@ struct kube_client_opts {
     const char *user_agent;  /* default "tycho/<version>" */
 };
 
-#define KUBE_CLIENT_OPTS_INIT {30000, 10000, (size_t)64 << 20, 4, 200, 10000, NULL}
+#define KUBE_CLIENT_OPTS_INIT                               \
+    {                                                       \
+        30000, 10000, (size_t)64 << 20, 4, 200, 10000, NULL \
+    }
 
 /* Creates a client for cfg (deep-copied; the caller keeps cfg).  o NULL means
  * KUBE_CLIENT_OPTS_INIT.  Calls curl_global_init once per process if nobody
  * has.  Returns 0, or TY_EINVAL for an unusable configuration (no server,
  * credentials over non-loopback http).  Free with kube_client_free(). */
-int kube_client_new(struct kube_client **out, const struct kube_config *cfg,
-                    const struct kube_client_opts *o, struct ty_error *err);
+int kube_client_new(struct kube_client **out,
+                    const struct kube_config *cfg,
+                    const struct kube_client_opts *o,
+                    struct ty_error *err);
 /* Frees the client.  No call may be in progress.  NULL is ok. */
 void kube_client_free(struct kube_client *c);
 
@@ -183,18 +191,36 @@ void kube_client_stats(const struct kube_client *c, struct kube_client_stats *ou
  * percent-encoded. */
 
 /* POST the object (201).  body's apiVersion/kind are filled in when missing. */
-int kube_create(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                const json_t *body, struct ty_error *err);
-int kube_get(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-             const char *name, struct ty_error *err);
+int kube_create(json_t **out,
+                struct kube_client *c,
+                enum kube_kind kind,
+                const char *ns,
+                const json_t *body,
+                struct ty_error *err);
+int kube_get(json_t **out,
+             struct kube_client *c,
+             enum kube_kind kind,
+             const char *ns,
+             const char *name,
+             struct ty_error *err);
 /* PUT the whole object; its metadata.resourceVersion is the precondition (409
  * Conflict -> TY_ECONFLICT when stale). */
-int kube_replace(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                 const char *name, const json_t *body, struct ty_error *err);
+int kube_replace(json_t **out,
+                 struct kube_client *c,
+                 enum kube_kind kind,
+                 const char *ns,
+                 const char *name,
+                 const json_t *body,
+                 struct ty_error *err);
 /* PATCH with application/merge-patch+json (RFC 7386: null deletes a key, lists
  * are replaced wholesale). */
-int kube_patch_merge(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                     const char *name, const json_t *patch, struct ty_error *err);
+int kube_patch_merge(json_t **out,
+                     struct kube_client *c,
+                     enum kube_kind kind,
+                     const char *ns,
+                     const char *name,
+                     const json_t *patch,
+                     struct ty_error *err);
 
 enum kube_propagation {
     KUBE_PROPAGATION_DEFAULT, /* the server's default for the kind (Background for most) */
@@ -205,12 +231,19 @@ enum kube_propagation {
 
 /* DELETE one object.  404 is TY_ENOTFOUND: callers that only want it gone treat
  * that as success. */
-int kube_delete(struct kube_client *c, enum kube_kind kind, const char *ns, const char *name,
-                enum kube_propagation propagation, struct ty_error *err);
+int kube_delete(struct kube_client *c,
+                enum kube_kind kind,
+                const char *ns,
+                const char *name,
+                enum kube_propagation propagation,
+                struct ty_error *err);
 /* DELETE the collection matching label_selector (NULL or "" = every object of
  * the kind in ns!).  Matching nothing is success. */
-int kube_delete_collection(struct kube_client *c, enum kube_kind kind, const char *ns,
-                           const char *label_selector, enum kube_propagation propagation,
+int kube_delete_collection(struct kube_client *c,
+                           enum kube_kind kind,
+                           const char *ns,
+                           const char *label_selector,
+                           enum kube_propagation propagation,
                            struct ty_error *err);
 
 struct kube_list_opts {
@@ -221,18 +254,29 @@ struct kube_list_opts {
     const char *resource_version; /* NULL = most recent */
 };
 
-#define KUBE_LIST_OPTS_INIT {NULL, NULL, 0, NULL, NULL}
+#define KUBE_LIST_OPTS_INIT       \
+    {                             \
+        NULL, NULL, 0, NULL, NULL \
+    }
 
 /* GET the collection (one page).  *list_out is the <Kind>List; its
  * metadata.continue (may be absent) names the next page.  An expired continue
  * token is TY_EGONE.  o may be NULL. */
-int kube_list(json_t **list_out, struct kube_client *c, enum kube_kind kind, const char *ns,
-              const struct kube_list_opts *o, struct ty_error *err);
+int kube_list(json_t **list_out,
+              struct kube_client *c,
+              enum kube_kind kind,
+              const char *ns,
+              const struct kube_list_opts *o,
+              struct ty_error *err);
 /* Like kube_list but follows metadata.continue until the last page (page size
  * o->limit, default 500) and returns one list with every item; its
  * metadata.resourceVersion is the first page's, suitable for kube_watch. */
-int kube_list_all(json_t **list_out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                  const struct kube_list_opts *o, struct ty_error *err);
+int kube_list_all(json_t **list_out,
+                  struct kube_client *c,
+                  enum kube_kind kind,
+                  const char *ns,
+                  const struct kube_list_opts *o,
+                  struct ty_error *err);
 
 /* ---- watch ------------------------------------------------------------------ */
 
@@ -248,12 +292,15 @@ struct kube_watch_opts {
     const char *resource_version; /* start after this version (list's RV); NULL = from now,
                                      with synthetic ADDED events for what exists */
     bool allow_bookmarks;
-    int timeout_s;                /* server-side timeoutSeconds; 0 = server default */
-    const int *stop;              /* optional: watch returns 0 soon after *stop becomes
-                                     nonzero (read atomically, checked about once a second) */
+    int timeout_s;   /* server-side timeoutSeconds; 0 = server default */
+    const int *stop; /* optional: watch returns 0 soon after *stop becomes
+                        nonzero (read atomically, checked about once a second) */
 };
 
-#define KUBE_WATCH_OPTS_INIT {NULL, NULL, NULL, true, 0, NULL}
+#define KUBE_WATCH_OPTS_INIT            \
+    {                                   \
+        NULL, NULL, NULL, true, 0, NULL \
+    }
 
 /* Streams events until the server ends the stream (returns 0: re-watch from
  * the last resourceVersion seen), the callback returns nonzero or *o->stop is
@@ -261,22 +308,33 @@ struct kube_watch_opts {
  * (HTTP 410 or an ERROR event with code 410: re-list, then watch from the new
  * list's RV); other ERROR events and HTTP failures map as everywhere else.
  * Connecting retries like any request; a broken stream is not retried. */
-int kube_watch(struct kube_client *c, enum kube_kind kind, const char *ns,
-               const struct kube_watch_opts *o, kube_watch_cb cb, void *payload,
+int kube_watch(struct kube_client *c,
+               enum kube_kind kind,
+               const char *ns,
+               const struct kube_watch_opts *o,
+               kube_watch_cb cb,
+               void *payload,
                struct ty_error *err);
 
 /* ---- other ------------------------------------------------------------------ */
 
 /* PodMetricsList from metrics.k8s.io/v1beta1 for ns (label_selector may be
  * NULL).  TY_ENOTFOUND when the cluster does not serve the metrics API. */
-int kube_pod_metrics(json_t **out, struct kube_client *c, const char *ns,
-                     const char *label_selector, struct ty_error *err);
+int kube_pod_metrics(json_t **out,
+                     struct kube_client *c,
+                     const char *ns,
+                     const char *label_selector,
+                     struct ty_error *err);
 
 /* A raw JSON request for paths outside the kinds above (e.g. GET /version).
  * path starts with '/' and may carry a query string (already encoded); body
  * may be NULL.  Same retries and error mapping as everything else. */
-int kube_request_json(json_t **out, struct kube_client *c, const char *method, const char *path,
-                      const json_t *body, struct ty_error *err);
+int kube_request_json(json_t **out,
+                      struct kube_client *c,
+                      const char *method,
+                      const char *path,
+                      const json_t *body,
+                      struct ty_error *err);
 
 /* Small accessors on objects (borrowed strings, NULL when absent). */
 const char *kube_obj_name(const json_t *obj);

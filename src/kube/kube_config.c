@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define IN_CLUSTER_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define IN_CLUSTER_DIR       "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KUBECONFIG_MAX_FILES 32
 
 void kube_config_init(struct kube_config *cfg)
@@ -145,8 +145,7 @@ static int kc_add_file(struct kc_set *s, const char *path, struct ty_error *err)
     int rc;
 
     if (s->n == KUBECONFIG_MAX_FILES)
-        return ty_error_set(err, TY_ELIMIT, "kubeconfig: more than %d files",
-                            KUBECONFIG_MAX_FILES);
+        return ty_error_set(err, TY_ELIMIT, "kubeconfig: more than %d files", KUBECONFIG_MAX_FILES);
     rc = doc_load_file(&d, path, NULL, err);
     if (rc)
         return rc;
@@ -164,8 +163,8 @@ static int kc_add_file(struct kc_set *s, const char *path, struct ty_error *err)
 }
 
 /* A string member: absent or null gives NULL; anything but a string is an error. */
-static int get_str(const char **out, const struct doc *d, const json_t *obj, const char *key,
-                   struct ty_error *err)
+static int get_str(
+    const char **out, const struct doc *d, const json_t *obj, const char *key, struct ty_error *err)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -177,8 +176,8 @@ static int get_str(const char **out, const struct doc *d, const json_t *obj, con
     return 0;
 }
 
-static int get_bool(bool *out, const struct doc *d, const json_t *obj, const char *key,
-                    struct ty_error *err)
+static int
+get_bool(bool *out, const struct doc *d, const json_t *obj, const char *key, struct ty_error *err)
 {
     json_t *v = json_object_get(obj, key);
     *out = false;
@@ -192,8 +191,12 @@ static int get_bool(bool *out, const struct doc *d, const json_t *obj, const cha
 
 /* Finds the first entry named `name` in section ("clusters", "users",
  * "contexts") across the files, and its inner mapping under `inner`. */
-static int kc_find(const struct kc_file **file_out, json_t **value_out, const struct kc_set *s,
-                   const char *section, const char *inner, const char *name,
+static int kc_find(const struct kc_file **file_out,
+                   json_t **value_out,
+                   const struct kc_set *s,
+                   const char *section,
+                   const char *inner,
+                   const char *name,
                    struct ty_error *err)
 {
     *file_out = NULL;
@@ -207,7 +210,8 @@ static int kc_find(const struct kc_file **file_out, json_t **value_out, const st
             continue;
         if (!json_is_array(list))
             return doc_error(err, TY_EINVAL, d, root, section, "%s must be a list", section);
-        json_array_foreach(list, i, item) {
+        json_array_foreach(list, i, item)
+        {
             const char *n;
             json_t *v;
             if (!json_is_object(item)) {
@@ -237,8 +241,8 @@ static char *resolve_path(const struct kc_file *f, const char *p)
     return ty_path_join(f->dir, p);
 }
 
-static int decode_data(char **out, const struct kc_file *f, const json_t *obj, const char *key,
-                       struct ty_error *err)
+static int decode_data(
+    char **out, const struct kc_file *f, const json_t *obj, const char *key, struct ty_error *err)
 {
     const char *s;
     struct ty_error sub = TY_ERROR_INIT;
@@ -252,8 +256,11 @@ static int decode_data(char **out, const struct kc_file *f, const json_t *obj, c
     return 0;
 }
 
-static int load_cluster(struct kube_config *cfg, const struct kc_file *f, json_t *cl,
-                        const char *name, struct ty_error *err)
+static int load_cluster(struct kube_config *cfg,
+                        const struct kc_file *f,
+                        json_t *cl,
+                        const char *name,
+                        struct ty_error *err)
 {
     const char *server, *ca;
     size_t n;
@@ -285,8 +292,8 @@ static int load_cluster(struct kube_config *cfg, const struct kc_file *f, json_t
     return get_bool(&cfg->insecure, f->doc, cl, "insecure-skip-tls-verify", err);
 }
 
-static int load_exec(struct kube_config *cfg, const struct kc_file *f, json_t *ex,
-                     struct ty_error *err)
+static int
+load_exec(struct kube_config *cfg, const struct kc_file *f, json_t *ex, struct ty_error *err)
 {
     struct kube_exec_config *e = ty_xcalloc(1, sizeof(*e));
     const char *cmd, *apiv, *mode;
@@ -320,7 +327,8 @@ static int load_exec(struct kube_config *cfg, const struct kc_file *f, json_t *e
         if (!json_is_array(args))
             return doc_error(err, TY_EINVAL, f->doc, ex, "args", "exec: args must be a list");
         e->args = ty_xcalloc(json_array_size(args) + 1, sizeof(char *));
-        json_array_foreach(args, i, item) {
+        json_array_foreach(args, i, item)
+        {
             if (!json_is_string(item)) {
                 char where[300];
                 doc_where_item(f->doc, args, i, where, sizeof(where));
@@ -333,15 +341,15 @@ static int load_exec(struct kube_config *cfg, const struct kc_file *f, json_t *e
         if (!json_is_array(env))
             return doc_error(err, TY_EINVAL, f->doc, ex, "env", "exec: env must be a list");
         e->env = ty_xcalloc(json_array_size(env) + 1, sizeof(char *));
-        json_array_foreach(env, i, item) {
+        json_array_foreach(env, i, item)
+        {
             const char *n = NULL, *v = NULL;
             if (!json_is_object(item) || get_str(&n, f->doc, item, "name", NULL) ||
                 get_str(&v, f->doc, item, "value", NULL) || !n || !n[0] || strchr(n, '=')) {
                 char where[300];
                 doc_where_item(f->doc, env, i, where, sizeof(where));
                 return ty_error_set(err, TY_EINVAL,
-                                    "%s: exec: env entries need a name and a string value",
-                                    where);
+                                    "%s: exec: env entries need a name and a string value", where);
             }
             e->env[e->nenv++] = ty_xasprintf("%s=%s", n, v ? v : "");
         }
@@ -349,15 +357,14 @@ static int load_exec(struct kube_config *cfg, const struct kc_file *f, json_t *e
     return 0;
 }
 
-static int load_user(struct kube_config *cfg, const struct kc_file *f, json_t *u,
-                     struct ty_error *err)
+static int
+load_user(struct kube_config *cfg, const struct kc_file *f, json_t *u, struct ty_error *err)
 {
     const char *token, *token_file, *cert, *key;
     json_t *ex;
     int rc;
 
-    static const char *const impersonation[] = {"as", "as-groups", "as-uid", "as-user-extra",
-                                                NULL};
+    static const char *const impersonation[] = {"as", "as-groups", "as-uid", "as-user-extra", NULL};
 
     for (int i = 0; impersonation[i]; i++)
         if (json_object_get(u, impersonation[i]))
@@ -431,14 +438,15 @@ static int kc_load_files(struct kc_set *s, const char *path, struct ty_error *er
             goto out;
     }
     if (s->n == 0)
-        rc = ty_error_set(err, TY_ENOTFOUND, "kubeconfig: none of the files in '%s' exists",
-                          path);
+        rc = ty_error_set(err, TY_ENOTFOUND, "kubeconfig: none of the files in '%s' exists", path);
 out:
     free(list);
     return rc;
 }
 
-int kube_config_load_kubeconfig(struct kube_config *out, const char *path, const char *context,
+int kube_config_load_kubeconfig(struct kube_config *out,
+                                const char *path,
+                                const char *context,
                                 struct ty_error *err)
 {
     struct kc_set set = {0};
@@ -522,8 +530,7 @@ static char *trim_dup(const char *s)
     return ty_xstrndup(s, n);
 }
 
-int kube_config_load_in_cluster(struct kube_config *out, const char *root_dir,
-                                struct ty_error *err)
+int kube_config_load_in_cluster(struct kube_config *out, const char *root_dir, struct ty_error *err)
 {
     const char *host = getenv("KUBERNETES_SERVICE_HOST");
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -533,8 +540,9 @@ int kube_config_load_in_cluster(struct kube_config *out, const char *root_dir,
 
     kube_config_init(out);
     if (!host || !host[0] || !port || !port[0])
-        return ty_error_set(err, TY_ENOTFOUND, "in-cluster: KUBERNETES_SERVICE_HOST and "
-                                               "KUBERNETES_SERVICE_PORT are not set");
+        return ty_error_set(err, TY_ENOTFOUND,
+                            "in-cluster: KUBERNETES_SERVICE_HOST and "
+                            "KUBERNETES_SERVICE_PORT are not set");
     token_path = ty_path_join(root, "token");
     ca_path = ty_path_join(root, "ca.crt");
     ns_path = ty_path_join(root, "namespace");

@@ -27,7 +27,7 @@
 
 extern char **environ;
 
-#define EXEC_OUTPUT_MAX (1u << 20)
+#define EXEC_OUTPUT_MAX  (1u << 20)
 #define EXEC_DEADLINE_MS 30000
 
 void kube_exec_cred_cleanup(struct kube_exec_cred *c)
@@ -40,8 +40,7 @@ void kube_exec_cred_cleanup(struct kube_exec_cred *c)
     memset(c, 0, sizeof(*c));
 }
 
-int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len,
-                    struct ty_error *err)
+int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len, struct ty_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len, 0, &jerr), *st;
@@ -50,8 +49,8 @@ int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len,
 
     memset(out, 0, sizeof(*out));
     if (!root)
-        return ty_error_set(err, TY_EAUTH, "exec plugin output is not JSON: %d:%d: %s",
-                            jerr.line, jerr.column, jerr.text);
+        return ty_error_set(err, TY_EAUTH, "exec plugin output is not JSON: %d:%d: %s", jerr.line,
+                            jerr.column, jerr.text);
     kind = json_string_value(json_object_get(root, "kind"));
     if (!kind || strcmp(kind, "ExecCredential") != 0) {
         rc = ty_error_set(err, TY_EAUTH, "exec plugin output: kind is '%s', not ExecCredential",
@@ -68,18 +67,19 @@ int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len,
     key = json_string_value(json_object_get(st, "clientKeyData"));
     exp = json_string_value(json_object_get(st, "expirationTimestamp"));
     if (!(token && token[0]) && !(cert && key)) {
-        rc = ty_error_set(err, TY_EAUTH, "exec plugin output: status has neither a token nor "
-                                         "clientCertificateData and clientKeyData");
+        rc = ty_error_set(err, TY_EAUTH,
+                          "exec plugin output: status has neither a token nor "
+                          "clientCertificateData and clientKeyData");
         goto out;
     }
     if ((cert != NULL) != (key != NULL)) {
-        rc = ty_error_set(err, TY_EAUTH, "exec plugin output: clientCertificateData and "
-                                         "clientKeyData must come together");
+        rc = ty_error_set(err, TY_EAUTH,
+                          "exec plugin output: clientCertificateData and "
+                          "clientKeyData must come together");
         goto out;
     }
     if (exp && ty_time_parse_iso(exp, &out->expiry_ms) != 0) {
-        rc = ty_error_set(err, TY_EAUTH, "exec plugin output: bad expirationTimestamp '%s'",
-                          exp);
+        rc = ty_error_set(err, TY_EAUTH, "exec plugin output: bad expirationTimestamp '%s'", exp);
         goto out;
     }
     out->token = token && token[0] ? ty_xstrdup(token) : NULL;
@@ -92,8 +92,8 @@ out:
     return rc;
 }
 
-static char *exec_info(const struct kube_exec_config *e, const char *server, const char *ca_pem,
-                       bool insecure)
+static char *
+exec_info(const struct kube_exec_config *e, const char *server, const char *ca_pem, bool insecure)
 {
     json_t *info = json_object(), *spec = json_object();
     char *s;
@@ -135,8 +135,8 @@ static char *exec_info(const struct kube_exec_config *e, const char *server, con
 }
 
 /* Reads both pipes until EOF, the cap or the deadline. */
-static int collect(int outfd, int errfd, struct ty_buf *out, struct ty_buf *errb,
-                   struct ty_error *err)
+static int
+collect(int outfd, int errfd, struct ty_buf *out, struct ty_buf *errb, struct ty_error *err)
 {
     int64_t deadline = ty_time_mono_ms() + EXEC_DEADLINE_MS;
     struct pollfd p[2] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}};
@@ -186,8 +186,12 @@ static bool env_overridden(const char *var, const struct kube_exec_config *e)
     return false;
 }
 
-int kube_exec_run(struct kube_exec_cred *out, const struct kube_exec_config *e,
-                  const char *server, const char *ca_pem, bool insecure, struct ty_error *err)
+int kube_exec_run(struct kube_exec_cred *out,
+                  const struct kube_exec_config *e,
+                  const char *server,
+                  const char *ca_pem,
+                  bool insecure,
+                  struct ty_error *err)
 {
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
     posix_spawn_file_actions_t fa;

@@ -22,8 +22,8 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#include <curl/curl.h>
 #include <ctype.h>
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +43,10 @@ static bool is_cancelled(struct kube_client *c)
     return __atomic_load_n(&c->cancelled, __ATOMIC_ACQUIRE) != 0;
 }
 
-int kube_client_new(struct kube_client **out, const struct kube_config *cfg,
-                    const struct kube_client_opts *o, struct ty_error *err)
+int kube_client_new(struct kube_client **out,
+                    const struct kube_config *cfg,
+                    const struct kube_client_opts *o,
+                    struct ty_error *err)
 {
     static const struct kube_client_opts defaults = KUBE_CLIENT_OPTS_INIT;
     struct kube_client *c;
@@ -55,10 +57,9 @@ int kube_client_new(struct kube_client **out, const struct kube_config *cfg,
         return ty_error_set(err, TY_EINVAL, "kube: the configuration has no server");
     https = ty_str_has_prefix(cfg->server, "https://");
     if (!https && !ty_str_has_prefix(cfg->server, "http://"))
-        return ty_error_set(err, TY_EINVAL, "kube: server '%s' is not an http(s) URL",
-                            cfg->server);
-    has_creds = cfg->token || cfg->token_file || cfg->exec || cfg->client_cert_pem ||
-                cfg->client_cert_file;
+        return ty_error_set(err, TY_EINVAL, "kube: server '%s' is not an http(s) URL", cfg->server);
+    has_creds =
+        cfg->token || cfg->token_file || cfg->exec || cfg->client_cert_pem || cfg->client_cert_file;
     if (!https && has_creds && !kube_url_is_loopback(cfg->server))
         return ty_error_set(err, TY_EINVAL,
                             "kube: refusing to send credentials over plain http to %s "
@@ -236,12 +237,11 @@ static int creds_get(struct kube_client *c, struct creds *cr, bool force, struct
         return 0;
     pthread_mutex_lock(&c->cred_lock);
     if (c->cfg.exec) {
-        bool expired = c->exec_cred.expiry_ms &&
-                       ty_time_now_ms() >= c->exec_cred.expiry_ms - 10000;
+        bool expired = c->exec_cred.expiry_ms && ty_time_now_ms() >= c->exec_cred.expiry_ms - 10000;
         if (force || !c->exec_valid || expired) {
             struct kube_exec_cred fresh;
-            rc = kube_exec_run(&fresh, c->cfg.exec, c->cfg.server, c->cfg.ca_pem,
-                               c->cfg.insecure, err);
+            rc = kube_exec_run(&fresh, c->cfg.exec, c->cfg.server, c->cfg.ca_pem, c->cfg.insecure,
+                               err);
             if (rc)
                 goto out;
             kube_exec_cred_cleanup(&c->exec_cred);
@@ -339,12 +339,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *p)
     return n;
 }
 
-static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
+static int
+on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     struct xfer *x = p;
-    if (is_cancelled(x->c) ||
-        (x->r->stop && __atomic_load_n(x->r->stop, __ATOMIC_ACQUIRE))) {
+    if (is_cancelled(x->c) || (x->r->stop && __atomic_load_n(x->r->stop, __ATOMIC_ACQUIRE))) {
         x->stopped = true;
         return 1;
     }
@@ -403,9 +402,14 @@ enum outcome { DONE, RETRY, REAUTH };
 
 /* One attempt.  Returns DONE with *rc set, or RETRY/REAUTH with err set and
  * *retry_after_ms filled. */
-static enum outcome attempt(struct kube_client *c, const struct kube_req *r,
-                            struct kube_resp *resp, const struct creds *cr, const char *what,
-                            int *rc, long *retry_after_ms, struct ty_error *err)
+static enum outcome attempt(struct kube_client *c,
+                            const struct kube_req *r,
+                            struct kube_resp *resp,
+                            const struct creds *cr,
+                            const char *what,
+                            int *rc,
+                            long *retry_after_ms,
+                            struct ty_error *err)
 {
     CURL *h = pool_get(c);
     struct curl_slist *hdrs = NULL;
@@ -487,8 +491,8 @@ static enum outcome attempt(struct kube_client *c, const struct kube_req *r,
             resp->aborted = true;
     }
     if (x.too_big) {
-        *rc = ty_error_set(err, TY_ELIMIT, "kube: %s: reply %s over the limit of %zu bytes",
-                           what, r->on_line ? "line" : "body", c->opts.max_reply_bytes);
+        *rc = ty_error_set(err, TY_ELIMIT, "kube: %s: reply %s over the limit of %zu bytes", what,
+                           r->on_line ? "line" : "body", c->opts.max_reply_bytes);
     } else if (x.line_abort || (x.stopped && r->on_line)) {
         resp->aborted = true;
         *rc = 0;
@@ -541,7 +545,9 @@ static void sleep_ms(struct kube_client *c, const int *stop, long ms)
     }
 }
 
-int kube_do(struct kube_client *c, const struct kube_req *r, struct kube_resp *resp,
+int kube_do(struct kube_client *c,
+            const struct kube_req *r,
+            struct kube_resp *resp,
             struct ty_error *err)
 {
     char what[300];

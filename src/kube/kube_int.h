@@ -46,8 +46,12 @@ bool kube_status_retryable(long http);
  * EGONE, 400/405/415/422 EINVAL, 429 and 5xx EUPSTREAM, others TY_ERR.
  * Returns the code.  *retry_after_s_out (may be NULL) receives
  * details.retryAfterSeconds when present, else 0. */
-int kube_status_error(struct ty_error *err, long http, const char *body, size_t len,
-                      const char *what, long *retry_after_s_out);
+int kube_status_error(struct ty_error *err,
+                      long http,
+                      const char *body,
+                      size_t len,
+                      const char *what,
+                      long *retry_after_s_out);
 
 /* Maps a Status object's code/reason (as in a watch ERROR event). */
 int kube_status_object_error(struct ty_error *err, const json_t *status, const char *what);
@@ -66,29 +70,32 @@ void kube_lines_cleanup(struct kube_lines *l);
 /* Feeds bytes; calls fn for every complete non-empty line (without "\n" or
  * "\r\n").  Returns 0, fn's nonzero result (feeding stops there), or
  * TY_ELIMIT when a line grows beyond max_line. */
-int kube_lines_feed(struct kube_lines *l, const char *data, size_t len, kube_line_fn fn,
-                    void *payload);
+int kube_lines_feed(
+    struct kube_lines *l, const char *data, size_t len, kube_line_fn fn, void *payload);
 /* Delivers an unterminated last line, if any (end of stream). */
 int kube_lines_finish(struct kube_lines *l, kube_line_fn fn, void *payload);
 
 /* ---- exec credential plugins (kube_exec.c) ---- */
 
 struct kube_exec_cred {
-    char *token;        /* or NULL */
-    char *cert_pem;     /* clientCertificateData, or NULL */
-    char *key_pem;      /* clientKeyData, or NULL */
-    int64_t expiry_ms;  /* wall clock; 0 = no expiry given */
+    char *token;       /* or NULL */
+    char *cert_pem;    /* clientCertificateData, or NULL */
+    char *key_pem;     /* clientKeyData, or NULL */
+    int64_t expiry_ms; /* wall clock; 0 = no expiry given */
 };
 
 void kube_exec_cred_cleanup(struct kube_exec_cred *c);
 /* Runs the plugin (KUBERNETES_EXEC_INFO set; cluster info when asked) and
  * parses its ExecCredential.  Returns 0, or TY_EAUTH with the plugin's stderr
  * in the message. */
-int kube_exec_run(struct kube_exec_cred *out, const struct kube_exec_config *e,
-                  const char *server, const char *ca_pem, bool insecure, struct ty_error *err);
+int kube_exec_run(struct kube_exec_cred *out,
+                  const struct kube_exec_config *e,
+                  const char *server,
+                  const char *ca_pem,
+                  bool insecure,
+                  struct ty_error *err);
 /* Parses ExecCredential JSON text (pure; used by kube_exec_run). */
-int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len,
-                    struct ty_error *err);
+int kube_exec_parse(struct kube_exec_cred *out, const char *text, size_t len, struct ty_error *err);
 
 /* ---- the client (kube_http.c) ---- */
 
@@ -100,17 +107,17 @@ struct kube_client {
     char *user_agent;
     bool send_credentials;
 
-    pthread_mutex_t lock; /* guards the pool and the stats */
+    pthread_mutex_t lock;      /* guards the pool and the stats */
     void *pool[KUBE_POOL_MAX]; /* idle CURL handles */
     int npool;
     struct kube_client_stats stats;
 
     pthread_mutex_t cred_lock; /* guards the credentials below (held while a plugin runs) */
-    char *token;              /* current bearer token (static, file or exec) */
-    int64_t token_read_ms;    /* monotonic time of the last token file read */
+    char *token;               /* current bearer token (static, file or exec) */
+    int64_t token_read_ms;     /* monotonic time of the last token file read */
     struct kube_exec_cred exec_cred;
     bool exec_valid;
-    int cancelled;            /* atomic */
+    int cancelled; /* atomic */
 };
 
 /* One request.  Streaming requests (on_line set) feed a 2xx body to on_line
@@ -118,26 +125,28 @@ struct kube_client {
  * transfer and kube_do() returns 0 with resp->aborted set. */
 struct kube_req {
     const char *method;
-    const char *path;         /* path + encoded query */
-    const char *body;         /* NULL = none */
+    const char *path; /* path + encoded query */
+    const char *body; /* NULL = none */
     size_t body_len;
     const char *content_type; /* for the body */
     kube_line_fn on_line;
     void *line_payload;
     const int *stop;
-    long timeout_ms;          /* 0 = opts.timeout_ms; -1 = none */
+    long timeout_ms; /* 0 = opts.timeout_ms; -1 = none */
 };
 
 struct kube_resp {
     long status;
     struct ty_buf body;
-    bool aborted;             /* on_line or stop ended a streaming transfer */
+    bool aborted; /* on_line or stop ended a streaming transfer */
 };
 
 /* Performs r with retries, credential refresh and error mapping.  Returns 0
  * for a 2xx answer (body in resp->body, which the caller cleans up) or an
  * error code.  Counts stats (not `calls`, which the callers count). */
-int kube_do(struct kube_client *c, const struct kube_req *r, struct kube_resp *resp,
+int kube_do(struct kube_client *c,
+            const struct kube_req *r,
+            struct kube_resp *resp,
             struct ty_error *err);
 /* Counts one API call and, when rc != 0, one error. */
 void kube_count_call(struct kube_client *c, int rc);

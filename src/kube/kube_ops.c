@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#define LIST_ALL_PAGE 500
+#define LIST_ALL_PAGE      500
 #define LIST_ALL_MAX_PAGES 100000
 
 static const char *ns_or_default(struct kube_client *c, const char *ns)
@@ -42,8 +42,13 @@ static int check_kind(enum kube_kind kind, struct ty_error *err)
 }
 
 /* Runs the request and parses the reply into *out (when out is not NULL). */
-static int call_json(json_t **out, struct kube_client *c, const char *method, const char *path,
-                     const json_t *body, const char *content_type, struct ty_error *err)
+static int call_json(json_t **out,
+                     struct kube_client *c,
+                     const char *method,
+                     const char *path,
+                     const json_t *body,
+                     const char *content_type,
+                     struct ty_error *err)
 {
     struct kube_req r = {0};
     struct kube_resp resp = {0, TY_BUF_INIT, false};
@@ -81,8 +86,12 @@ out:
     return rc;
 }
 
-int kube_request_json(json_t **out, struct kube_client *c, const char *method, const char *path,
-                      const json_t *body, struct ty_error *err)
+int kube_request_json(json_t **out,
+                      struct kube_client *c,
+                      const char *method,
+                      const char *path,
+                      const json_t *body,
+                      struct ty_error *err)
 {
     if (out)
         *out = NULL;
@@ -91,8 +100,12 @@ int kube_request_json(json_t **out, struct kube_client *c, const char *method, c
     return call_json(out, c, method, path, body, NULL, err);
 }
 
-int kube_create(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                const json_t *body, struct ty_error *err)
+int kube_create(json_t **out,
+                struct kube_client *c,
+                enum kube_kind kind,
+                const char *ns,
+                const json_t *body,
+                struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     json_t *copy = NULL;
@@ -121,8 +134,12 @@ int kube_create(json_t **out, struct kube_client *c, enum kube_kind kind, const 
     return rc;
 }
 
-int kube_get(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-             const char *name, struct ty_error *err)
+int kube_get(json_t **out,
+             struct kube_client *c,
+             enum kube_kind kind,
+             const char *ns,
+             const char *name,
+             struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     int rc;
@@ -138,8 +155,13 @@ int kube_get(json_t **out, struct kube_client *c, enum kube_kind kind, const cha
     return rc;
 }
 
-int kube_replace(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                 const char *name, const json_t *body, struct ty_error *err)
+int kube_replace(json_t **out,
+                 struct kube_client *c,
+                 enum kube_kind kind,
+                 const char *ns,
+                 const char *name,
+                 const json_t *body,
+                 struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     int rc;
@@ -157,8 +179,13 @@ int kube_replace(json_t **out, struct kube_client *c, enum kube_kind kind, const
     return rc;
 }
 
-int kube_patch_merge(json_t **out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                     const char *name, const json_t *patch, struct ty_error *err)
+int kube_patch_merge(json_t **out,
+                     struct kube_client *c,
+                     enum kube_kind kind,
+                     const char *ns,
+                     const char *name,
+                     const json_t *patch,
+                     struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     int rc;
@@ -189,8 +216,12 @@ static json_t *delete_options(enum kube_propagation p)
     return o;
 }
 
-int kube_delete(struct kube_client *c, enum kube_kind kind, const char *ns, const char *name,
-                enum kube_propagation propagation, struct ty_error *err)
+int kube_delete(struct kube_client *c,
+                enum kube_kind kind,
+                const char *ns,
+                const char *name,
+                enum kube_propagation propagation,
+                struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     json_t *opts = NULL;
@@ -207,8 +238,11 @@ int kube_delete(struct kube_client *c, enum kube_kind kind, const char *ns, cons
     return rc;
 }
 
-int kube_delete_collection(struct kube_client *c, enum kube_kind kind, const char *ns,
-                           const char *label_selector, enum kube_propagation propagation,
+int kube_delete_collection(struct kube_client *c,
+                           enum kube_kind kind,
+                           const char *ns,
+                           const char *label_selector,
+                           enum kube_propagation propagation,
                            struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
@@ -247,8 +281,12 @@ static void add_list_query(struct ty_buf *path, const struct kube_list_opts *o)
         kube_query_add(path, "resourceVersion", o->resource_version);
 }
 
-int kube_list(json_t **list_out, struct kube_client *c, enum kube_kind kind, const char *ns,
-              const struct kube_list_opts *o, struct ty_error *err)
+int kube_list(json_t **list_out,
+              struct kube_client *c,
+              enum kube_kind kind,
+              const char *ns,
+              const struct kube_list_opts *o,
+              struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     json_t *list = NULL;
@@ -273,8 +311,12 @@ int kube_list(json_t **list_out, struct kube_client *c, enum kube_kind kind, con
     return 0;
 }
 
-int kube_list_all(json_t **list_out, struct kube_client *c, enum kube_kind kind, const char *ns,
-                  const struct kube_list_opts *o, struct ty_error *err)
+int kube_list_all(json_t **list_out,
+                  struct kube_client *c,
+                  enum kube_kind kind,
+                  const char *ns,
+                  const struct kube_list_opts *o,
+                  struct ty_error *err)
 {
     struct kube_list_opts page = KUBE_LIST_OPTS_INIT;
     json_t *all = NULL, *cur = NULL;
@@ -329,8 +371,11 @@ out:
     return rc;
 }
 
-int kube_pod_metrics(json_t **out, struct kube_client *c, const char *ns,
-                     const char *label_selector, struct ty_error *err)
+int kube_pod_metrics(json_t **out,
+                     struct kube_client *c,
+                     const char *ns,
+                     const char *label_selector,
+                     struct ty_error *err)
 {
     struct ty_buf path = TY_BUF_INIT;
     int rc;

@@ -39,10 +39,14 @@ static const struct kind_info kinds[KUBE_KIND_COUNT] = {
 };
 
 static const char *const api_versions[KUBE_KIND_COUNT] = {
-    [KUBE_DEPLOYMENT] = "apps/v1",   [KUBE_REPLICASET] = "apps/v1",
-    [KUBE_POD] = "v1",               [KUBE_SERVICE] = "v1",
-    [KUBE_PVC] = "v1",               [KUBE_NETWORKPOLICY] = "networking.k8s.io/v1",
-    [KUBE_SECRET] = "v1",            [KUBE_CONFIGMAP] = "v1",
+    [KUBE_DEPLOYMENT] = "apps/v1",
+    [KUBE_REPLICASET] = "apps/v1",
+    [KUBE_POD] = "v1",
+    [KUBE_SERVICE] = "v1",
+    [KUBE_PVC] = "v1",
+    [KUBE_NETWORKPOLICY] = "networking.k8s.io/v1",
+    [KUBE_SECRET] = "v1",
+    [KUBE_CONFIGMAP] = "v1",
     [KUBE_EVENT] = "v1",
 };
 
@@ -268,8 +272,12 @@ int kube_status_object_error(struct ty_error *err, const json_t *status, const c
                         (int)code, reason && reason[0] ? reason : "Failure");
 }
 
-int kube_status_error(struct ty_error *err, long http, const char *body, size_t len,
-                      const char *what, long *retry_after_s_out)
+int kube_status_error(struct ty_error *err,
+                      long http,
+                      const char *body,
+                      size_t len,
+                      const char *what,
+                      long *retry_after_s_out)
 {
     json_t *st = NULL;
     int rc;
@@ -323,8 +331,8 @@ static int deliver(const char *line, size_t len, kube_line_fn fn, void *payload)
     return fn(line, len, payload);
 }
 
-int kube_lines_feed(struct kube_lines *l, const char *data, size_t len, kube_line_fn fn,
-                    void *payload)
+int kube_lines_feed(
+    struct kube_lines *l, const char *data, size_t len, kube_line_fn fn, void *payload)
 {
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
@@ -368,6 +376,5 @@ const char *kube_obj_name(const json_t *obj)
 
 const char *kube_obj_resource_version(const json_t *obj)
 {
-    return json_string_value(
-        json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }

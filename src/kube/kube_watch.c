@@ -20,7 +20,7 @@ struct watch_state {
     void *payload;
     const char *what;
     uint64_t events;
-    int rc;           /* error from the stream itself (ERROR event, bad line) */
+    int rc; /* error from the stream itself (ERROR event, bad line) */
     struct ty_error *err;
     bool stopped_by_cb;
 };
@@ -72,8 +72,12 @@ out:
     return rc;
 }
 
-int kube_watch(struct kube_client *c, enum kube_kind kind, const char *ns,
-               const struct kube_watch_opts *o, kube_watch_cb cb, void *payload,
+int kube_watch(struct kube_client *c,
+               enum kube_kind kind,
+               const char *ns,
+               const struct kube_watch_opts *o,
+               kube_watch_cb cb,
+               void *payload,
                struct ty_error *err)
 {
     static const struct kube_watch_opts defaults = KUBE_WATCH_OPTS_INIT;

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TOKEN "test-token-1"
+#define TOKEN    "test-token-1"
 #define RO_TOKEN "read-only-token"
 
 static bool real_mode;
@@ -91,8 +91,7 @@ static void setup(void)
 static void teardown(void)
 {
     if (kc && real_mode)
-        kube_delete_collection(kc, KUBE_CONFIGMAP, NULL, run_label, KUBE_PROPAGATION_DEFAULT,
-                               NULL);
+        kube_delete_collection(kc, KUBE_CONFIGMAP, NULL, run_label, KUBE_PROPAGATION_DEFAULT, NULL);
     kube_client_free(kc);
     kc = NULL;
     kube_config_cleanup(&cfg);
@@ -135,21 +134,19 @@ START_TEST(test_crud)
     ck_assert_str_eq(kube_obj_name(obj), name);
     ck_assert_str_eq(json_string_value(json_object_get(obj, "kind")), "ConfigMap");
     ck_assert_ptr_nonnull(kube_obj_resource_version(obj));
-    ck_assert_fails_with(kube_create(&got, kc, KUBE_CONFIGMAP, NULL, body, &err), &err,
-                         TY_EEXISTS, "already exists");
+    ck_assert_fails_with(kube_create(&got, kc, KUBE_CONFIGMAP, NULL, body, &err), &err, TY_EEXISTS,
+                         "already exists");
     ck_assert_ptr_null(got);
 
     ck_assert_ok(kube_get(&got, kc, KUBE_CONFIGMAP, NULL, name, &err), &err);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "v")),
-                     "one");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "v")), "one");
     rv = ty_xstrdup(kube_obj_resource_version(got));
     json_decref(got);
 
-    patch = json_pack("{s:{s:{s:s}},s:{s:s,s:n}}", "metadata", "labels", "patched", "yes",
-                      "data", "w", "two", "v");
+    patch = json_pack("{s:{s:{s:s}},s:{s:s,s:n}}", "metadata", "labels", "patched", "yes", "data",
+                      "w", "two", "v");
     ck_assert_ok(kube_patch_merge(&got, kc, KUBE_CONFIGMAP, NULL, name, patch, &err), &err);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "w")),
-                     "two");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "w")), "two");
     ck_assert_ptr_null(json_object_get(json_object_get(got, "data"), "v"));
     ck_assert_str_eq(json_string_value(json_object_get(
                          json_object_get(json_object_get(got, "metadata"), "labels"), "patched")),
@@ -165,17 +162,16 @@ START_TEST(test_crud)
                         json_string(kube_obj_resource_version(got)));
     json_decref(got);
     ck_assert_ok(kube_replace(&got, kc, KUBE_CONFIGMAP, NULL, name, body, &err), &err);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "v")),
-                     "one");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "data"), "v")), "one");
     json_decref(got);
 
     ck_assert_ok(kube_delete(kc, KUBE_CONFIGMAP, NULL, name, KUBE_PROPAGATION_BACKGROUND, &err),
                  &err);
-    ck_assert_fails_with(kube_delete(kc, KUBE_CONFIGMAP, NULL, name, KUBE_PROPAGATION_DEFAULT,
-                                     &err),
-                         &err, TY_ENOTFOUND, "not found");
-    ck_assert_fails_with(kube_get(&got, kc, KUBE_CONFIGMAP, NULL, name, &err), &err,
-                         TY_ENOTFOUND, name);
+    ck_assert_fails_with(
+        kube_delete(kc, KUBE_CONFIGMAP, NULL, name, KUBE_PROPAGATION_DEFAULT, &err), &err,
+        TY_ENOTFOUND, "not found");
+    ck_assert_fails_with(kube_get(&got, kc, KUBE_CONFIGMAP, NULL, name, &err), &err, TY_ENOTFOUND,
+                         name);
     ck_assert_fails_with(kube_get(&got, kc, KUBE_CONFIGMAP, NULL, "", &err), &err, TY_EINVAL,
                          "name");
     free(rv);
@@ -245,8 +241,8 @@ START_TEST(test_list_paging)
         json_decref(list);
         so.field_selector = NULL;
         so.label_selector = "bad selector (((";
-        ck_assert_fails_with(kube_list(&list, kc, KUBE_CONFIGMAP, NULL, &so, &err), &err,
-                             TY_EINVAL, "400");
+        ck_assert_fails_with(kube_list(&list, kc, KUBE_CONFIGMAP, NULL, &so, &err), &err, TY_EINVAL,
+                             "400");
     }
 
     ck_assert_ok(kube_delete_collection(kc, KUBE_CONFIGMAP, NULL, run_label,
@@ -257,9 +253,9 @@ START_TEST(test_list_paging)
     ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 0);
     json_decref(list);
     /* matching nothing is success */
-    ck_assert_ok(kube_delete_collection(kc, KUBE_CONFIGMAP, NULL, run_label,
-                                        KUBE_PROPAGATION_DEFAULT, &err),
-                 &err);
+    ck_assert_ok(
+        kube_delete_collection(kc, KUBE_CONFIGMAP, NULL, run_label, KUBE_PROPAGATION_DEFAULT, &err),
+        &err);
 }
 END_TEST
 
@@ -464,8 +460,8 @@ START_TEST(test_version_and_limits)
     ck_assert_ok(kube_request_json(&v, kc, "GET", "/version", NULL, &err), &err);
     ck_assert_ptr_nonnull(json_string_value(json_object_get(v, "gitVersion")));
     json_decref(v);
-    ck_assert_fails_with(kube_request_json(&v, kc, "GET", "version", NULL, &err), &err,
-                         TY_EINVAL, "path");
+    ck_assert_fails_with(kube_request_json(&v, kc, "GET", "version", NULL, &err), &err, TY_EINVAL,
+                         "path");
 
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -475,8 +471,8 @@ START_TEST(test_version_and_limits)
     ck_assert_ok(kube_client_new(&c2, &cfg, &o, &err), &err);
     ck_assert_fails_with(kube_get(&v, c2, KUBE_CONFIGMAP, NULL, cm_name("big"), &err), &err,
                          TY_ELIMIT, "over the limit of 1024");
-    ck_assert_fails_with(kube_list(&list, c2, KUBE_CONFIGMAP, NULL, NULL, &err), &err,
-                         TY_ELIMIT, "1024");
+    ck_assert_fails_with(kube_list(&list, c2, KUBE_CONFIGMAP, NULL, NULL, &err), &err, TY_ELIMIT,
+                         "1024");
     kube_client_free(c2);
     json_decref(cm);
 }
@@ -725,8 +721,8 @@ START_TEST(test_token_rotation)
     c.token_reread_s = 1;
     o.retries = 0;
     ck_assert_ok(kube_client_new(&c2, &c, &o, &err), &err);
-    ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err,
-                         TY_EAUTH, "401");
+    ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err, TY_EAUTH,
+                         "401");
     /* the kubelet rotates the file: the next 401 makes the client re-read it */
     write_file("tok", TOKEN "\n");
     ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
@@ -736,8 +732,8 @@ START_TEST(test_token_rotation)
     write_file("tok", "rotated-away\n");
     ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
     usleep(1100 * 1000);
-    ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err,
-                         TY_EAUTH, "401");
+    ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err, TY_EAUTH,
+                         "401");
     kube_client_free(c2);
     kube_config_cleanup(&c);
     free(p);
@@ -780,14 +776,12 @@ START_TEST(test_exec_plugin)
                                "      interactiveMode: Never\n");
     ck_assert_int_eq(probe(p, &c2, &err), TY_ENOTFOUND);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err),
-                         TY_ENOTFOUND);
+        ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
     count = read_tmp("runs");
     ck_assert_str_eq(count, "run\n"); /* cached until expirationTimestamp */
     free(count);
     info = read_tmp("info");
-    ck_assert_msg(strstr(info, "\"kind\":\"ExecCredential\"") &&
-                      strstr(info, kubesim_url(sim)) &&
+    ck_assert_msg(strstr(info, "\"kind\":\"ExecCredential\"") && strstr(info, kubesim_url(sim)) &&
                       strstr(info, "certificate-authority-data") == NULL,
                   "%s", info); /* CA given as a file, so no -data */
     free(info);
@@ -817,8 +811,7 @@ START_TEST(test_exec_plugin)
                                            "value: '2000-01-01T00:00:00Z'}]\n");
         write_file("runs", "");
         ck_assert_int_eq(probe(p2, &c2, &err), TY_ENOTFOUND);
-        ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err),
-                         TY_ENOTFOUND);
+        ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
         count = read_tmp("runs");
         ck_assert_str_eq(count, "run\nrun\n");
         free(count);
@@ -879,8 +872,7 @@ START_TEST(test_client_certificates)
     free(p);
     cert = read_tmp("client.b64");
     key = read_tmp("key.b64");
-    yaml = ty_xasprintf("    client-certificate-data: %s\n    client-key-data: %s\n", cert,
-                        key);
+    yaml = ty_xasprintf("    client-certificate-data: %s\n    client-key-data: %s\n", cert, key);
     p = write_kubeconfig("kc2", yaml);
     ck_assert_fails_with(probe(p, NULL, &err), &err, TY_ENOTFOUND, "not found");
     free(p);
@@ -896,9 +888,9 @@ START_TEST(test_client_certificates)
         char *text;
         pem = read_tmp("client.pem");
         kpem = read_tmp("client.key");
-        cred = json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion",
-                         "client.authentication.k8s.io/v1", "kind", "ExecCredential", "status",
-                         "clientCertificateData", pem, "clientKeyData", kpem);
+        cred = json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "client.authentication.k8s.io/v1",
+                         "kind", "ExecCredential", "status", "clientCertificateData", pem,
+                         "clientKeyData", kpem);
         text = json_dumps(cred, JSON_COMPACT);
         write_file("cred.json", text);
         script = ty_xasprintf("#!/bin/sh\ncat '%s/cred.json'\n", tmpdir);
@@ -944,16 +936,16 @@ START_TEST(test_in_cluster_config)
     ck_assert_ok(kube_config_load_in_cluster(&c, tmpdir, &err), &err);
     ck_assert_str_eq(c.namespace, "in-cluster-ns");
     ck_assert_ok(kube_client_new(&c2, &c, &o, &err), &err);
-    ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
-                   "name", "in-cluster-ns");
+    ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
+                   "in-cluster-ns");
     ck_assert_ok(kube_request_json(NULL, c2, "POST", "/api/v1/namespaces", ns, &err), &err);
     json_decref(ns);
     ck_assert_ok(kube_create(NULL, c2, KUBE_CONFIGMAP, NULL, cm, &err), &err);
     ck_assert_ok(kube_get(&got, kc, KUBE_CONFIGMAP, "in-cluster-ns", cm_name("incluster"), &err),
                  &err);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(got, "metadata"),
-                                                       "namespace")),
-                     "in-cluster-ns");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(got, "metadata"), "namespace")),
+        "in-cluster-ns");
     json_decref(got);
     json_decref(cm);
     kube_client_free(c2);
@@ -1016,9 +1008,8 @@ START_TEST(test_workloads_and_metrics)
     ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 1);
     json_decref(list);
 
-    ck_assert_ok(kube_delete(kc, KUBE_DEPLOYMENT, NULL, "jupyter", KUBE_PROPAGATION_FOREGROUND,
-                             &err),
-                 &err);
+    ck_assert_ok(
+        kube_delete(kc, KUBE_DEPLOYMENT, NULL, "jupyter", KUBE_PROPAGATION_FOREGROUND, &err), &err);
     ck_assert_ok(kube_delete(kc, KUBE_SERVICE, NULL, "jupyter", KUBE_PROPAGATION_DEFAULT, &err),
                  &err);
     /* garbage collection removes the ReplicaSet and the Pod */
@@ -1071,18 +1062,18 @@ START_TEST(test_threads_share_a_client)
     kube_client_stats(kc, &st);
     ck_assert_uint_eq(st.calls, 151);
     ck_assert_uint_eq(st.errors, 0);
-    ck_assert_ok(kube_delete(kc, KUBE_CONFIGMAP, NULL, cm_name("shared"),
-                             KUBE_PROPAGATION_DEFAULT, &err),
-                 &err);
+    ck_assert_ok(
+        kube_delete(kc, KUBE_CONFIGMAP, NULL, cm_name("shared"), KUBE_PROPAGATION_DEFAULT, &err),
+        &err);
 }
 END_TEST
 
 /* TY_KUBE_ONLY=test_name runs one test (for timing and debugging). */
-#define ADD(tc, t)                                                                                 \
-    do {                                                                                           \
-        const char *only = getenv("TY_KUBE_ONLY");                                                 \
-        if (!only || strcmp(only, #t) == 0)                                                        \
-            tcase_add_test(tc, t);                                                                 \
+#define ADD(tc, t)                                 \
+    do {                                           \
+        const char *only = getenv("TY_KUBE_ONLY"); \
+        if (!only || strcmp(only, #t) == 0)        \
+            tcase_add_test(tc, t);                 \
     } while (0)
 
 int main(void)

@@ -223,10 +223,10 @@ START_TEST(test_kubeconfig_errors)
     bad("clusters: []\n", NULL, TY_ENOTFOUND, "no current-context");
     bad("current-context: x\ncontexts: []\n", NULL, TY_ENOTFOUND,
         "bad.yaml:1:18: context 'x' is not defined");
-    bad("current-context: x\ncontexts:\n- {name: x, context: {cluster: nope}}\n", NULL,
-        TY_EINVAL, "bad.yaml:3:");
-    bad("current-context: x\ncontexts:\n- {name: x, context: {cluster: nope}}\n", NULL,
-        TY_EINVAL, "unknown cluster 'nope'");
+    bad("current-context: x\ncontexts:\n- {name: x, context: {cluster: nope}}\n", NULL, TY_EINVAL,
+        "bad.yaml:3:");
+    bad("current-context: x\ncontexts:\n- {name: x, context: {cluster: nope}}\n", NULL, TY_EINVAL,
+        "unknown cluster 'nope'");
     bad("current-context: x\ncontexts:\n- {name: x, context: {user: u}}\n", NULL, TY_EINVAL,
         "names no cluster");
     bad("current-context: x\n"

@@ -76,8 +76,7 @@ START_TEST(test_base64)
     ck_assert_fails_with(kube_base64_decode(&out, &n, "aGV*bG8=", &err), &err, TY_EINVAL,
                          "offset 3");
     ck_assert_ptr_null(out);
-    ck_assert_fails_with(kube_base64_decode(&out, &n, "YWJjZ", &err), &err, TY_EINVAL,
-                         "truncated");
+    ck_assert_fails_with(kube_base64_decode(&out, &n, "YWJjZ", &err), &err, TY_EINVAL, "truncated");
     ck_assert_fails_with(kube_base64_decode(&out, &n, "YQ==YQ==", &err), &err, TY_EINVAL,
                          "invalid");
 }
@@ -181,8 +180,8 @@ START_TEST(test_status_mapping)
     rc = kube_status_error(&err, 404, NULL, 0, "GET /", NULL);
     ck_assert_fails_with(rc, &err, TY_ENOTFOUND, "HTTP 404");
     {
-        json_t *st = json_pack("{s:s,s:s,s:i}", "message", "too old", "reason", "Expired",
-                               "code", 410);
+        json_t *st =
+            json_pack("{s:s,s:s,s:i}", "message", "too old", "reason", "Expired", "code", 410);
         ck_assert_int_eq(kube_status_object_error(&err, st, "watch /p"), TY_EGONE);
         ck_assert_str_eq(err.msg, "kube: watch /p: too old (410 Expired)");
         json_decref(st);
@@ -274,7 +273,8 @@ START_TEST(test_exec_parse)
     ck_assert_fails_with(kube_exec_parse(&c, t, strlen(t), &err), &err, TY_EAUTH, "Pod");
     t = "not json";
     ck_assert_fails_with(kube_exec_parse(&c, t, strlen(t), &err), &err, TY_EAUTH, "not JSON");
-    t = "{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"x\",\"expirationTimestamp\":\"soon\"}}";
+    t = "{\"kind\":\"ExecCredential\",\"status\":{\"token\":\"x\",\"expirationTimestamp\":\"soon\"}"
+        "}";
     ck_assert_fails_with(kube_exec_parse(&c, t, strlen(t), &err), &err, TY_EAUTH, "soon");
 }
 END_TEST
