@@ -54,6 +54,7 @@ struct api_config {
     char *proxy_user_header; /* trusted-proxy mode: header naming the user; NULL = off */
     char *trusted_proxies;   /* comma-separated addresses allowed to send it */
     char *token_secret;      /* HMAC key for token hashes; NULL = plain sha256 */
+    char *bootstrap_token;   /* an admin token to register at start (>= 32 chars) */
     int token_cache_ms;
 };
 

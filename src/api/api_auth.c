@@ -102,10 +102,41 @@ static int count_tokens(struct api_server *srv, int64_t *out, struct ty_error *e
     return 0;
 }
 
+/* Registers the configured bootstrap admin token unless its hash is known. */
+static int bootstrap(struct api_server *srv, struct ty_error *err)
+{
+    struct store *st = NULL;
+    struct store_token t;
+    char hash[65];
+    token_hash(hash, srv->cfg.bootstrap_token, srv->cfg.token_secret);
+    memset(&t, 0, sizeof(t));
+    int rc = api_server_store_get(srv, &st, err);
+    if (rc < 0)
+        return rc;
+    rc = store_token_find_by_hash(st, hash, &t, err);
+    if (rc == 0) {
+        store_token_cleanup(&t);
+    } else if (rc == TY_ENOTFOUND) {
+        ty_error_clear(err);
+        t.name = "bootstrap";
+        t.role = "admin";
+        t.hash = hash;
+        t.created_at = ty_time_now_ms();
+        rc = store_token_insert(st, &t, NULL, err);
+        if (rc == 0)
+            ty_info("api", "auth: registered the bootstrap admin token");
+    }
+    api_server_store_put(srv, st);
+    return rc;
+}
+
 int api_auth_startup_check(struct api_server *srv, struct ty_error *err)
 {
     int64_t n = 0;
-    int rc = count_tokens(srv, &n, err);
+    int rc = srv->cfg.bootstrap_token ? bootstrap(srv, err) : 0;
+    if (rc < 0)
+        return ty_error_wrap(err, "bootstrap token: ");
+    rc = count_tokens(srv, &n, err);
     if (rc < 0)
         return ty_error_wrap(err, "tokens: ");
     srv->tokens = ty_xcalloc(1, sizeof(*srv->tokens));

@@ -66,6 +66,7 @@ static const struct ckey keys[] = {
     K("auth.proxy_user_header", "TYCHO_PROXY_USER_HEADER", C_STR, proxy_user_header, 0, 0),
     K("auth.trusted_proxies", "TYCHO_TRUSTED_PROXIES", C_STR, trusted_proxies, 0, 0),
     K("auth.token_secret", "TYCHO_TOKEN_SECRET", C_STR, token_secret, 0, 0),
+    K("auth.bootstrap_admin_token", "TYCHO_BOOTSTRAP_ADMIN_TOKEN", C_STR, bootstrap_token, 0, 0),
     K("auth.token_cache_ms", "TYCHO_TOKEN_CACHE_MS", C_INT, token_cache_ms, 0, 3600000),
 };
 
@@ -272,6 +273,9 @@ int api_config_validate(const struct api_config *cfg, struct ty_error *err)
     int64_t port;
     if (ty_str_to_i64(colon + 1, 0, 65535, &port) < 0)
         return ty_error_set(err, TY_EINVAL, "listen: bad port in '%s'", cfg->listen);
+    if (cfg->bootstrap_token && strlen(cfg->bootstrap_token) < 32)
+        return ty_error_set(err, TY_EINVAL,
+                            "auth.bootstrap_admin_token must be at least 32 characters");
     if (!cfg->db)
         return ty_error_set(err, TY_EINVAL, "db: a database path is required");
     if (cfg->proxy_user_header && !cfg->trusted_proxies)

@@ -90,6 +90,7 @@ static void config_copy(struct api_config *dst, const struct api_config *src)
     dst->proxy_user_header = dup_or_null(src->proxy_user_header);
     dst->trusted_proxies = dup_or_null(src->trusted_proxies);
     dst->token_secret = dup_or_null(src->token_secret);
+    dst->bootstrap_token = dup_or_null(src->bootstrap_token);
 }
 
 bool api_addr_is_loopback(const char *addr)

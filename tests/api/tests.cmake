@@ -6,3 +6,6 @@ if(Python3_Interpreter_FOUND)
             ${Python3_EXECUTABLE} "${CMAKE_CURRENT_SOURCE_DIR}/api/test_${_t}.py")
     endforeach()
 endif()
+# deploy/tycho.yaml checked with kubernetes-models (npm) and loaded by the server.
+ty_script_test(integration.api.deploy "node;api"
+    sh "${CMAKE_CURRENT_SOURCE_DIR}/api/test_deploy.sh")
