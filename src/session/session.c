@@ -387,17 +387,19 @@ int session_fail(struct session_service *svc, struct store *st, const char *id,
                  uint32_t from_mask, const char *reason, const char *message,
                  struct ty_error *err)
 {
-    struct ty_error e = TY_ERROR_INIT;
-    char msg[TY_ERROR_MSG_MAX + 128];
     int rc;
 
-    /* Delete first: a failed session never keeps objects.  A delete error is
-     * kept in the message; the orphan pass removes leftovers later. */
-    rc = session_cluster_delete_all(svc, id, &e);
-    snprintf(msg, sizeof(msg), "%s%s%s", message ? message : "", rc ? "; cleanup: " : "",
-             rc ? e.msg : "");
-    return store_session_transition(st, id, from_mask, STORE_STATE_FAILED, reason, msg,
-                                    "system", 0, svc_now(svc), NULL, err);
+    /* Record first, then delete: the compare-and-set decides who owns the
+     * session's end, so a stale view (a launch that finished meanwhile, a stop
+     * that got there first) never deletes the objects of a healthy session.  A
+     * crash between the two leaves objects of a failed session, which the
+     * orphan pass deletes. */
+    rc = store_session_transition(st, id, from_mask, STORE_STATE_FAILED, reason, message,
+                                  "system", 0, svc_now(svc), NULL, err);
+    if (rc)
+        return rc;
+    (void)session_cluster_delete_all(svc, id, NULL);
+    return 0;
 }
 
 /* Creates the compiled objects: the Deployment first, then the rest owned by
@@ -640,6 +642,11 @@ int session_launch(struct store_session *out, struct session_service *svc,
     lim.max_per_user = svc->max_per_user;
     lim.max_per_user_app = app_count > 0 ? app_count : 0;
 
+    /* In flight before the row exists: the reconciler must never see a
+     * requested/creating row of ours without the mark, or it would take the
+     * launch for one interrupted by a crash. */
+    session_inflight_add(svc, id);
+    inflight = true;
     pthread_mutex_lock(&svc->mu);
     rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
     if (rc == 0)
@@ -648,8 +655,6 @@ int session_launch(struct store_session *out, struct session_service *svc,
     free(row.url);
     if (rc)
         goto out;
-    session_inflight_add(svc, id);
-    inflight = true;
     rc = store_session_transition(st, id, STORE_STATE_BIT(STORE_STATE_REQUESTED),
                                   STORE_STATE_CREATING, "creating", NULL, actor,
                                   svc_now(svc) + svc->creating_ms, svc_now(svc), NULL, err);

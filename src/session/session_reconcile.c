@@ -95,15 +95,22 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
 
     if (!deploy) {
         char msg[256];
-        struct ty_error e = TY_ERROR_INIT;
+        enum store_state prev;
         snprintf(msg, sizeof(msg), "the Deployment %s is gone (deleted outside tycho)",
                  s->system_name ? s->system_name : "?");
+        rc = store_session_transition(st, s->id, STORE_STATE_BIT(s->state), STORE_STATE_LOST,
+                                      "ObjectsMissing", msg, "system", 0, now, &prev, err);
+        if (rc == TY_ECONFLICT) {
+            ty_error_clear(err);
+            return 0; /* moved on meanwhile (a stop); not ours to decide */
+        }
+        if (rc)
+            return rc;
+        stats->transitions++;
+        stats->lost++;
         /* A lost session keeps nothing: remove whatever is left of it. */
-        (void)session_cluster_delete_all(svc, s->id, &e);
-        rc = move(svc, st, s, STORE_STATE_LOST, "ObjectsMissing", msg, 0, stats, err);
-        if (rc == 0)
-            stats->lost++;
-        return rc;
+        (void)session_cluster_delete_all(svc, s->id, NULL);
+        return 0;
     }
     if (ready_replicas(deploy) >= 1) {
         if (s->state == STORE_STATE_PENDING)
@@ -141,6 +148,15 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
             snprintf(message, sizeof(message),
                      "no ready replica within the start deadline (%lld s)",
                      (long long)(svc->start_ms / 1000));
+        }
+        if (!strcmp(reason, "ErrImagePull")) {
+            /* The kubelet alternates ErrImagePull (a pull just failed) and
+             * ImagePullBackOff (waiting to retry); both mean the image cannot
+             * be pulled, so a session always fails with the one name. */
+            char m2[sizeof(message) + 32];
+            snprintf(m2, sizeof(m2), "ErrImagePull: %s", message);
+            ty_strlcpy(message, m2, sizeof(message));
+            ty_strlcpy(reason, "ImagePullBackOff", sizeof(reason));
         }
         if (pod0 && kube_obj_name(pod0))
             session_events_message(svc, kube_obj_name(pod0), message, sizeof(message));
