@@ -668,9 +668,11 @@ void kubesim_stop(struct kubesim *s)
     pthread_mutex_unlock(&s->mu);
     if (s->ctrl_started)
         pthread_join(s->ctrl_thread, NULL);
-    ks_tls_stop(s->tls);
+    /* CivetWeb first: its sockets close after the last bytes are out, and the
+     * front end forwards them before it ends the client connections. */
     if (s->ctx)
         stop_civetweb(s);
+    ks_tls_stop(s->tls);
     if (s->o.state_file && s->ctrl_started) {
         pthread_mutex_lock(&s->mu);
         ks_state_save(s, s->o.state_file, NULL);

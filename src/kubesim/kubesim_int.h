@@ -242,6 +242,7 @@ int ks_tls_start(struct ks_tls **out,
                  const char *client_ca,
                  int *port_out,
                  struct ty_error *err);
+/* Call after the backend stopped: connections flush what it wrote, then end. */
 void ks_tls_stop(struct ks_tls *t);
 /* Closes the client connection whose backend socket has local port
  * backend_client_port (CivetWeb's remote_port).  Returns true when found. */

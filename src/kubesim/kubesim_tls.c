@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 char *ks_base64(const void *data, size_t len)
@@ -152,7 +153,8 @@ struct ks_tls {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int nconns;
-    bool stopping;
+    bool stopping; /* no new backend connections */
+    bool force;    /* pumps stop even with data in flight */
     struct ks_tls_conn *conns;
 };
 
@@ -212,7 +214,7 @@ static void pump(struct ks_tls *t, SSL *ssl, int fd, int back)
             struct pollfd p[2] = {{fd, POLLIN, 0}, {back, POLLIN, 0}};
             int r = poll(p, 2, 250);
             pthread_mutex_lock(&t->mu);
-            bool stop = t->stopping;
+            bool stop = t->force;
             pthread_mutex_unlock(&t->mu);
             if (stop)
                 return;
@@ -456,7 +458,20 @@ void ks_tls_stop(struct ks_tls *t)
     pthread_join(t->accept_thread, NULL);
     pthread_mutex_lock(&t->mu);
     t->stopping = true;
-    /* Wake connection threads blocked in a read or a handshake. */
+    /* Connections still in their handshake have nothing to flush: end them. */
+    for (struct ks_tls_conn *c = t->conns; c; c = c->next)
+        if (c->back < 0)
+            shutdown(c->fd, SHUT_RDWR);
+    /* The others drain what the (already stopped) backend wrote, e.g. the last
+     * chunk of a watch, and end at its EOF; after a grace period, force them. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    while (t->nconns > 0) {
+        if (pthread_cond_timedwait(&t->cond, &t->mu, &until) != 0)
+            break;
+    }
+    t->force = true;
     for (struct ks_tls_conn *c = t->conns; c; c = c->next) {
         shutdown(c->fd, SHUT_RDWR);
         if (c->back >= 0)
