@@ -149,6 +149,21 @@ def main():
         # ---- and A can stop its own
         st, _, r = req("alice", "DELETE", "/v1/sessions/" + A)
         check(st in (200, 202), "alice stops her own", r)
+
+    # ---- trusted-proxy mode: a header names the user, only from listed addresses
+    proxy_env = {"TYCHO_PROXY_USER_HEADER": "X-Remote-User", "TYCHO_TRUSTED_PROXIES": "127.0.0.1"}
+    with Server(tmp=tmp, env=proxy_env) as s:
+        st, _, l = s.request("GET", "/v1/sessions", headers={"X-Remote-User": "bob"})
+        check(st == 200 and {i["user"] for i in l["items"]} <= {"bob"} and l["total"] >= 1,
+              "proxy header makes a user principal", l)
+        st, _, r = s.request("GET", "/v1/admin/history", headers={"X-Remote-User": "admin"})
+        check(st == 403, "a proxied user is never admin", r)
+        st, _, r = s.request("GET", "/v1/sessions", headers={"X-Remote-User": "a b"})
+        check(st == 401, "a bad proxied username is refused", r)
+    proxy_env["TYCHO_TRUSTED_PROXIES"] = "10.9.8.7"
+    with Server(tmp=tmp, env=proxy_env) as s:
+        st, _, r = s.request("GET", "/v1/sessions", headers={"X-Remote-User": "bob"})
+        check(st == 401, "the header is ignored from an untrusted address", r)
     finish()
 
 
