@@ -220,8 +220,9 @@ static int kc_find(const struct kc_file **file_out,
                 return ty_error_set(err, TY_EINVAL, "%s: %s entries must be mappings", where,
                                     section);
             }
-            if (get_str(&n, d, item, "name", err))
-                return err ? err->code : TY_EINVAL;
+            int rc = get_str(&n, d, item, "name", err);
+            if (rc)
+                return rc;
             if (!n || strcmp(n, name) != 0)
                 continue;
             v = json_object_get(item, inner);
@@ -483,8 +484,10 @@ int kube_config_load_kubeconfig(struct kube_config *out,
             rc = ty_error_set(err, TY_ENOTFOUND, "kubeconfig %s: context '%s' is not defined",
                               set.files[0].path, ctx_name);
     }
-    if (rc)
+    if (rc || !cf) {
+        rc = rc ? rc : TY_ERR; /* kc_find returns 0 only with a file */
         goto out;
+    }
     if ((rc = get_str(&cluster_name, cf->doc, ctx, "cluster", err)) ||
         (rc = get_str(&user_name, cf->doc, ctx, "user", err)) ||
         (rc = get_str(&ns, cf->doc, ctx, "namespace", err)))
@@ -498,6 +501,8 @@ int kube_config_load_kubeconfig(struct kube_config *out,
     if (rc == TY_ENOTFOUND)
         rc = doc_error(err, TY_EINVAL, cf->doc, ctx, "cluster",
                        "context '%s' names unknown cluster '%s'", ctx_name, cluster_name);
+    if (!rc && !clf)
+        rc = TY_ERR;
     if (rc || (rc = load_cluster(out, clf, cl, cluster_name, err)))
         goto out;
     if (user_name && user_name[0]) {
@@ -505,6 +510,8 @@ int kube_config_load_kubeconfig(struct kube_config *out,
         if (rc == TY_ENOTFOUND)
             rc = doc_error(err, TY_EINVAL, cf->doc, ctx, "user",
                            "context '%s' names unknown user '%s'", ctx_name, user_name);
+        if (!rc && !uf)
+            rc = TY_ERR;
         if (rc || (rc = load_user(out, uf, user, err)))
             goto out;
     }
