@@ -13,6 +13,7 @@ static const struct cli_command commands[] = {
     {"apps", cli_cmd_apps, "list the resolved apps of a registry context"},
     {"compile", cli_cmd_compile, "the Kubernetes objects of one launch (compile -f SPEC)"},
     {"migrate", cli_cmd_migrate, "apply pending database migrations (migrate --db FILE)"},
+    {"session-soak", cli_cmd_session_soak, "crash-safety driver for tests (launch/stop loop)"},
     {"kube-sim", cli_cmd_kubesim, "run the simulated Kubernetes cluster (prints its URL)"},
     {"api", cli_cmd_api, "run the HTTP server (api --listen ADDR:PORT --db FILE ...)"},
     {"token", cli_cmd_token, "API tokens: token create|list|revoke --db FILE"},

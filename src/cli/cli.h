@@ -36,6 +36,7 @@ int cli_cmd_launch(int argc, char **argv);
 int cli_cmd_sessions(int argc, char **argv);
 int cli_cmd_history(int argc, char **argv);
 int cli_cmd_kubesim(int argc, char **argv);
+int cli_cmd_session_soak(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);
 int cli_cmd_apps(int argc, char **argv);
 int cli_cmd_migrate(int argc, char **argv);
