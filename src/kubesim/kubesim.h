@@ -45,8 +45,10 @@ struct kubesim_opts {
 
 /* Starts a simulated cluster listening on o->listen.  On success *out is a new
  * server; stop and free it with kubesim_stop().  The option strings are copied.
- * Returns 0, TY_EINVAL for bad options, TY_ERR when the port cannot be bound,
- * the certificate cannot be made or the state file cannot be read. */
+ * Returns 0, TY_EINVAL for bad options or a malformed state file (message
+ * "FILE:line:col: ..."), TY_ERR when the port cannot be bound, the certificate
+ * cannot be made or the state file cannot be read.  A missing state file is
+ * not an error (it is written at the first change). */
 int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_error *err);
 
 /* "http://127.0.0.1:PORT" or "https://127.0.0.1:PORT".  Borrowed; valid until stop. */
