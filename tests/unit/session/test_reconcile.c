@@ -335,6 +335,32 @@ START_TEST(reconciler_thread_survives_gone_and_faults)
 }
 END_TEST
 
+/* A watch that gets nothing (not even its server-side timeout) for longer
+ * than watch_stall_ms is restarted.  The stall is made by delaying every new
+ * request by more than the stall time once the watches are up. */
+START_TEST(stalled_watch_restarted)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct kubesim_faults f;
+    struct session_reconcile_stats stats;
+
+    session_service_free(E.svc);
+    E.cfg.watch_stall_ms = 1000;
+    E.cfg.resync_ms = 600000;
+    st_service_open();
+    ck_assert_ok(session_reconciler_start(E.svc, &err), &err);
+    usleep(500000);
+    memset(&f, 0, sizeof(f));
+    f.latency_ms = 2500;
+    kubesim_set_faults(E.sim, &f);
+    usleep(3500000);
+    session_reconciler_stats(&stats, E.svc);
+    kubesim_set_faults(E.sim, NULL);
+    session_reconciler_stop(E.svc);
+    ck_assert_int_ge(stats.watch_restarts, 1);
+}
+END_TEST
+
 static void setup_slow(void)
 {
     st_cluster_start(10, 3000, 30);
@@ -357,6 +383,7 @@ int main(void)
     tcase_add_test(tc, startup_pass_fails_interrupted_launches);
     tcase_add_test(tc, running_deadline_moves_forward);
     tcase_add_test(tc, reconciler_thread_survives_gone_and_faults);
+    tcase_add_test(tc, stalled_watch_restarted);
     suite_add_tcase(s, tc);
     TCase *slow = tcase_create("slow-start");
     tcase_set_timeout(slow, 60);
