@@ -718,7 +718,7 @@ START_TEST(test_token_rotation)
     write_file("tok", "old-token\n");
     p = write_kubeconfig("kr", "    tokenFile: tok\n");
     ck_assert_ok(kube_config_load_kubeconfig(&c, p, NULL, &err), &err);
-    c.token_reread_s = 1;
+    c.token_reread_s = 3600; /* only 401s make this client re-read */
     o.retries = 0;
     ck_assert_ok(kube_client_new(&c2, &c, &o, &err), &err);
     ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err, TY_EAUTH,
@@ -728,10 +728,15 @@ START_TEST(test_token_rotation)
     ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
     kube_client_stats(c2, &st);
     ck_assert_uint_eq(st.auth_refreshes, 2);
-    /* a later rotation is picked up by the periodic re-read (1 s here) */
+    kube_client_free(c2);
+
+    /* a later rotation is picked up by the periodic re-read (2 s here) */
+    c.token_reread_s = 2;
+    ck_assert_ok(kube_client_new(&c2, &c, &o, &err), &err);
+    ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
     write_file("tok", "rotated-away\n");
     ck_assert_int_eq(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), TY_ENOTFOUND);
-    usleep(1100 * 1000);
+    usleep(2100 * 1000);
     ck_assert_fails_with(kube_get(NULL, c2, KUBE_CONFIGMAP, NULL, "missing", &err), &err, TY_EAUTH,
                          "401");
     kube_client_free(c2);
