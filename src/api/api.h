@@ -22,18 +22,18 @@
 #include <stdint.h>
 
 struct api_config {
-    char *listen;        /* "127.0.0.1:8080"; port 0 = any free port */
-    char *db;            /* SQLite database path */
-    char *registry;      /* registry source: directory, file or git URL */
-    char *context;       /* registry context (product) */
-    char *cluster;       /* auto | sim | kubeconfig | in-cluster */
-    char *kubeconfig;    /* kubeconfig path (cluster=kubeconfig) */
-    char *kube_context;  /* kubeconfig context, NULL = current-context */
-    char *namespace_;    /* namespace for the apps, NULL = from the cluster config */
-    char *port_file;     /* when set, the bound port is written there */
-    char *public_url;    /* base of session URLs, e.g. https://helx.example.org */
-    char *log_level;     /* debug|info|warn|error */
-    int threads;         /* CivetWeb worker threads */
+    char *listen;       /* "127.0.0.1:8080"; port 0 = any free port */
+    char *db;           /* SQLite database path */
+    char *registry;     /* registry source: directory, file or git URL */
+    char *context;      /* registry context (product) */
+    char *cluster;      /* auto | sim | kubeconfig | in-cluster */
+    char *kubeconfig;   /* kubeconfig path (cluster=kubeconfig) */
+    char *kube_context; /* kubeconfig context, NULL = current-context */
+    char *namespace_;   /* namespace for the apps, NULL = from the cluster config */
+    char *port_file;    /* when set, the bound port is written there */
+    char *public_url;   /* base of session URLs, e.g. https://helx.example.org */
+    char *log_level;    /* debug|info|warn|error */
+    int threads;        /* CivetWeb worker threads */
     /* limits */
     int64_t max_body_bytes;
     int max_json_depth;
@@ -42,7 +42,7 @@ struct api_config {
     double rate_limit_per_s; /* per token (or per address when anonymous); 0 = off */
     double rate_limit_burst;
     int sse_keepalive_ms;
-    int sse_max_ms;          /* an SSE stream ends after this long */
+    int sse_max_ms; /* an SSE stream ends after this long */
     /* sessions */
     int64_t start_deadline_ms;    /* pending -> running, else failed with the reason */
     int64_t creating_deadline_ms; /* requested/creating -> pending */
@@ -65,7 +65,9 @@ void api_config_cleanup(struct api_config *cfg);
 
 /* Sets one key by its config-file name ("listen", "limits.max_body_bytes"...)
  * from text.  TY_EINVAL for an unknown key or a bad value (message names it). */
-int api_config_set(struct api_config *cfg, const char *key, const char *value,
+int api_config_set(struct api_config *cfg,
+                   const char *key,
+                   const char *value,
                    struct ty_error *err);
 
 /* Layers a YAML config file over cfg.  Unknown keys and bad values are
@@ -106,11 +108,18 @@ struct api_token_info {
 /* Creates a token with role (admin|platform|user; user needs a username) in
  * the database at db_path.  *token_out is the secret, shown once (free()).
  * Returns 0, TY_EINVAL for a bad role/user. */
-int api_token_create(char **token_out, char id_out[40], const char *db_path, const char *role,
-                     const char *user, const char *name, const char *secret,
+int api_token_create(char **token_out,
+                     char id_out[40],
+                     const char *db_path,
+                     const char *role,
+                     const char *user,
+                     const char *name,
+                     const char *secret,
                      struct ty_error *err);
 /* Lists tokens (no secrets).  *out is a new array of *n_out infos (free()). */
-int api_token_list(struct api_token_info **out, size_t *n_out, const char *db_path,
+int api_token_list(struct api_token_info **out,
+                   size_t *n_out,
+                   const char *db_path,
                    struct ty_error *err);
 /* Revokes by id.  TY_ENOTFOUND when unknown. */
 int api_token_revoke(const char *db_path, const char *id, struct ty_error *err);

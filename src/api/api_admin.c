@@ -131,9 +131,9 @@ static int stats(struct api_req *req, struct api_resp *resp, struct ty_error *er
     json_t *series = json_array();
     int64_t peak = 0;
     for (size_t i = 0; i < nc; i++) {
-        json_array_append_new(series, json_pack("{s:o, s:I}", "at",
-                                                api_time_json(from + (int64_t)i * step), "max",
-                                                (json_int_t)conc[i]));
+        json_array_append_new(series,
+                              json_pack("{s:o, s:I}", "at", api_time_json(from + (int64_t)i * step),
+                                        "max", (json_int_t)conc[i]));
         if (conc[i] > peak)
             peak = conc[i];
     }
@@ -171,15 +171,14 @@ static int registry_reload(struct api_req *req, struct api_resp *resp, struct ty
     bool changed = false;
     int rc = registry_holder_refresh(req->srv->reg, &changed, err);
     if (rc < 0) {
-        ty_warn("api", "registry reload failed (the previous version stays live): %s",
-                err->msg);
+        ty_warn("api", "registry reload failed (the previous version stays live): %s", err->msg);
         return ty_error_wrap(err, "registry reload failed, the previous version stays live: ");
     }
     if (changed)
         api_apps_cache_clear();
     ty_info("api", "registry reloaded%s", changed ? " (changed)" : " (unchanged)");
-    api_resp_json(resp, 200, json_pack("{s:b, s:o}", "changed", changed, "registry",
-                                       registry_json(req->srv)));
+    api_resp_json(resp, 200,
+                  json_pack("{s:b, s:o}", "changed", changed, "registry", registry_json(req->srv)));
     return 0;
 }
 
@@ -187,7 +186,10 @@ const struct api_route api_admin_routes[] = {
     {.method = "GET", .path = "/v1/admin/history", .fn = history, .auth = API_AUTH_ADMIN},
     {.method = "GET", .path = "/v1/admin/stats", .fn = stats, .auth = API_AUTH_ADMIN},
     {.method = "GET", .path = "/v1/registry", .fn = registry_status, .auth = API_AUTH_ANY},
-    {.method = "POST", .path = "/v1/registry/reload", .fn = registry_reload,
-     .auth = API_AUTH_ADMIN, .json_optional = true},
+    {.method = "POST",
+     .path = "/v1/registry/reload",
+     .fn = registry_reload,
+     .auth = API_AUTH_ADMIN,
+     .json_optional = true},
     {0},
 };

@@ -80,17 +80,17 @@ static void spec_resources(json_t *view, const char *name, const char *text, siz
         json_t *caps = json_object_get(dev, "capabilities"), *c;
         size_t j;
         bool gpu = false;
-        json_array_foreach(caps, j, c) gpu = gpu || (json_is_string(c) &&
-                                                     !strcmp(json_string_value(c), "gpu"));
+        json_array_foreach(caps, j, c) gpu =
+            gpu || (json_is_string(c) && !strcmp(json_string_value(c), "gpu"));
         if (gpu) {
             json_t *count = json_object_get(dev, "count");
             gpus = json_is_integer(count) ? (int)json_integer_value(count) : 0;
             break;
         }
     }
-    json_object_set_new(view, "resources",
-                        json_pack("{s:o, s:o}", "min", res_view(resv, gpus), "max",
-                                  res_view(limits, gpus)));
+    json_object_set_new(
+        view, "resources",
+        json_pack("{s:o, s:o}", "min", res_view(resv, gpus), "max", res_view(limits, gpus)));
     doc_free(d);
 }
 
@@ -103,8 +103,8 @@ static json_t *build_list(struct registry *r, const json_t *apps)
     {
         json_t *v = json_object();
         json_object_set_new(v, "id", json_string(id));
-        static const char *const copy[] = {"name", "description", "details", "docs", "icon",
-                                           "count", "services", "visibility", "users", NULL};
+        static const char *const copy[] = {"name",  "description", "details",    "docs",  "icon",
+                                           "count", "services",    "visibility", "users", NULL};
         for (const char *const *k = copy; *k; k++) {
             json_t *x = json_object_get(a, *k);
             json_object_set_new(v, *k, x ? json_deep_copy(x) : json_null());
@@ -208,11 +208,10 @@ static int apps_list(struct api_req *req, struct api_resp *resp, struct ty_error
     json_t *items = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) if (visible(v, req, user))
-        json_array_append(items, v);
+    json_array_foreach(list, i, v) if (visible(v, req, user)) json_array_append(items, v);
     json_decref(list);
-    api_resp_json(resp, 200, json_pack("{s:s?, s:o}", "context", req->srv->context, "items",
-                                       items));
+    api_resp_json(resp, 200,
+                  json_pack("{s:s?, s:o}", "context", req->srv->context, "items", items));
     return 0;
 }
 
@@ -243,7 +242,9 @@ static int apps_get(struct api_req *req, struct api_resp *resp, struct ty_error 
 }
 
 /* Whether user may launch app_id (used by the launch routes). */
-int api_app_check_visible(struct api_req *req, const char *user, const char *app_id,
+int api_app_check_visible(struct api_req *req,
+                          const char *user,
+                          const char *app_id,
                           struct ty_error *err)
 {
     json_t *list = NULL;

@@ -158,8 +158,8 @@ int api_auth_startup_check(struct api_server *srv, struct ty_error *err)
                             "or listen on 127.0.0.1",
                             srv->cfg.db, srv->cfg.listen, srv->cfg.db);
     if (!srv->cfg.allow_anonymous)
-        return ty_error_set(err, TY_EINVAL,
-                            "no API tokens in %s and auth.allow_anonymous is false", srv->cfg.db);
+        return ty_error_set(err, TY_EINVAL, "no API tokens in %s and auth.allow_anonymous is false",
+                            srv->cfg.db);
     ty_warn("api", "auth: NO API TOKENS: every request from a loopback address is treated as "
                    "admin; create tokens with `tycho token create` before exposing the server");
     return 0;
@@ -195,7 +195,9 @@ static bool have_tokens(struct api_server *srv)
     return n > 0;
 }
 
-static int token_lookup(struct api_server *srv, const char *token, struct api_principal *who,
+static int token_lookup(struct api_server *srv,
+                        const char *token,
+                        struct api_principal *who,
                         struct ty_error *err)
 {
     char hash[65];
@@ -301,8 +303,8 @@ int api_auth_resolve(struct api_server *srv, struct api_req *req, struct ty_erro
             return ty_error_set(err, TY_EAUTH, "invalid or revoked token");
         return token_lookup(srv, tok, who, err);
     }
-    if (srv->cfg.allow_anonymous && srv->listen_loopback &&
-        api_addr_is_loopback(req->remote_ip) && !have_tokens(srv)) {
+    if (srv->cfg.allow_anonymous && srv->listen_loopback && api_addr_is_loopback(req->remote_ip) &&
+        !have_tokens(srv)) {
         who->role = API_ROLE_ADMIN;
         who->is_anonymous = true;
         snprintf(who->token_id, sizeof(who->token_id), "anon:%.30s", req->remote_ip);
@@ -319,8 +321,12 @@ bool api_is_admin(const struct api_req *req)
     return req->who.role == API_ROLE_ADMIN;
 }
 
-int api_acting_user(char *out, size_t n, const struct api_req *req, const char *requested,
-                    bool need_user, struct ty_error *err)
+int api_acting_user(char *out,
+                    size_t n,
+                    const struct api_req *req,
+                    const char *requested,
+                    bool need_user,
+                    struct ty_error *err)
 {
     char want[128];
     /* requested may point into out: copy it before clearing out. */
@@ -368,8 +374,13 @@ int api_may_access(const struct api_req *req, const char *owner, struct ty_error
 
 /* ---- token administration ----------------------------------------------- */
 
-int api_token_create(char **token_out, char id_out[40], const char *db_path, const char *role,
-                     const char *user, const char *name, const char *secret,
+int api_token_create(char **token_out,
+                     char id_out[40],
+                     const char *db_path,
+                     const char *role,
+                     const char *user,
+                     const char *name,
+                     const char *secret,
                      struct ty_error *err)
 {
     struct store *st = NULL;
@@ -414,7 +425,9 @@ out:
     return rc;
 }
 
-int api_token_list(struct api_token_info **out, size_t *n_out, const char *db_path,
+int api_token_list(struct api_token_info **out,
+                   size_t *n_out,
+                   const char *db_path,
                    struct ty_error *err)
 {
     struct store *st = NULL;

@@ -28,7 +28,10 @@ struct ckey {
     double min, max;
 };
 
-#define K(n, e, k, f, lo, hi) {n, e, k, offsetof(struct api_config, f), lo, hi}
+#define K(n, e, k, f, lo, hi)                           \
+    {                                                   \
+        n, e, k, offsetof(struct api_config, f), lo, hi \
+    }
 
 static const struct ckey keys[] = {
     K("listen", "TYCHO_LISTEN", C_STR, listen, 0, 0),
@@ -45,21 +48,40 @@ static const struct ckey keys[] = {
     K("threads", "TYCHO_THREADS", C_INT, threads, 1, 512),
     K("limits.max_body_bytes", "TYCHO_MAX_BODY_BYTES", C_I64, max_body_bytes, 64, 1 << 30),
     K("limits.max_json_depth", "TYCHO_MAX_JSON_DEPTH", C_INT, max_json_depth, 2, 1000),
-    K("limits.max_header_bytes", "TYCHO_MAX_HEADER_BYTES", C_INT, max_header_bytes, 1024,
-      1 << 20),
-    K("limits.request_timeout_ms", "TYCHO_REQUEST_TIMEOUT_MS", C_INT, request_timeout_ms, 100,
+    K("limits.max_header_bytes", "TYCHO_MAX_HEADER_BYTES", C_INT, max_header_bytes, 1024, 1 << 20),
+    K("limits.request_timeout_ms",
+      "TYCHO_REQUEST_TIMEOUT_MS",
+      C_INT,
+      request_timeout_ms,
+      100,
       3600000),
-    K("limits.rate_limit_per_second", "TYCHO_RATE_LIMIT_PER_SECOND", C_DBL, rate_limit_per_s, 0,
+    K("limits.rate_limit_per_second",
+      "TYCHO_RATE_LIMIT_PER_SECOND",
+      C_DBL,
+      rate_limit_per_s,
+      0,
       1e6),
     K("limits.rate_limit_burst", "TYCHO_RATE_LIMIT_BURST", C_DBL, rate_limit_burst, 1, 1e6),
     K("limits.sse_keepalive_ms", "TYCHO_SSE_KEEPALIVE_MS", C_INT, sse_keepalive_ms, 100, 600000),
     K("limits.sse_max_ms", "TYCHO_SSE_MAX_MS", C_INT, sse_max_ms, 1000, 86400000),
-    K("sessions.start_deadline_ms", "TYCHO_START_DEADLINE_MS", C_I64, start_deadline_ms, 1000,
+    K("sessions.start_deadline_ms",
+      "TYCHO_START_DEADLINE_MS",
+      C_I64,
+      start_deadline_ms,
+      1000,
       86400000),
-    K("sessions.creating_deadline_ms", "TYCHO_CREATING_DEADLINE_MS", C_I64, creating_deadline_ms,
-      1000, 86400000),
-    K("sessions.stopping_deadline_ms", "TYCHO_STOPPING_DEADLINE_MS", C_I64, stopping_deadline_ms,
-      1000, 86400000),
+    K("sessions.creating_deadline_ms",
+      "TYCHO_CREATING_DEADLINE_MS",
+      C_I64,
+      creating_deadline_ms,
+      1000,
+      86400000),
+    K("sessions.stopping_deadline_ms",
+      "TYCHO_STOPPING_DEADLINE_MS",
+      C_I64,
+      stopping_deadline_ms,
+      1000,
+      86400000),
     K("sessions.max_per_user", "TYCHO_MAX_PER_USER", C_INT, max_per_user, 0, 1000000),
     K("sessions.max_global", "TYCHO_MAX_GLOBAL", C_INT, max_global, 0, 10000000),
     K("auth.allow_anonymous", "TYCHO_ALLOW_ANONYMOUS", C_BOOL, allow_anonymous, 0, 0),
@@ -116,8 +138,8 @@ static const struct ckey *key_find(const char *name)
     return NULL;
 }
 
-static int key_set(struct api_config *cfg, const struct ckey *k, const char *value,
-                   struct ty_error *err)
+static int
+key_set(struct api_config *cfg, const struct ckey *k, const char *value, struct ty_error *err)
 {
     char *p = (char *)cfg + k->off;
     char *end = NULL;
@@ -161,8 +183,7 @@ static int key_set(struct api_config *cfg, const struct ckey *k, const char *val
     return ty_error_set(err, TY_ERR, "%s: bad key kind", k->name);
 }
 
-int api_config_set(struct api_config *cfg, const char *key, const char *value,
-                   struct ty_error *err)
+int api_config_set(struct api_config *cfg, const char *key, const char *value, struct ty_error *err)
 {
     const struct ckey *k = key_find(key);
     if (!k)
@@ -188,8 +209,11 @@ static int scalar_text(char *out, size_t n, const json_t *v)
     return 0;
 }
 
-static int load_map(struct api_config *cfg, const struct doc *d, const json_t *obj,
-                    const char *prefix, struct ty_error *err)
+static int load_map(struct api_config *cfg,
+                    const struct doc *d,
+                    const json_t *obj,
+                    const char *prefix,
+                    struct ty_error *err)
 {
     const char *name;
     json_t *v;

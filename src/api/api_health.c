@@ -25,11 +25,11 @@ static int healthz(struct api_req *req, struct api_resp *resp, struct ty_error *
     struct api_server *srv = req->srv;
     char started[40];
     ty_time_format_iso(started, sizeof(started), srv->started_ms, 0);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I}", "status", "ok", "version",
-                          TY_VERSION, "cluster", srv->sim ? "simulated" : "kubernetes",
-                          "cluster_url", srv->cluster_url, "context", srv->context,
-                          "started_at", started, "uptime_s",
-                          (json_int_t)((ty_time_now_ms() - srv->started_ms) / 1000));
+    json_t *b =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I}", "status", "ok", "version", TY_VERSION,
+                  "cluster", srv->sim ? "simulated" : "kubernetes", "cluster_url", srv->cluster_url,
+                  "context", srv->context, "started_at", started, "uptime_s",
+                  (json_int_t)((ty_time_now_ms() - srv->started_ms) / 1000));
     if (srv->sim)
         json_object_set_new(b, "message",
                             json_string("no cluster is configured: sessions run on the simulated "
@@ -48,13 +48,14 @@ static int readyz(struct api_req *req, struct api_resp *resp, struct ty_error *e
     struct registry *r = registry_holder_get(srv->reg);
     const json_t *apps = NULL;
     if (r && srv->context && registry_apps_get(&apps, r, srv->context, &e) == 0) {
-        json_object_set_new(checks, "registry", json_pack("{s:b, s:I}", "ok", 1, "apps",
-                                                          (json_int_t)json_object_size(apps)));
+        json_object_set_new(
+            checks, "registry",
+            json_pack("{s:b, s:I}", "ok", 1, "apps", (json_int_t)json_object_size(apps)));
     } else {
         ready = false;
-        json_object_set_new(checks, "registry",
-                            json_pack("{s:b, s:s}", "ok", 0, "error",
-                                      e.msg[0] ? e.msg : "no context loaded"));
+        json_object_set_new(
+            checks, "registry",
+            json_pack("{s:b, s:s}", "ok", 0, "error", e.msg[0] ? e.msg : "no context loaded"));
     }
     registry_put(r);
 
@@ -95,13 +96,12 @@ static int readyz(struct api_req *req, struct api_resp *resp, struct ty_error *e
                                       srv->sim ? "simulated" : "kubernetes", "error", e.msg));
     }
     json_decref(list);
-    api_resp_json(resp, ready ? 200 : 503, json_pack("{s:b, s:o}", "ready", ready, "checks",
-                                                     checks));
+    api_resp_json(resp, ready ? 200 : 503,
+                  json_pack("{s:b, s:o}", "ready", ready, "checks", checks));
     return 0;
 }
 
-static void gauge(struct ty_buf *b, const char *name, const char *help, const char *type,
-                  double v)
+static void gauge(struct ty_buf *b, const char *name, const char *help, const char *type, double v)
 {
     ty_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
@@ -144,19 +144,16 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
           (double)rs.synced);
     gauge(&b, "tycho_reconciler_transitions_total", "State changes made by the reconciler.",
           "counter", (double)rs.transitions);
-    gauge(&b, "tycho_reconciler_lost_total", "Sessions marked lost.", "counter",
-          (double)rs.lost);
+    gauge(&b, "tycho_reconciler_lost_total", "Sessions marked lost.", "counter", (double)rs.lost);
     gauge(&b, "tycho_reconciler_orphans_seen_total", "Labelled objects without a session.",
           "counter", (double)rs.orphans_seen);
     gauge(&b, "tycho_reconciler_watch_restarts_total", "Watches re-opened.", "counter",
           (double)rs.watch_restarts);
-    gauge(&b, "tycho_reconciler_errors_total", "Reconciler errors.", "counter",
-          (double)rs.errors);
+    gauge(&b, "tycho_reconciler_errors_total", "Reconciler errors.", "counter", (double)rs.errors);
 
     struct kube_client_stats sum;
     kube_client_stats(srv->kube, &sum); /* the one client the session service shares */
-    gauge(&b, "tycho_kube_api_calls_total", "Kubernetes API calls.", "counter",
-          (double)sum.calls);
+    gauge(&b, "tycho_kube_api_calls_total", "Kubernetes API calls.", "counter", (double)sum.calls);
     gauge(&b, "tycho_kube_api_retries_total", "Kubernetes API retries.", "counter",
           (double)sum.retries);
     gauge(&b, "tycho_kube_api_errors_total",

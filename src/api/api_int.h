@@ -27,10 +27,10 @@ enum api_role { API_ROLE_NONE = 0, API_ROLE_USER, API_ROLE_PLATFORM, API_ROLE_AD
 
 struct api_principal {
     enum api_role role;
-    char user[128];     /* the bound user (role user), the token's user, or "" */
-    char token_id[40];  /* rate-limit key: token id, "anon:<ip>" or "proxy:<user>" */
-    bool is_anonymous;  /* no token: loopback-only admin */
-    bool is_proxy;      /* authenticated by a trusted proxy header */
+    char user[128];    /* the bound user (role user), the token's user, or "" */
+    char token_id[40]; /* rate-limit key: token id, "anon:<ip>" or "proxy:<user>" */
+    bool is_anonymous; /* no token: loopback-only admin */
+    bool is_proxy;     /* authenticated by a trusted proxy header */
 };
 
 /* "admin", "platform", "user"; API_ROLE_NONE gives "none". */
@@ -53,19 +53,19 @@ struct api_req {
     int nparams;
     const char *param_names[API_MAX_PARAMS];
     char param_values[API_MAX_PARAMS][256];
-    const char *body;  /* raw body (NUL-terminated), NULL when none */
+    const char *body; /* raw body (NUL-terminated), NULL when none */
     size_t body_len;
-    json_t *json;      /* parsed body when the route takes JSON; owned by the router */
+    json_t *json; /* parsed body when the route takes JSON; owned by the router */
     struct api_principal who;
     char remote_ip[64];
-    void *conn;        /* the CivetWeb connection (api_server.c only) */
+    void *conn; /* the CivetWeb connection (api_server.c only) */
     bool sse_started;
 };
 
 struct api_resp {
-    int status;               /* 0 = 200 */
-    json_t *json;             /* owned; rendered compactly */
-    char *text;               /* owned raw body (when json is NULL) */
+    int status;   /* 0 = 200 */
+    json_t *json; /* owned; rendered compactly */
+    char *text;   /* owned raw body (when json is NULL) */
     size_t text_len;
     const char *content_type; /* static; default application/json */
     char location[256];       /* Location header when set */
@@ -88,8 +88,8 @@ struct api_route {
     const char *path; /* "/v1/sessions/:id" */
     api_handler_fn fn;
     enum api_auth_need auth;
-    bool takes_json;  /* parse (and require) a JSON object body */
-    bool is_stream;   /* SSE: the handler writes the response itself */
+    bool takes_json;    /* parse (and require) a JSON object body */
+    bool is_stream;     /* SSE: the handler writes the response itself */
     bool json_optional; /* parse a JSON object body when one is sent */
     enum api_error_style errors;
 };
@@ -114,9 +114,13 @@ bool api_path_match(const char *pattern, const char *path, struct api_req *req);
 /* Finds the route for method+path in the NULL-terminated list of tables.
  * Returns API_MATCH_OK with *out set, API_MATCH_PATH_ONLY (405) with the
  * allowed methods in allow (comma-separated), or API_MATCH_NONE (404). */
-enum api_match api_route_find(const struct api_route **out, const struct api_route *const *tables,
-                              const char *method, const char *path, struct api_req *req,
-                              char *allow, size_t allow_n);
+enum api_match api_route_find(const struct api_route **out,
+                              const struct api_route *const *tables,
+                              const char *method,
+                              const char *path,
+                              struct api_req *req,
+                              char *allow,
+                              size_t allow_n);
 /* Canonical path: rejects NUL, "..", "//", non-"/" starts.  Returns 0 or TY_EINVAL. */
 int api_path_check(const char *path, struct ty_error *err);
 const char *api_param(const struct api_req *req, const char *name);
@@ -130,7 +134,11 @@ int api_query_get(char *out, size_t n, const char *query, const char *key, struc
 /* Fails with TY_EINVAL naming the first key not in allowed (NULL-terminated). */
 int api_query_check(const char *query, const char *const *allowed, struct ty_error *err);
 /* Integer query parameter in [min,max]; absent leaves *out. */
-int api_query_int(int64_t *out, const char *query, const char *key, int64_t min, int64_t max,
+int api_query_int(int64_t *out,
+                  const char *query,
+                  const char *key,
+                  int64_t min,
+                  int64_t max,
                   struct ty_error *err);
 
 /* ---- JSON bodies -------------------------------------------------------- */
@@ -142,7 +150,7 @@ enum api_jtype {
     API_J_BOOL,
     API_J_OBJECT,
     API_J_ARRAY,
-    API_J_STRMAP,  /* object whose values are all strings */
+    API_J_STRMAP, /* object whose values are all strings */
     API_J_ANY,
     API_J_STRING_OR_OBJECT,
     API_J_NUMBER_OR_STRING,
@@ -158,7 +166,9 @@ struct api_field {
 /* Checks an object against fields (ends with {0}): unknown members, missing
  * required ones and wrong types are TY_EINVAL naming the field as
  * "<where>.<name>". */
-int api_fields_check(const json_t *obj, const struct api_field *fields, const char *where,
+int api_fields_check(const json_t *obj,
+                     const struct api_field *fields,
+                     const char *where,
                      struct ty_error *err);
 /* Deepest nesting of arrays/objects in raw JSON text (strings skipped). */
 int api_json_depth(const char *text, size_t len);
@@ -175,9 +185,14 @@ void api_error_fill(struct api_resp *resp, enum api_error_style style, const str
 /* ---- responses ---------------------------------------------------------- */
 
 void api_resp_json(struct api_resp *resp, int status, json_t *body); /* steals body */
-void api_resp_text(struct api_resp *resp, int status, const char *ctype, const char *text,
+void api_resp_text(struct api_resp *resp,
+                   int status,
+                   const char *ctype,
+                   const char *text,
                    size_t len); /* copies text */
-void api_resp_static(struct api_resp *resp, const char *ctype, const unsigned char *data,
+void api_resp_static(struct api_resp *resp,
+                     const char *ctype,
+                     const unsigned char *data,
                      size_t len); /* copies */
 
 /* ---- SSE (api_server.c) ------------------------------------------------- */
@@ -197,8 +212,12 @@ int api_sse_comment(struct api_req *req, const char *comment);
  *            when need_user, else "" (all users);
  *  admin:    the same as platform but "" (all users) is fine.
  * Writes into out (size n). */
-int api_acting_user(char *out, size_t n, const struct api_req *req, const char *requested,
-                    bool need_user, struct ty_error *err);
+int api_acting_user(char *out,
+                    size_t n,
+                    const struct api_req *req,
+                    const char *requested,
+                    bool need_user,
+                    struct ty_error *err);
 /* 0 when the principal may see/touch a session owned by owner, else
  * TY_ENOTFOUND (users never learn that another user's session exists). */
 int api_may_access(const struct api_req *req, const char *owner, struct ty_error *err);
@@ -214,8 +233,8 @@ const char *api_header(const struct api_req *req, const char *name);
 struct api_metrics;
 struct api_metrics *api_metrics_new(void);
 void api_metrics_free(struct api_metrics *m);
-void api_metrics_observe_request(struct api_metrics *m, const char *method, const char *route,
-                                 int status, double seconds);
+void api_metrics_observe_request(
+    struct api_metrics *m, const char *method, const char *route, int status, double seconds);
 void api_metrics_observe_launch(struct api_metrics *m, double seconds, bool ok);
 void api_metrics_observe_stop(struct api_metrics *m, double seconds, bool ok);
 void api_metrics_count_ratelimited(struct api_metrics *m);

@@ -18,8 +18,8 @@
 #include <string.h>
 
 static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                0.25,  0.5,    1,     2.5,  5,    10,   30};
-#define NB (sizeof(bounds) / sizeof(bounds[0]))
+                                0.25,  0.5,    1,     2.5,  5,     10,   30};
+#define NB         (sizeof(bounds) / sizeof(bounds[0]))
 #define MAX_SERIES 512
 
 struct hist {
@@ -70,8 +70,8 @@ static void hist_add(struct hist *h, double v)
     h->sum += v;
 }
 
-void api_metrics_observe_request(struct api_metrics *m, const char *method, const char *route,
-                                 int status, double seconds)
+void api_metrics_observe_request(
+    struct api_metrics *m, const char *method, const char *route, int status, double seconds)
 {
     if (!route)
         route = "unmatched";
@@ -117,8 +117,8 @@ void api_metrics_count_ratelimited(struct api_metrics *m)
     pthread_mutex_unlock(&m->mu);
 }
 
-static void hist_render(struct ty_buf *out, const char *name, const char *labels,
-                        const struct hist *h)
+static void
+hist_render(struct ty_buf *out, const char *name, const char *labels, const struct hist *h)
 {
     uint64_t cum = 0;
     const char *sep = labels[0] ? "," : "";

@@ -32,8 +32,7 @@ static void convert(void)
         return;
     }
     struct doc *d = NULL;
-    if (doc_parse(&d, "schema/openapi.yaml", (const char *)f->data, f->size, NULL, &spec_err) <
-        0)
+    if (doc_parse(&d, "schema/openapi.yaml", (const char *)f->data, f->size, NULL, &spec_err) < 0)
         return;
     spec_json = json_dumps(doc_root(d), JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     doc_free(d);

@@ -106,9 +106,13 @@ const char *api_param(const struct api_req *req, const char *name)
     return NULL;
 }
 
-enum api_match api_route_find(const struct api_route **out, const struct api_route *const *tables,
-                              const char *method, const char *path, struct api_req *req,
-                              char *allow, size_t allow_n)
+enum api_match api_route_find(const struct api_route **out,
+                              const struct api_route *const *tables,
+                              const char *method,
+                              const char *path,
+                              struct api_req *req,
+                              char *allow,
+                              size_t allow_n)
 {
     enum api_match m = API_MATCH_NONE;
     *out = NULL;
@@ -141,8 +145,8 @@ int api_path_check(const char *path, struct ty_error *err)
     for (const char *p = path; *p; p++) {
         if (p[0] == '/' && p[1] == '/')
             return ty_error_set(err, TY_EINVAL, "empty path segment in '%.100s'", path);
-        if (p[0] == '/' && p[1] == '.' && (p[2] == '/' || p[2] == '\0' ||
-                                           (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+        if (p[0] == '/' && p[1] == '.' &&
+            (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
             return ty_error_set(err, TY_EINVAL, "dot segment in path '%.100s'", path);
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return ty_error_set(err, TY_EINVAL, "control character in path");
@@ -164,8 +168,8 @@ static int hexval(int c)
 }
 
 /* Decodes src[0..len) (form encoding: '+' is a space) into out. */
-static int qdecode(char *out, size_t n, const char *src, size_t len, const char *key,
-                   struct ty_error *err)
+static int
+qdecode(char *out, size_t n, const char *src, size_t len, const char *key, struct ty_error *err)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
@@ -261,7 +265,11 @@ int api_query_check(const char *query, const char *const *allowed, struct ty_err
     return 0;
 }
 
-int api_query_int(int64_t *out, const char *query, const char *key, int64_t min, int64_t max,
+int api_query_int(int64_t *out,
+                  const char *query,
+                  const char *key,
+                  int64_t min,
+                  int64_t max,
                   struct ty_error *err)
 {
     char v[32];
@@ -360,7 +368,9 @@ static bool type_ok(const json_t *v, enum api_jtype t)
     }
 }
 
-int api_fields_check(const json_t *obj, const struct api_field *fields, const char *where,
+int api_fields_check(const json_t *obj,
+                     const struct api_field *fields,
+                     const char *where,
                      struct ty_error *err)
 {
     if (!json_is_object(obj))
@@ -476,8 +486,8 @@ void api_resp_json(struct api_resp *resp, int status, json_t *body)
     resp->status = status;
 }
 
-void api_resp_text(struct api_resp *resp, int status, const char *ctype, const char *text,
-                   size_t len)
+void api_resp_text(
+    struct api_resp *resp, int status, const char *ctype, const char *text, size_t len)
 {
     free(resp->text);
     resp->text = ty_xmalloc(len + 1);
@@ -488,7 +498,9 @@ void api_resp_text(struct api_resp *resp, int status, const char *ctype, const c
     resp->status = status;
 }
 
-void api_resp_static(struct api_resp *resp, const char *ctype, const unsigned char *data,
+void api_resp_static(struct api_resp *resp,
+                     const char *ctype,
+                     const unsigned char *data,
                      size_t len)
 {
     api_resp_text(resp, 200, ctype, (const char *)data, len);

@@ -36,9 +36,9 @@
 #include <string.h>
 
 static const struct api_route *const all_routes[] = {
-    api_health_routes, api_openapi_routes, api_apps_routes,  api_sessions_routes,
-    api_admin_routes,  api_tycho_routes,   api_culler_routes, api_ui_routes,
-    NULL,
+    api_health_routes,   api_openapi_routes, api_apps_routes,
+    api_sessions_routes, api_admin_routes,   api_tycho_routes,
+    api_culler_routes,   api_ui_routes,      NULL,
 };
 
 const struct api_config *api_server_config(const struct api_server *srv)
@@ -164,9 +164,8 @@ static int cluster_setup(struct api_server *srv, struct ty_error *err)
     rc = kube_client_new(&srv->kube, &srv->kcfg, NULL, err);
     if (rc < 0)
         return ty_error_wrap(err, "cluster: ");
-    ty_info("api", "cluster: %s at %s, namespace %s",
-            srv->kcfg.source ? srv->kcfg.source : mode, srv->kcfg.server,
-            srv->kcfg.namespace ? srv->kcfg.namespace : "default");
+    ty_info("api", "cluster: %s at %s, namespace %s", srv->kcfg.source ? srv->kcfg.source : mode,
+            srv->kcfg.server, srv->kcfg.namespace ? srv->kcfg.namespace : "default");
     return 0;
 }
 
@@ -227,8 +226,8 @@ static const char *reason_phrase(int status)
     }
 }
 
-static void write_resp(struct mg_connection *conn, const char *method, struct api_resp *resp,
-                       const char *allow)
+static void
+write_resp(struct mg_connection *conn, const char *method, struct api_resp *resp, const char *allow)
 {
     int status = resp->status ? resp->status : 200;
     char *body = NULL;
@@ -246,8 +245,9 @@ static void write_resp(struct mg_connection *conn, const char *method, struct ap
     ty_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, reason_phrase(status));
     if (len || resp->json || resp->text)
         ty_buf_printf(&h, "Content-Type: %s\r\n", ctype ? ctype : "text/plain; charset=utf-8");
-    ty_buf_printf(&h, "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                      "X-Content-Type-Options: nosniff\r\n",
+    ty_buf_printf(&h,
+                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                  "X-Content-Type-Options: nosniff\r\n",
                   len);
     if (resp->retry_after_s > 0)
         ty_buf_printf(&h, "Retry-After: %d\r\n", resp->retry_after_s);
@@ -322,8 +322,12 @@ static bool method_has_body(const char *m)
 
 /* Reads the body, at most max bytes.  *out is new (NUL-terminated).  A body
  * over the limit is TY_ELIMIT (413). */
-static int read_body(char **out, size_t *len_out, struct mg_connection *conn, long long clen,
-                     int64_t max, struct ty_error *err)
+static int read_body(char **out,
+                     size_t *len_out,
+                     struct mg_connection *conn,
+                     long long clen,
+                     int64_t max,
+                     struct ty_error *err)
 {
     *out = NULL;
     *len_out = 0;
@@ -336,8 +340,7 @@ static int read_body(char **out, size_t *len_out, struct mg_connection *conn, lo
         if (len + 1 >= cap) {
             if ((int64_t)cap > max + 1) {
                 free(buf);
-                return ty_error_set(err, TY_ELIMIT,
-                                    "request body is over the limit of %lld bytes",
+                return ty_error_set(err, TY_ELIMIT, "request body is over the limit of %lld bytes",
                                     (long long)max);
             }
             cap *= 2;
@@ -364,38 +367,38 @@ static int read_body(char **out, size_t *len_out, struct mg_connection *conn, lo
     return 0;
 }
 
-static int parse_json_body(struct api_req *req, const struct api_config *cfg,
-                           struct ty_error *err)
+static int parse_json_body(struct api_req *req, const struct api_config *cfg, struct ty_error *err)
 {
     if (!req->body || req->body_len == 0)
         return ty_error_set(err, TY_EINVAL, "a JSON object body is required");
     const char *ct = api_header(req, "Content-Type");
     if (ct && !ty_str_has_prefix(ct, "application/json") && !strstr(ct, "+json"))
-        return ty_error_set(err, TY_EINVAL,
-                            "Content-Type must be application/json, got '%.60s'", ct);
+        return ty_error_set(err, TY_EINVAL, "Content-Type must be application/json, got '%.60s'",
+                            ct);
     int depth = api_json_depth(req->body, req->body_len);
     if (depth > cfg->max_json_depth)
-        return ty_error_set(err, TY_EINVAL, "JSON body is nested %d levels deep (limit %d)",
-                            depth, cfg->max_json_depth);
+        return ty_error_set(err, TY_EINVAL, "JSON body is nested %d levels deep (limit %d)", depth,
+                            cfg->max_json_depth);
     json_error_t je;
     req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!req->json)
-        return ty_error_set(err, TY_EINVAL, "invalid JSON body at line %d column %d: %s",
-                            je.line, je.column, je.text);
+        return ty_error_set(err, TY_EINVAL, "invalid JSON body at line %d column %d: %s", je.line,
+                            je.column, je.text);
     if (!json_is_object(req->json))
         return ty_error_set(err, TY_EINVAL, "the JSON body must be an object, got %s",
                             api_json_type_name(req->json));
     return 0;
 }
 
-static int auth_need_check(const struct api_route *r, const struct api_req *req,
-                           struct ty_error *err)
+static int
+auth_need_check(const struct api_route *r, const struct api_req *req, struct ty_error *err)
 {
     if (r->auth == API_AUTH_PUBLIC)
         return 0;
     if (req->who.role == API_ROLE_NONE)
-        return ty_error_set(err, TY_EAUTH, "authentication required: send Authorization: "
-                                           "Bearer <token>");
+        return ty_error_set(err, TY_EAUTH,
+                            "authentication required: send Authorization: "
+                            "Bearer <token>");
     if (r->auth == API_AUTH_PLATFORM && req->who.role < API_ROLE_PLATFORM)
         return ty_error_set(err, TY_EFORBIDDEN, "this endpoint needs a platform or admin token");
     if (r->auth == API_AUTH_ADMIN && req->who.role < API_ROLE_ADMIN)
@@ -431,8 +434,8 @@ static int handle(struct mg_connection *conn, void *cbdata)
     rc = api_path_check(req.path, &err);
     if (rc < 0)
         goto out;
-    enum api_match m = api_route_find(&route, all_routes, req.method, req.path, &req, allow,
-                                      sizeof(allow));
+    enum api_match m =
+        api_route_find(&route, all_routes, req.method, req.path, &req, allow, sizeof(allow));
     if (m == API_MATCH_NONE) {
         rc = ty_error_set(&err, TY_ENOTFOUND, "no such endpoint: %.200s", req.path);
         goto out;
@@ -457,8 +460,9 @@ static int handle(struct mg_connection *conn, void *cbdata)
         if (wait > 0) {
             api_metrics_count_ratelimited(srv->metrics);
             resp.retry_after_s = wait;
-            rc = ty_error_set(&err, TY_ELIMIT, "rate limit of %g requests/s exceeded; retry in %d s",
-                              srv->cfg.rate_limit_per_s, wait);
+            rc =
+                ty_error_set(&err, TY_ELIMIT, "rate limit of %g requests/s exceeded; retry in %d s",
+                             srv->cfg.rate_limit_per_s, wait);
             goto out;
         }
     }
@@ -578,8 +582,8 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
             const char *pick = NULL;
             size_t i;
             json_t *n;
-            json_array_foreach(names, i, n) if (!strcmp(json_string_value(n), "default"))
-                pick = json_string_value(n);
+            json_array_foreach(names, i, n) if (!strcmp(json_string_value(n), "default")) pick =
+                json_string_value(n);
             json_array_foreach(names, i, n) if (!pick && !strcmp(json_string_value(n), "common"))
                 pick = json_string_value(n);
             if (!pick && json_array_size(names) > 0)
@@ -643,9 +647,18 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     snprintf(threads, sizeof(threads), "%d", cfg->threads);
     snprintf(timeout, sizeof(timeout), "%d", cfg->request_timeout_ms);
     snprintf(hdr, sizeof(hdr), "%d", cfg->max_header_bytes);
-    const char *opts[] = {"listening_ports", cfg->listen,   "num_threads",  threads,
-                          "request_timeout_ms", timeout,    "max_request_size", hdr,
-                          "enable_keep_alive",  "yes",      "keep_alive_timeout_ms", "15000",
+    const char *opts[] = {"listening_ports",
+                          cfg->listen,
+                          "num_threads",
+                          threads,
+                          "request_timeout_ms",
+                          timeout,
+                          "max_request_size",
+                          hdr,
+                          "enable_keep_alive",
+                          "yes",
+                          "keep_alive_timeout_ms",
+                          "15000",
                           NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof(cb));

@@ -91,7 +91,9 @@ json_t *api_event_json(const struct store_event *e)
 }
 
 /* Loads a session the caller may see; another user's is TY_ENOTFOUND. */
-int api_session_load(struct store_session *out, struct api_req *req, const char *id,
+int api_session_load(struct store_session *out,
+                     struct api_req *req,
+                     const char *id,
                      struct ty_error *err)
 {
     store_session_init(out);
@@ -122,8 +124,12 @@ void api_actor(char *out, size_t n, const struct api_req *req)
 
 /* ---- labels ------------------------------------------------------------- */
 
-int api_labels_parse(struct session_label **out, size_t *n_out, const json_t *obj,
-                     bool allow_null, const char *where, struct ty_error *err)
+int api_labels_parse(struct session_label **out,
+                     size_t *n_out,
+                     const json_t *obj,
+                     bool allow_null,
+                     const char *where,
+                     struct ty_error *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -188,7 +194,7 @@ int api_memory_arg(char *out, size_t n, const json_t *v, const char *where, stru
     size_t i = 0, len = strlen(s);
     while (i < len && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
         i++;
-    static const char *const suffixes[] = {"",   "k",  "K", "M",  "G",  "T",  "P", "E",
+    static const char *const suffixes[] = {"",   "k",  "K",  "M",  "G",  "T",  "P", "E",
                                            "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", NULL};
     if (i == 0 || len > 24 || !ty_str_in(s + i, suffixes))
         return ty_error_set(err, TY_EINVAL,
@@ -228,19 +234,23 @@ int api_cpu_arg(double *out, const json_t *v, const char *where, struct ty_error
 /* ---- launch ------------------------------------------------------------- */
 
 static const struct api_field launch_fields[] = {
-    {"app", API_J_STRING, true, false},       {"username", API_J_STRING, false, true},
-    {"cpu", API_J_NUMBER_OR_STRING, false, true}, {"memory", API_J_ANY, false, true},
-    {"gpu", API_J_INT, false, true},          {"labels", API_J_STRMAP, false, true},
+    {"app", API_J_STRING, true, false},
+    {"username", API_J_STRING, false, true},
+    {"cpu", API_J_NUMBER_OR_STRING, false, true},
+    {"memory", API_J_ANY, false, true},
+    {"gpu", API_J_INT, false, true},
+    {"labels", API_J_STRMAP, false, true},
     {NULL, 0, false, false},
 };
 
-int api_launch(struct store_session *out, struct api_req *req,
-               const struct session_launch_req *lr, struct ty_error *err)
+int api_launch(struct store_session *out,
+               struct api_req *req,
+               const struct session_launch_req *lr,
+               struct ty_error *err)
 {
     int64_t t0 = ty_time_mono_ns();
     int rc = session_launch(out, req->srv->svc, lr, err);
-    api_metrics_observe_launch(req->srv->metrics, (double)(ty_time_mono_ns() - t0) / 1e9,
-                               rc == 0);
+    api_metrics_observe_launch(req->srv->metrics, (double)(ty_time_mono_ns() - t0) / 1e9, rc == 0);
     if (rc == 0)
         ty_info("api", "launched %s for %s: session %s", lr->app_id, lr->username, out->id);
     return rc;
@@ -273,8 +283,8 @@ static int sessions_create(struct api_req *req, struct api_resp *resp, struct ty
     if (rc < 0)
         goto out;
     if ((rc = api_cpu_arg(&cpu, json_object_get(req->json, "cpu"), "body.cpu", err)) < 0 ||
-        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"),
-                             "body.memory", err)) < 0 ||
+        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"), "body.memory",
+                             err)) < 0 ||
         (rc = api_labels_parse(&labels, &nl, json_object_get(req->json, "labels"), false,
                                "body.labels", err)) < 0)
         goto out;
@@ -283,8 +293,8 @@ static int sessions_create(struct api_req *req, struct api_resp *resp, struct ty
         rc = ty_error_set(err, TY_EINVAL, "body.gpu must be between 0 and 64");
         goto out;
     }
-    rc = api_app_check_visible(req, user, json_string_value(json_object_get(req->json, "app")),
-                               err);
+    rc =
+        api_app_check_visible(req, user, json_string_value(json_object_get(req->json, "app")), err);
     if (rc < 0)
         goto out;
     api_actor(actor, sizeof(actor), req);
@@ -313,7 +323,9 @@ out:
 
 /* Fills q from the query string.  Label filters are "label=k=v", repeatable.
  * states: comma-separated names. */
-int api_list_query(struct store_query *q, char (*labels)[2][256], const struct api_req *req,
+int api_list_query(struct store_query *q,
+                   char (*labels)[2][256],
+                   const struct api_req *req,
                    struct ty_error *err)
 {
     char buf[256];
@@ -400,8 +412,7 @@ json_t *api_page_json(const struct store_page *pg)
 
 static int sessions_list(struct api_req *req, struct api_resp *resp, struct ty_error *err)
 {
-    static const char *const allowed[] = {"limit", "cursor", "state", "app",
-                                          "label", "user", NULL};
+    static const char *const allowed[] = {"limit", "cursor", "state", "app", "label", "user", NULL};
     struct store_query q;
     struct store_page pg;
     char labels[STORE_QUERY_MAX_LABELS][2][256];
@@ -470,8 +481,8 @@ static int sessions_modify(struct api_req *req, struct api_resp *resp, struct ty
     if (rc < 0)
         return rc;
     if ((rc = api_cpu_arg(&cpu, json_object_get(req->json, "cpu"), "body.cpu", err)) < 0 ||
-        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"),
-                             "body.memory", err)) < 0 ||
+        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"), "body.memory",
+                             err)) < 0 ||
         (rc = api_labels_parse(&labels, &nl, json_object_get(req->json, "labels"), true,
                                "body.labels", err)) < 0)
         return rc;
@@ -549,8 +560,9 @@ static int sessions_activity(struct api_req *req, struct api_resp *resp, struct 
     rc = api_session_load(&s, req, id, err);
     if (rc < 0)
         return rc;
-    api_resp_json(resp, 200, json_pack("{s:s, s:o}", "id", id, "last_activity_at",
-                                       api_time_json(s.last_activity_at)));
+    api_resp_json(
+        resp, 200,
+        json_pack("{s:s, s:o}", "id", id, "last_activity_at", api_time_json(s.last_activity_at)));
     store_session_cleanup(&s);
     return 0;
 }
@@ -604,16 +616,15 @@ static int send_kube_events(struct api_req *req, const char *id, json_t *seen)
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
     lo.label_selector = sel;
     json_t *pods = NULL;
-    if (kube_list(&pods, srv->kube, KUBE_POD, session_service_namespace(srv->svc), &lo, NULL) <
-        0)
+    if (kube_list(&pods, srv->kube, KUBE_POD, session_service_namespace(srv->svc), &lo, NULL) < 0)
         return 0;
     size_t i;
     json_t *pod;
     int rc = 0;
     json_array_foreach(json_object_get(pods, "items"), i, pod)
     {
-        const char *pname = json_string_value(json_object_get(json_object_get(pod, "metadata"),
-                                                              "name"));
+        const char *pname =
+            json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
         if (!pname)
             continue;
         char fsel[320];
@@ -621,8 +632,8 @@ static int send_kube_events(struct api_req *req, const char *id, json_t *seen)
         struct kube_list_opts eo = KUBE_LIST_OPTS_INIT;
         eo.field_selector = fsel;
         json_t *evs = NULL;
-        if (kube_list(&evs, srv->kube, KUBE_EVENT, session_service_namespace(srv->svc), &eo,
-                      NULL) < 0)
+        if (kube_list(&evs, srv->kube, KUBE_EVENT, session_service_namespace(srv->svc), &eo, NULL) <
+            0)
             continue;
         size_t j;
         json_t *e;
@@ -635,16 +646,16 @@ static int send_kube_events(struct api_req *req, const char *id, json_t *seen)
             if (!uid || json_object_get(seen, uid))
                 continue;
             /* Only events about this pod (a simulator may ignore the selector). */
-            const char *inv = json_string_value(
-                json_object_get(json_object_get(e, "involvedObject"), "name"));
+            const char *inv =
+                json_string_value(json_object_get(json_object_get(e, "involvedObject"), "name"));
             if (inv && strcmp(inv, pname) != 0)
                 continue;
             json_object_set_new(seen, uid, json_true());
-            json_t *d = json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "source", "kubernetes",
-                                  "type", json_string_value(json_object_get(e, "type")),
-                                  "reason", json_string_value(json_object_get(e, "reason")),
-                                  "message", json_string_value(json_object_get(e, "message")),
-                                  "object", pname);
+            json_t *d =
+                json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "source", "kubernetes", "type",
+                          json_string_value(json_object_get(e, "type")), "reason",
+                          json_string_value(json_object_get(e, "reason")), "message",
+                          json_string_value(json_object_get(e, "message")), "object", pname);
             if (api_sse_event(req, "kubernetes", d) < 0)
                 rc = -1;
             json_decref(d);
@@ -702,9 +713,8 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
         if (!store_state_is_final(st) && s.state_message &&
             strncmp(last_msg, s.state_message, sizeof(last_msg) - 1) != 0) {
             ty_strlcpy(last_msg, s.state_message, sizeof(last_msg));
-            json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "id", id, "state",
-                                  store_state_name(st), "message", s.state_message, "progress",
-                                  state_progress(st));
+            json_t *d = json_pack("{s:s, s:s, s:s, s:i}", "id", id, "state", store_state_name(st),
+                                  "message", s.state_message, "progress", state_progress(st));
             int w = api_sse_event(req, "message", d);
             json_decref(d);
             if (w < 0) {
@@ -721,9 +731,9 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
             }
         }
         if (st == STORE_STATE_RUNNING) {
-            json_t *d = json_pack("{s:s, s:b, s:i, s:o, s:s}", "id", id, "ready", 1, "progress",
-                                  100, "url", str_or_null(s.url), "message",
-                                  "the session is running");
+            json_t *d =
+                json_pack("{s:s, s:b, s:i, s:o, s:s}", "id", id, "ready", 1, "progress", 100, "url",
+                          str_or_null(s.url), "message", "the session is running");
             api_sse_event(req, "ready", d);
             json_decref(d);
             store_session_cleanup(&s);
@@ -733,8 +743,8 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
             char msg[600];
             snprintf(msg, sizeof(msg), "the session is %s%s%s", store_state_name(st),
                      s.state_message ? ": " : "", s.state_message ? s.state_message : "");
-            json_t *d = json_pack("{s:s, s:b, s:b, s:s, s:o, s:s}", "id", id, "ready", 0,
-                                  "failed", 1, "state", store_state_name(st), "reason",
+            json_t *d = json_pack("{s:s, s:b, s:b, s:s, s:o, s:s}", "id", id, "ready", 0, "failed",
+                                  1, "state", store_state_name(st), "reason",
                                   str_or_null(s.state_reason), "message", msg);
             api_sse_event(req, "failed", d);
             json_decref(d);
@@ -761,18 +771,31 @@ out:
 
 const struct api_route api_sessions_routes[] = {
     {.method = "GET", .path = "/v1/sessions", .fn = sessions_list, .auth = API_AUTH_ANY},
-    {.method = "POST", .path = "/v1/sessions", .fn = sessions_create, .auth = API_AUTH_ANY,
+    {.method = "POST",
+     .path = "/v1/sessions",
+     .fn = sessions_create,
+     .auth = API_AUTH_ANY,
      .takes_json = true},
     {.method = "GET", .path = "/v1/sessions/:id", .fn = sessions_get, .auth = API_AUTH_ANY},
-    {.method = "PATCH", .path = "/v1/sessions/:id", .fn = sessions_modify, .auth = API_AUTH_ANY,
+    {.method = "PATCH",
+     .path = "/v1/sessions/:id",
+     .fn = sessions_modify,
+     .auth = API_AUTH_ANY,
      .takes_json = true},
-    {.method = "DELETE", .path = "/v1/sessions/:id", .fn = sessions_delete,
+    {.method = "DELETE", .path = "/v1/sessions/:id", .fn = sessions_delete, .auth = API_AUTH_ANY},
+    {.method = "POST",
+     .path = "/v1/sessions/:id/activity",
+     .fn = sessions_activity,
+     .auth = API_AUTH_ANY,
+     .json_optional = true},
+    {.method = "GET",
+     .path = "/v1/sessions/:id/events",
+     .fn = sessions_events,
      .auth = API_AUTH_ANY},
-    {.method = "POST", .path = "/v1/sessions/:id/activity", .fn = sessions_activity,
-     .auth = API_AUTH_ANY, .json_optional = true},
-    {.method = "GET", .path = "/v1/sessions/:id/events", .fn = sessions_events,
-     .auth = API_AUTH_ANY},
-    {.method = "GET", .path = "/v1/sessions/:id/progress", .fn = sessions_progress,
-     .auth = API_AUTH_ANY, .is_stream = true},
+    {.method = "GET",
+     .path = "/v1/sessions/:id/progress",
+     .fn = sessions_progress,
+     .auth = API_AUTH_ANY,
+     .is_stream = true},
     {0},
 };

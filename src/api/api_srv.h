@@ -43,7 +43,7 @@ struct api_server {
     /* auth (api_auth.c) */
     pthread_mutex_t auth_mu;
     struct api_token_cache *tokens;
-    int64_t token_count;        /* tokens not revoked, as of token_count_at */
+    int64_t token_count; /* tokens not revoked, as of token_count_at */
     int64_t token_count_at;
 };
 
@@ -58,25 +58,37 @@ json_t *api_event_json(const struct store_event *e);
 json_t *api_page_json(const struct store_page *pg);
 /* Loads a session the caller may see (another user's: TY_ENOTFOUND).  *out
  * is initialised; clean up with store_session_cleanup() on success. */
-int api_session_load(struct store_session *out, struct api_req *req, const char *id,
+int api_session_load(struct store_session *out,
+                     struct api_req *req,
+                     const char *id,
                      struct ty_error *err);
 void api_actor(char *out, size_t n, const struct api_req *req);
 /* *out is a new array (free()) whose strings are borrowed from obj. */
-int api_labels_parse(struct session_label **out, size_t *n_out, const json_t *obj,
-                     bool allow_null, const char *where, struct ty_error *err);
+int api_labels_parse(struct session_label **out,
+                     size_t *n_out,
+                     const json_t *obj,
+                     bool allow_null,
+                     const char *where,
+                     struct ty_error *err);
 int api_memory_arg(char *out, size_t n, const json_t *v, const char *where, struct ty_error *err);
 int api_cpu_arg(double *out, const json_t *v, const char *where, struct ty_error *err);
 /* session_launch/session_stop with timing for /metrics. */
-int api_launch(struct store_session *out, struct api_req *req,
-               const struct session_launch_req *lr, struct ty_error *err);
+int api_launch(struct store_session *out,
+               struct api_req *req,
+               const struct session_launch_req *lr,
+               struct ty_error *err);
 int api_stop(struct api_req *req, const char *id, const char *reason, struct ty_error *err);
 /* limit, state and label filters of a list query (labels: storage for the
  * decoded label strings, STORE_QUERY_MAX_LABELS entries). */
-int api_list_query(struct store_query *q, char (*labels)[2][256], const struct api_req *req,
+int api_list_query(struct store_query *q,
+                   char (*labels)[2][256],
+                   const struct api_req *req,
                    struct ty_error *err);
 
 /* api_apps.c */
-int api_app_check_visible(struct api_req *req, const char *user, const char *app_id,
+int api_app_check_visible(struct api_req *req,
+                          const char *user,
+                          const char *app_id,
                           struct ty_error *err);
 void api_apps_cache_clear(void);
 

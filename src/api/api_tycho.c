@@ -40,8 +40,8 @@ static void tycho_time(char *out, size_t n, int64_t ms)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, n, "%02d-%02d-%04d %02d:%02d:%02d", tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(out, n, "%02d-%02d-%04d %02d:%02d:%02d", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Objects of one kind labelled executor=tycho, indexed by tycho-guid:
@@ -53,8 +53,7 @@ static json_t *index_by_guid(struct api_server *srv, enum kube_kind kind, const 
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
     struct ty_error e = TY_ERROR_INIT;
     lo.label_selector = selector;
-    if (kube_list_all(&list, srv->kube, kind, session_service_namespace(srv->svc), &lo, &e) <
-        0) {
+    if (kube_list_all(&list, srv->kube, kind, session_service_namespace(srv->svc), &lo, &e) < 0) {
         ty_warn("api", "system/status: listing %s: %s", kube_kind_resource(kind), e.msg);
         return idx;
     }
@@ -90,8 +89,7 @@ static json_t *service_port(const json_t *svc)
 
 static json_t *service_ip(const json_t *svc)
 {
-    const char *ip = json_string_value(json_object_get(json_object_get(svc, "spec"),
-                                                       "clusterIP"));
+    const char *ip = json_string_value(json_object_get(json_object_get(svc, "spec"), "clusterIP"));
     return ip && strcmp(ip, "None") != 0 ? json_string(ip) : json_null();
 }
 
@@ -122,8 +120,8 @@ static const struct api_field status_fields[] = {
     {NULL, 0, false, false},
 };
 
-static int status_rows(json_t **out, struct api_req *req, const char *guid, const char *user,
-                       struct ty_error *err)
+static int status_rows(
+    json_t **out, struct api_req *req, const char *guid, const char *user, struct ty_error *err)
 {
     struct api_server *srv = req->srv;
     struct store_query q;
@@ -154,8 +152,8 @@ static int status_rows(json_t **out, struct api_req *req, const char *guid, cons
             char ct[40];
             tycho_time(ct, sizeof(ct), s->created_at);
             json_t *row = json_object();
-            json_object_set_new(row, "name", json_string(s->system_name ? s->system_name
-                                                                        : s->app_id));
+            json_object_set_new(row, "name",
+                                json_string(s->system_name ? s->system_name : s->app_id));
             json_object_set_new(row, "app_id", json_string(s->app_id));
             json_object_set_new(row, "sid", json_string(s->id));
             json_object_set_new(row, "ip_address", svc ? service_ip(svc) : json_null());
@@ -228,9 +226,12 @@ static const struct api_field start_fields[] = {
 };
 
 static const struct api_field principal_fields[] = {
-    {"username", API_J_STRING, true, false},  {"access_token", API_J_STRING, false, true},
-    {"refresh_token", API_J_STRING, false, true}, {"host", API_J_STRING, false, true},
-    {"extra_container_env", API_J_OBJECT, false, true}, {NULL, 0, false, false},
+    {"username", API_J_STRING, true, false},
+    {"access_token", API_J_STRING, false, true},
+    {"refresh_token", API_J_STRING, false, true},
+    {"host", API_J_STRING, false, true},
+    {"extra_container_env", API_J_OBJECT, false, true},
+    {NULL, 0, false, false},
 };
 
 /* The env object as .env text ("KEY=value" lines). */
@@ -249,8 +250,7 @@ static int env_text(char **out, const json_t *env, struct ty_error *err)
         if (json_is_string(v)) {
             if (strchr(json_string_value(v), '\n')) {
                 ty_buf_cleanup(&b);
-                return ty_error_set(err, TY_EINVAL, "body.env.%s: values cannot hold newlines",
-                                    k);
+                return ty_error_set(err, TY_EINVAL, "body.env.%s: values cannot hold newlines", k);
             }
             ty_buf_printf(&b, "%s=%s\n", k, json_string_value(v));
         } else if (json_is_integer(v)) {
@@ -349,8 +349,8 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
         size_t i;
         json_array_foreach(mine, i, svc)
         {
-            const char *sn = json_string_value(json_object_get(json_object_get(svc, "metadata"),
-                                                               "name"));
+            const char *sn =
+                json_string_value(json_object_get(json_object_get(svc, "metadata"), "name"));
             if (sn && ty_str_has_prefix(sn, cname)) {
                 match = svc;
                 break;
@@ -366,15 +366,15 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
     }
     json_decref(svcs);
     const char *conn = json_string_value(json_object_get(req->json, "conn_string"));
-    json_t *result = json_pack("{s:s, s:s, s:O, s:s, s:s, s:o}", "name",
-                               s.system_name ? s.system_name : name, "sid", s.id, "containers",
-                               containers, "conn_string", conn ? conn : "", "state",
-                               store_state_name(s.state), "url",
-                               s.url ? json_string(s.url) : json_null());
+    json_t *result =
+        json_pack("{s:s, s:s, s:O, s:s, s:s, s:o}", "name", s.system_name ? s.system_name : name,
+                  "sid", s.id, "containers", containers, "conn_string", conn ? conn : "", "state",
+                  store_state_name(s.state), "url", s.url ? json_string(s.url) : json_null());
     char msg[300];
     snprintf(msg, sizeof(msg), "Started system %s", s.system_name ? s.system_name : name);
-    api_resp_json(resp, 200, json_pack("{s:s, s:o, s:s}", "status", "success", "result", result,
-                                       "message", msg));
+    api_resp_json(
+        resp, 200,
+        json_pack("{s:s, s:o, s:s}", "status", "success", "result", result, "message", msg));
 out:
     json_decref(principal);
     json_decref(containers);
@@ -433,8 +433,8 @@ static int system_modify(struct api_req *req, struct api_resp *resp, struct ty_e
         return rc;
     const char *guid = json_string_value(json_object_get(req->json, "tycho-guid"));
     if ((rc = api_cpu_arg(&cpu, json_object_get(req->json, "cpu"), "body.cpu", err)) < 0 ||
-        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"),
-                             "body.memory", err)) < 0 ||
+        (rc = api_memory_arg(mem, sizeof(mem), json_object_get(req->json, "memory"), "body.memory",
+                             err)) < 0 ||
         (rc = api_labels_parse(&labels, &nl, json_object_get(req->json, "labels"), true,
                                "body.labels", err)) < 0)
         return rc;
@@ -460,19 +460,36 @@ static int system_modify(struct api_req *req, struct api_resp *resp, struct ty_e
         json_object_set_new(patch, "cpu", json_real(cpu));
     if (mem[0])
         json_object_set_new(patch, "memory", json_string(mem));
-    api_resp_json(resp, 200, json_pack("{s:s, s:{s:[o]}, s:s}", "status", "success", "result",
-                                       "patches", patch, "message", "Modified the system"));
+    api_resp_json(resp, 200,
+                  json_pack("{s:s, s:{s:[o]}, s:s}", "status", "success", "result", "patches",
+                            patch, "message", "Modified the system"));
     return 0;
 }
 
 const struct api_route api_tycho_routes[] = {
-    {.method = "POST", .path = "/system/start", .fn = system_start, .auth = API_AUTH_ANY,
-     .takes_json = true, .errors = API_ERR_TYCHO},
-    {.method = "POST", .path = "/system/status", .fn = system_status, .auth = API_AUTH_ANY,
-     .takes_json = true, .errors = API_ERR_TYCHO},
-    {.method = "POST", .path = "/system/delete", .fn = system_delete, .auth = API_AUTH_ANY,
-     .takes_json = true, .errors = API_ERR_TYCHO},
-    {.method = "POST", .path = "/system/modify", .fn = system_modify, .auth = API_AUTH_ANY,
-     .takes_json = true, .errors = API_ERR_TYCHO},
+    {.method = "POST",
+     .path = "/system/start",
+     .fn = system_start,
+     .auth = API_AUTH_ANY,
+     .takes_json = true,
+     .errors = API_ERR_TYCHO},
+    {.method = "POST",
+     .path = "/system/status",
+     .fn = system_status,
+     .auth = API_AUTH_ANY,
+     .takes_json = true,
+     .errors = API_ERR_TYCHO},
+    {.method = "POST",
+     .path = "/system/delete",
+     .fn = system_delete,
+     .auth = API_AUTH_ANY,
+     .takes_json = true,
+     .errors = API_ERR_TYCHO},
+    {.method = "POST",
+     .path = "/system/modify",
+     .fn = system_modify,
+     .auth = API_AUTH_ANY,
+     .takes_json = true,
+     .errors = API_ERR_TYCHO},
     {0},
 };

@@ -44,11 +44,16 @@ static void api_usage(FILE *f)
 static const struct {
     const char *flag, *key;
 } flag_keys[] = {
-    {"--listen", "listen"},       {"--db", "db"},
-    {"--registry", "registry"},   {"--context", "context"},
-    {"--cluster", "cluster"},     {"--kubeconfig", "kubeconfig"},
-    {"--namespace", "namespace"}, {"--port-file", "port_file"},
-    {"--public-url", "public_url"}, {"--log-level", "log_level"},
+    {"--listen", "listen"},
+    {"--db", "db"},
+    {"--registry", "registry"},
+    {"--context", "context"},
+    {"--cluster", "cluster"},
+    {"--kubeconfig", "kubeconfig"},
+    {"--namespace", "namespace"},
+    {"--port-file", "port_file"},
+    {"--public-url", "public_url"},
+    {"--log-level", "log_level"},
     {"--kube-context", "kube_context"},
 };
 
@@ -224,8 +229,8 @@ int cli_cmd_token(int argc, char **argv)
             fprintf(stderr, "tycho token create: --role admin|platform|user is required\n");
             return 2;
         }
-        if (api_token_create(&tok, tid, db, role, user, name, getenv("TYCHO_TOKEN_SECRET"),
-                             &err) < 0)
+        if (api_token_create(&tok, tid, db, role, user, name, getenv("TYCHO_TOKEN_SECRET"), &err) <
+            0)
             return cli_fail("token create: %s", err.msg);
         printf("%s\n", tok);
         fprintf(stderr, "created token %s (role %s%s%s); it is shown only once\n", tid, role,

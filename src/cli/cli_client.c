@@ -36,8 +36,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *payload)
 /* Sends method path with body (may be NULL); *out is the parsed JSON reply
  * (NULL when not JSON).  Returns the HTTP status, or -1 for a transport error
  * (printed). */
-static long call(json_t **out, const struct client *c, const char *method, const char *path,
-                 const json_t *body)
+static long
+call(json_t **out, const struct client *c, const char *method, const char *path, const json_t *body)
 {
     CURL *h = curl_easy_init();
     struct ty_buf resp = TY_BUF_INIT;
@@ -89,8 +89,8 @@ static int report(long status, const json_t *reply, const char *what)
 {
     if (status < 0)
         return 1;
-    const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"),
-                                                        "message"));
+    const char *msg =
+        json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
     if (!msg)
         msg = json_string_value(json_object_get(reply, "message"));
     fprintf(stderr, "tycho: %s: HTTP %ld: %s\n", what, status, msg ? msg : "(no message)");
@@ -294,8 +294,7 @@ int cli_cmd_status(int argc, char **argv)
             return 2;
         }
     }
-    json_t *body = guid ? json_pack("{s:s}", "name", guid)
-                        : json_pack("{s:s}", "username", c.user);
+    json_t *body = guid ? json_pack("{s:s}", "name", guid) : json_pack("{s:s}", "username", c.user);
     json_t *reply = NULL;
     long st = call(&reply, &c, "POST", "/system/status", body);
     int rc = 0;
@@ -308,8 +307,8 @@ int cli_cmd_status(int argc, char **argv)
         } else if (terse) {
             size_t i;
             json_t *r;
-            json_array_foreach(rows, i, r) printf("%s\n",
-                                                  json_string_value(json_object_get(r, "sid")));
+            json_array_foreach(rows, i, r)
+                printf("%s\n", json_string_value(json_object_get(r, "sid")));
         } else {
             printf("%-30s%-35s%-15s%-7s%s\n", "SYSTEM", "GUID", "IP_ADDRESS", "PORT",
                    "CREATION_TIME");
@@ -455,8 +454,8 @@ static void print_session_row(const json_t *s)
     const char *state = json_string_value(json_object_get(s, "state"));
     const char *created = json_string_value(json_object_get(s, "created_at"));
     const char *url = json_string_value(json_object_get(s, "url"));
-    printf("%-33s %-20s %-16s %-9s %-25s %s\n", id ? id : "-", app ? app : "-",
-           user ? user : "-", state ? state : "-", created ? created : "-", url ? url : "-");
+    printf("%-33s %-20s %-16s %-9s %-25s %s\n", id ? id : "-", app ? app : "-", user ? user : "-",
+           state ? state : "-", created ? created : "-", url ? url : "-");
 }
 
 int cli_cmd_launch(int argc, char **argv)
@@ -524,8 +523,7 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
         qadd(&q, "user", c.user);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        static const char *const keys[] = {"state", "app", "label", "limit", "from", "to",
-                                           NULL};
+        static const char *const keys[] = {"state", "app", "label", "limit", "from", "to", NULL};
         if (!strcmp(a, "--json")) {
             as_json = true;
             continue;
@@ -550,8 +548,7 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
     int rc = 0;
     char *cursor = NULL;
     if (!as_json)
-        printf("%-33s %-20s %-16s %-9s %-25s %s\n", "ID", "APP", "USER", "STATE", "CREATED",
-               "URL");
+        printf("%-33s %-20s %-16s %-9s %-25s %s\n", "ID", "APP", "USER", "STATE", "CREATED", "URL");
     for (;;) {
         struct ty_buf p = TY_BUF_INIT;
         ty_buf_printf(&p, "%s%s", path, q.len ? q.data : "");

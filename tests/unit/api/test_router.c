@@ -86,10 +86,8 @@ START_TEST(test_query)
                          "twice");
     ck_assert_fails_with(api_query_get(v, sizeof(v), "b=%zz", "b", &err), &err, TY_EINVAL,
                          "escape");
-    ck_assert_fails_with(api_query_get(v, sizeof(v), "b=%4", "b", &err), &err, TY_EINVAL,
-                         "escape");
-    ck_assert_fails_with(api_query_get(v, sizeof(v), "b=%00", "b", &err), &err, TY_EINVAL,
-                         "NUL");
+    ck_assert_fails_with(api_query_get(v, sizeof(v), "b=%4", "b", &err), &err, TY_EINVAL, "escape");
+    ck_assert_fails_with(api_query_get(v, sizeof(v), "b=%00", "b", &err), &err, TY_EINVAL, "NUL");
     ck_assert_fails_with(api_query_get(v, sizeof(v), "b=01234567890123456789", "b", &err), &err,
                          TY_EINVAL, "too long");
     static const char *const allowed[] = {"limit", "cursor", NULL};
@@ -157,9 +155,9 @@ START_TEST(test_status_map)
     ty_error_set(&err, TY_ENOTFOUND, "no such session: x");
     api_error_fill(&resp, API_ERR_V1, &err);
     ck_assert_int_eq(resp.status, 404);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(resp.json, "error"),
-                                                       "code")),
-                     "not_found");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(resp.json, "error"), "code")),
+        "not_found");
     api_error_fill(&resp, API_ERR_TYCHO, &err);
     ck_assert_str_eq(json_string_value(json_object_get(resp.json, "status")), "error");
     ck_assert_str_eq(json_string_value(json_object_get(resp.json, "message")),
@@ -211,8 +209,8 @@ START_TEST(test_config)
     ck_assert_int_eq(cfg.max_body_bytes, 4096);
     ck_assert_ok(api_config_set(&cfg, "listen", "127.0.0.1:0", &err), &err);
     ck_assert_ok(api_config_validate(&cfg, &err), &err);
-    ck_assert_fails_with(api_config_set(&cfg, "limits.max_json_depth", "x", &err), &err,
-                         TY_EINVAL, "expected an integer");
+    ck_assert_fails_with(api_config_set(&cfg, "limits.max_json_depth", "x", &err), &err, TY_EINVAL,
+                         "expected an integer");
     ck_assert_fails_with(api_config_set(&cfg, "nope", "1", &err), &err, TY_EINVAL,
                          "unknown configuration key 'nope'");
     char *bad_env[] = {"TYCHO_RATE_LIMIT_PER_SECOND=-1", NULL};
@@ -245,9 +243,9 @@ START_TEST(test_openapi_covers_routes)
     ck_assert_ptr_nonnull(spec);
     json_t *paths = json_object_get(spec, "paths");
     const struct api_route *const tables[] = {
-        api_health_routes, api_openapi_routes, api_apps_routes, api_sessions_routes,
-        api_admin_routes,  api_tycho_routes,   api_culler_routes, api_ui_routes,
-        NULL,
+        api_health_routes,   api_openapi_routes, api_apps_routes,
+        api_sessions_routes, api_admin_routes,   api_tycho_routes,
+        api_culler_routes,   api_ui_routes,      NULL,
     };
     int n = 0;
     for (const struct api_route *const *t = tables; *t; t++)
