@@ -141,7 +141,15 @@ def main():
         check(after == before, "store and cluster unchanged", (before, after))
 
     # ---- rate limit per token: 429 with Retry-After, other tokens unaffected
-    with Server(env={"TYCHO_RATE_LIMIT_PER_SECOND": "1", "TYCHO_RATE_LIMIT_BURST": "3"}) as s:
+    with Server(env={"TYCHO_RATE_LIMIT_PER_SECOND": "1", "TYCHO_RATE_LIMIT_BURST": "3",
+                     "TYCHO_MAX_PER_USER": "1"}) as s:
+        # a per-user session limit: the second live session is refused
+        st, _, a = s.request("POST", "/v1/sessions", {"app": "web", "username": "zed"})
+        check(st == 201, "first session", (st, a))
+        st, _, b = s.request("POST", "/v1/sessions", {"app": "web", "username": "zed"})
+        check(st == 429 and b["error"]["code"] == "limit", "per-user limit", (st, b))
+        st, _, h = s.request("GET", "/v1/sessions?user=zed")
+        check(h["total"] == 1, "the refused launch left no session", h)
         t1, t2 = s.token("user", "alice"), s.token("user", "bob")
         codes = [s.request("GET", "/v1/apps", token=t1)[0] for _ in range(5)]
         check(codes[:3] == [200, 200, 200] and 429 in codes[3:], "rate limited", codes)
