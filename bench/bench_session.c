@@ -4,7 +4,10 @@
  * second (one thread and four), stops per second, Kubernetes API requests per
  * launch, per stop and per full reconcile pass.  Store-only rates (inserts,
  * updates, lists at 100,000 sessions) are bench_store's.  Prints figures;
- * never asserts on time.
+ * never asserts on time.  Most of the time is the simulator's (it scans its
+ * objects on every request, so later phases, with more objects and events
+ * behind them, run slower whatever the thread count): read the request counts
+ * as the portable figure.
  *
  *     build/bench/bench_session [N]      (N launches per phase, default 200)
  */

@@ -109,6 +109,7 @@ int session_service_new(struct session_service **out, const struct session_confi
     svc->watch_stall_ms = cfg->watch_stall_ms;
     svc->tick_ms = cfg->tick_ms;
     pthread_mutex_init(&svc->mu, NULL);
+    pthread_mutex_init(&svc->wmu, NULL);
     pthread_mutex_init(&svc->rmu, NULL);
     pthread_cond_init(&svc->rcond, NULL);
 
@@ -136,6 +137,7 @@ void session_service_free(struct session_service *svc)
     free(svc->inflight);
     free(svc->dirty);
     pthread_mutex_destroy(&svc->mu);
+    pthread_mutex_destroy(&svc->wmu);
     pthread_mutex_destroy(&svc->rmu);
     pthread_cond_destroy(&svc->rcond);
     free(svc);
@@ -158,6 +160,39 @@ void session_store_put(struct session_service *svc, struct store *st)
 {
     if (st)
         store_pool_put(svc->pool, st);
+}
+
+int ss_insert(struct session_service *svc, struct store *st, const struct store_session *s,
+              const struct store_limits *lim, const char *actor, struct ty_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&svc->wmu);
+    rc = store_session_insert(st, s, lim, actor, err);
+    pthread_mutex_unlock(&svc->wmu);
+    return rc;
+}
+
+int ss_transition(struct session_service *svc, struct store *st, const char *id,
+                  uint32_t expected_from, enum store_state to, const char *reason,
+                  const char *message, const char *actor, int64_t deadline_at, int64_t now,
+                  enum store_state *prev_out, struct ty_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&svc->wmu);
+    rc = store_session_transition(st, id, expected_from, to, reason, message, actor,
+                                  deadline_at, now, prev_out, err);
+    pthread_mutex_unlock(&svc->wmu);
+    return rc;
+}
+
+int ss_update(struct session_service *svc, struct store *st, const char *id,
+              const struct store_session_update *u, int64_t now, struct ty_error *err)
+{
+    int rc;
+    pthread_mutex_lock(&svc->wmu);
+    rc = store_session_update_fields(st, id, u, now, err);
+    pthread_mutex_unlock(&svc->wmu);
+    return rc;
 }
 
 void session_inflight_add(struct session_service *svc, const char *id)
@@ -394,7 +429,7 @@ int session_fail(struct session_service *svc, struct store *st, const char *id,
      * that got there first) never deletes the objects of a healthy session.  A
      * crash between the two leaves objects of a failed session, which the
      * orphan pass deletes. */
-    rc = store_session_transition(st, id, from_mask, STORE_STATE_FAILED, reason, message,
+    rc = ss_transition(svc, st, id, from_mask, STORE_STATE_FAILED, reason, message,
                                   "system", 0, svc_now(svc), NULL, err);
     if (rc)
         return rc;
@@ -650,12 +685,12 @@ int session_launch(struct store_session *out, struct session_service *svc,
     pthread_mutex_lock(&svc->mu);
     rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
     if (rc == 0)
-        rc = store_session_insert(st, &row, &lim, actor, err);
+        rc = ss_insert(svc, st, &row, &lim, actor, err);
     pthread_mutex_unlock(&svc->mu);
     free(row.url);
     if (rc)
         goto out;
-    rc = store_session_transition(st, id, STORE_STATE_BIT(STORE_STATE_REQUESTED),
+    rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_REQUESTED),
                                   STORE_STATE_CREATING, "creating", NULL, actor,
                                   svc_now(svc) + svc->creating_ms, svc_now(svc), NULL, err);
     if (rc == TY_ECONFLICT) {
@@ -678,7 +713,7 @@ int session_launch(struct store_session *out, struct session_service *svc,
     }
     if (!stopped) {
         now = svc_now(svc);
-        rc = store_session_transition(st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
+        rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
                                       STORE_STATE_PENDING, "created",
                                       "objects created; waiting for a ready replica", "system",
                                       now + svc->start_ms, now, NULL, err);
@@ -745,7 +780,7 @@ int session_stop(struct session_service *svc, const char *id, const char *actor,
             goto out; /* nothing to do */
         if (row.state == STORE_STATE_STOPPING)
             break;
-        rc = store_session_transition(st, id, STORE_STATES_LIVE & ~STORE_STATE_BIT(STORE_STATE_STOPPING),
+        rc = ss_transition(svc, st, id, STORE_STATES_LIVE & ~STORE_STATE_BIT(STORE_STATE_STOPPING),
                                       STORE_STATE_STOPPING, reason, msg, actor,
                                       now + svc->stopping_ms, now, NULL, err);
         if (rc == 0)
@@ -771,7 +806,7 @@ int session_stop(struct session_service *svc, const char *id, const char *actor,
         goto out;
     }
     if (gone) {
-        rc = store_session_transition(st, id, STORE_STATE_BIT(STORE_STATE_STOPPING),
+        rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_STOPPING),
                                       STORE_STATE_STOPPED, reason, "every object is gone",
                                       actor, 0, svc_now(svc), NULL, err);
         if (rc == TY_ECONFLICT)
@@ -914,7 +949,7 @@ int session_modify(struct session_service *svc, const char *id,
         u.event_reason = "modified";
         u.event_message = msg.len ? msg.data : "no change";
         u.actor = actor;
-        rc = store_session_update_fields(st, id, &u, svc_now(svc), err);
+        rc = ss_update(svc, st, id, &u, svc_now(svc), err);
         if (rc)
             goto out;
     }

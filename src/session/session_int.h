@@ -41,6 +41,10 @@ struct session_service {
     enum session_orphan_policy orphan_policy;
     int64_t resync_ms, watch_stall_ms, tick_ms;
 
+    /* Serialises this process's store writes: SQLite allows one writer at a
+     * time, and waiting on a mutex is far cheaper than SQLite's busy-handler
+     * sleeps (1, 2, 5, 10... ms) when launches run on several threads. */
+    pthread_mutex_t wmu;
     /* Guards the limit check + insert, and the in-flight set. */
     pthread_mutex_t mu;
     char (*inflight)[33]; /* guids being launched by this process */
@@ -70,6 +74,16 @@ bool session_inflight_has(struct session_service *svc, const char *id);
 /* Borrows a store connection (store_pool_get) / gives it back. */
 int session_store_get(struct session_service *svc, struct store **out, struct ty_error *err);
 void session_store_put(struct session_service *svc, struct store *st);
+
+/* Store writes under svc->wmu (same arguments as the store functions). */
+int ss_insert(struct session_service *svc, struct store *st, const struct store_session *s,
+              const struct store_limits *lim, const char *actor, struct ty_error *err);
+int ss_transition(struct session_service *svc, struct store *st, const char *id,
+                  uint32_t expected_from, enum store_state to, const char *reason,
+                  const char *message, const char *actor, int64_t deadline_at, int64_t now,
+                  enum store_state *prev_out, struct ty_error *err);
+int ss_update(struct session_service *svc, struct store *st, const char *id,
+              const struct store_session_update *u, int64_t now, struct ty_error *err);
 
 /* --- cluster helpers (session_kube.c) --- */
 

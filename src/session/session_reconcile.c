@@ -57,7 +57,7 @@ static int move(struct session_service *svc, struct store *st, const struct stor
                 enum store_state to, const char *reason, const char *message, int64_t deadline,
                 struct session_reconcile_stats *stats, struct ty_error *err)
 {
-    int rc = store_session_transition(st, s->id, STORE_STATE_BIT(s->state), to, reason, message,
+    int rc = ss_transition(svc, st, s->id, STORE_STATE_BIT(s->state), to, reason, message,
                                       "system", deadline, svc_now(svc), NULL, err);
     if (rc == TY_ECONFLICT) {
         ty_error_clear(err);
@@ -74,7 +74,7 @@ static int extend(struct session_service *svc, struct store *st, const char *id,
     struct store_session_update u = STORE_SESSION_UPDATE_INIT;
     u.state_deadline_at = deadline;
     u.state_message = message;
-    return store_session_update_fields(st, id, &u, svc_now(svc), err);
+    return ss_update(svc, st, id, &u, svc_now(svc), err);
 }
 
 static int64_t ready_replicas(const json_t *deploy)
@@ -98,7 +98,7 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
         enum store_state prev;
         snprintf(msg, sizeof(msg), "the Deployment %s is gone (deleted outside tycho)",
                  s->system_name ? s->system_name : "?");
-        rc = store_session_transition(st, s->id, STORE_STATE_BIT(s->state), STORE_STATE_LOST,
+        rc = ss_transition(svc, st, s->id, STORE_STATE_BIT(s->state), STORE_STATE_LOST,
                                       "ObjectsMissing", msg, "system", 0, now, &prev, err);
         if (rc == TY_ECONFLICT) {
             ty_error_clear(err);
@@ -320,7 +320,7 @@ static int adopt(struct session_service *svc, struct store *st, const char *guid
     row.state_message = "objects found in the cluster without a session; adopted";
     row.state_deadline_at = now + svc->start_ms;
     row.created_at = now;
-    rc = store_session_insert(st, &row, NULL, "reconciler", err);
+    rc = ss_insert(svc, st, &row, NULL, "reconciler", err);
     if (rc == TY_EEXISTS) {
         ty_error_clear(err);
         return 0;
