@@ -13,7 +13,7 @@ if [ ! -f "$cache/node_modules/kubernetes-models/package.json" ] ||
         npm install --no-audit --no-fund --silent kubernetes-models@4.5.1 js-yaml@4 >/dev/null)
 fi
 tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 pid=
 K8S_MODELS_DIR="$cache" node "$TY_SOURCE_DIR/tests/api/validate_deploy.mjs" \
     "$TY_SOURCE_DIR/deploy/tycho.yaml" > "$tmp/out"
