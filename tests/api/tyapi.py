@@ -218,6 +218,35 @@ class Server:
         return body.get("items", [])
 
 
+class KubeSim:
+    """A separate `tycho kube-sim` (HTTPS, bearer token) with a kubeconfig for it."""
+
+    def __init__(self, tmp, token="sim-token-0123456789"):
+        self.kubeconfig = os.path.join(tmp, "kubeconfig")
+        self.proc = subprocess.Popen(
+            [TYCHO, "kube-sim", "--listen", "127.0.0.1:0", "--tls", "--token", token,
+             "--kubeconfig-out", self.kubeconfig, "--namespace", "apps"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("https://127.0.0.1:"):
+            self.stop()
+            raise RuntimeError("kube-sim did not start: %r" % self.url)
+        deadline = time.time() + 10
+        while not os.path.exists(self.kubeconfig) and time.time() < deadline:
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+
 def run_cli(args, server=None, token=None, env=None, check_rc=None):
     e = dict(os.environ)
     if server:
