@@ -42,7 +42,7 @@ def appstore_start_body(user, name="web", image="example/nginx-unprivileged:1.25
 
 
 def main():
-    with Server() as s:
+    with Server(env={"TYCHO_SSE_KEEPALIVE_MS": "300"}) as s:
         # ---- health, metrics, docs
         st, _, h = s.request("GET", "/healthz")
         check(st == 200 and h["status"] == "ok", "healthz", h)
@@ -158,6 +158,10 @@ def main():
         st, prog = s.sse("/v1/sessions/%s/progress" % bad["id"], timeout=60)
         events = [e for e, _ in prog]
         check(events and events[-1] == "failed", "progress ends in failed", prog)
+        check(("#", "keepalive") in prog, "keepalive comments while waiting", prog)
+        msgs = [d["message"] for e, d in prog if e == "message"]
+        check(any("ImagePull" in m or "ErrImage" in m for m in msgs),
+              "the stream says why the launch is slow", msgs)
         kube = [d for e, d in prog if e == "kubernetes"]
         failed = [d for e, d in prog if e == "failed"]
         check(failed and ("Image" in json.dumps(failed) or "image" in json.dumps(failed) or kube),
