@@ -135,8 +135,7 @@ int main(int argc, char **argv)
         die("service", &err);
     ids = ty_xcalloc((size_t)n, sizeof(*ids));
 
-    printf("session service against the in-process simulated cluster, %d sessions per phase\n",
-           n);
+    printf("session service against the in-process simulated cluster, %d sessions per phase\n", n);
     r0 = kubesim_request_count(sim);
     secs = launch_phase(ids, n, 1);
     printf("launch, 1 thread:   %8.1f launches/s  %6.2f ms each  %5.1f API requests each\n",

@@ -30,8 +30,8 @@
 /* Labels that selectors and the reconciler rely on: never set or patched by
  * callers. */
 static const char *const reserved_labels[] = {
-    "name", "tycho-guid", "executor", "username", "app-name", "original-app-name",
-    "pod-template-hash", NULL,
+    "name",     "tycho-guid",        "executor",          "username",
+    "app-name", "original-app-name", "pod-template-hash", NULL,
 };
 
 const char *session_orphan_policy_name(enum session_orphan_policy p)
@@ -65,7 +65,8 @@ int session_orphan_policy_parse(enum session_orphan_policy *out, const char *nam
 
 /* ------------------------------------------------------------------ service */
 
-int session_service_new(struct session_service **out, const struct session_config *cfg,
+int session_service_new(struct session_service **out,
+                        const struct session_config *cfg,
                         struct ty_error *err)
 {
     struct session_service *svc = NULL;
@@ -93,8 +94,8 @@ int session_service_new(struct session_service **out, const struct session_confi
     svc->clock = cfg->clock ? cfg->clock : ty_clock_system();
     svc->compose_policy = cfg->compose_policy;
     svc->context = ty_xstrdup(cfg->context);
-    svc->ns = ty_xstrdup(cfg->namespace_name ? cfg->namespace_name
-                                             : kube_client_namespace(cfg->kube));
+    svc->ns =
+        ty_xstrdup(cfg->namespace_name ? cfg->namespace_name : kube_client_namespace(cfg->kube));
     svc->host = ty_xstrdup(cfg->host ? cfg->host : "localhost");
     svc->protocol = ty_xstrdup(cfg->protocol ? cfg->protocol : "https");
     svc->store_path = ty_xstrdup(cfg->store_path);
@@ -162,8 +163,12 @@ void session_store_put(struct session_service *svc, struct store *st)
         store_pool_put(svc->pool, st);
 }
 
-int ss_insert(struct session_service *svc, struct store *st, const struct store_session *s,
-              const struct store_limits *lim, const char *actor, struct ty_error *err)
+int session_db_insert(struct session_service *svc,
+                      struct store *st,
+                      const struct store_session *s,
+                      const struct store_limits *lim,
+                      const char *actor,
+                      struct ty_error *err)
 {
     int rc;
     pthread_mutex_lock(&svc->wmu);
@@ -172,21 +177,33 @@ int ss_insert(struct session_service *svc, struct store *st, const struct store_
     return rc;
 }
 
-int ss_transition(struct session_service *svc, struct store *st, const char *id,
-                  uint32_t expected_from, enum store_state to, const char *reason,
-                  const char *message, const char *actor, int64_t deadline_at, int64_t now,
-                  enum store_state *prev_out, struct ty_error *err)
+int session_db_transition(struct session_service *svc,
+                          struct store *st,
+                          const char *id,
+                          uint32_t expected_from,
+                          enum store_state to,
+                          const char *reason,
+                          const char *message,
+                          const char *actor,
+                          int64_t deadline_at,
+                          int64_t now,
+                          enum store_state *prev_out,
+                          struct ty_error *err)
 {
     int rc;
     pthread_mutex_lock(&svc->wmu);
-    rc = store_session_transition(st, id, expected_from, to, reason, message, actor,
-                                  deadline_at, now, prev_out, err);
+    rc = store_session_transition(st, id, expected_from, to, reason, message, actor, deadline_at,
+                                  now, prev_out, err);
     pthread_mutex_unlock(&svc->wmu);
     return rc;
 }
 
-int ss_update(struct session_service *svc, struct store *st, const char *id,
-              const struct store_session_update *u, int64_t now, struct ty_error *err)
+int session_db_update(struct session_service *svc,
+                      struct store *st,
+                      const char *id,
+                      const struct store_session_update *u,
+                      int64_t now,
+                      struct ty_error *err)
 {
     int rc;
     pthread_mutex_lock(&svc->wmu);
@@ -239,7 +256,9 @@ static bool is_guid(const char *s)
     return n == 32;
 }
 
-static int check_labels(const struct session_label *labels, size_t n, bool allow_null_value,
+static int check_labels(const struct session_label *labels,
+                        size_t n,
+                        bool allow_null_value,
                         struct ty_error *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -262,8 +281,7 @@ static int check_labels(const struct session_label *labels, size_t n, bool allow
 }
 
 /* Reads an env_file named by a local spec, relative to the spec's folder. */
-static int read_env_file(struct ty_buf *out, const char *name, void *payload,
-                         struct ty_error *err)
+static int read_env_file(struct ty_buf *out, const char *name, void *payload, struct ty_error *err)
 {
     const char *spec_name = payload;
     char *dir = NULL, *path = NULL, *data = NULL;
@@ -271,11 +289,15 @@ static int read_env_file(struct ty_buf *out, const char *name, void *payload,
     int rc;
 
     if (!spec_name || strstr(spec_name, "://"))
-        return ty_error_set(err, TY_EINVAL, "env_file %s: only specs read from local files may "
-                                            "name env files", name);
+        return ty_error_set(err, TY_EINVAL,
+                            "env_file %s: only specs read from local files may "
+                            "name env files",
+                            name);
     if (name[0] == '/' || strstr(name, ".."))
-        return ty_error_set(err, TY_EINVAL, "env_file %s: must be a relative path inside the "
-                                            "spec's folder", name);
+        return ty_error_set(err, TY_EINVAL,
+                            "env_file %s: must be a relative path inside the "
+                            "spec's folder",
+                            name);
     dir = ty_path_dirname(spec_name);
     path = ty_path_join(dir, name);
     rc = ty_file_read(&data, &len, path, ENV_FILE_MAX, err);
@@ -320,8 +342,7 @@ static void deployment_resources(struct store_session *row, const json_t *deploy
                 row->cpu_millis += n;
             else if (!strcmp(key, "memory") && session_memory_parse(&n, t, NULL) == 0)
                 row->memory_bytes += n;
-            else if (!strcmp(key, "ephemeral-storage") &&
-                     session_memory_parse(&n, t, NULL) == 0)
+            else if (!strcmp(key, "ephemeral-storage") && session_memory_parse(&n, t, NULL) == 0)
                 row->ephemeral_bytes += n;
             else if (strstr(key, "gpu") && session_memory_parse(&n, t, NULL) == 0)
                 row->gpus += n;
@@ -383,8 +404,12 @@ static void label_objects(json_t *list, const char *id, const struct session_lau
 
 /* Checks the limits with messages that say which one is full.  Called with
  * svc->mu held; the store re-checks per user and per app atomically at insert. */
-static int check_limits(struct session_service *svc, struct store *st, const char *username,
-                        const char *app_id, int64_t app_count, struct ty_error *err)
+static int check_limits(struct session_service *svc,
+                        struct store *st,
+                        const char *username,
+                        const char *app_id,
+                        int64_t app_count,
+                        struct ty_error *err)
 {
     int64_t n = 0;
     int rc;
@@ -393,9 +418,8 @@ static int check_limits(struct session_service *svc, struct store *st, const cha
         if ((rc = store_sessions_count_live(st, username, NULL, &n, err)))
             return rc;
         if (n >= svc->max_per_user)
-            return ty_error_set(err, TY_ELIMIT,
-                                "user %s already has %lld session%s (limit %d)", username,
-                                (long long)n, n == 1 ? "" : "s", svc->max_per_user);
+            return ty_error_set(err, TY_ELIMIT, "user %s already has %lld session%s (limit %d)",
+                                username, (long long)n, n == 1 ? "" : "s", svc->max_per_user);
     }
     if (app_count > 0) {
         if ((rc = store_sessions_count_live(st, username, app_id, &n, err)))
@@ -412,14 +436,18 @@ static int check_limits(struct session_service *svc, struct store *st, const cha
             return rc;
         if (n >= svc->max_global)
             return ty_error_set(err, TY_ELIMIT,
-                                "the platform already runs %lld sessions (limit %d)",
-                                (long long)n, svc->max_global);
+                                "the platform already runs %lld sessions (limit %d)", (long long)n,
+                                svc->max_global);
     }
     return 0;
 }
 
-int session_fail(struct session_service *svc, struct store *st, const char *id,
-                 uint32_t from_mask, const char *reason, const char *message,
+int session_fail(struct session_service *svc,
+                 struct store *st,
+                 const char *id,
+                 uint32_t from_mask,
+                 const char *reason,
+                 const char *message,
                  struct ty_error *err)
 {
     int rc;
@@ -429,8 +457,8 @@ int session_fail(struct session_service *svc, struct store *st, const char *id,
      * that got there first) never deletes the objects of a healthy session.  A
      * crash between the two leaves objects of a failed session, which the
      * orphan pass deletes. */
-    rc = ss_transition(svc, st, id, from_mask, STORE_STATE_FAILED, reason, message,
-                                  "system", 0, svc_now(svc), NULL, err);
+    rc = session_db_transition(svc, st, id, from_mask, STORE_STATE_FAILED, reason, message,
+                               "system", 0, svc_now(svc), NULL, err);
     if (rc)
         return rc;
     (void)session_cluster_delete_all(svc, id, NULL);
@@ -439,8 +467,12 @@ int session_fail(struct session_service *svc, struct store *st, const char *id,
 
 /* Creates the compiled objects: the Deployment first, then the rest owned by
  * it.  Between creates the row is re-read so a stop is noticed early. */
-static int create_objects(struct session_service *svc, struct store *st, json_t *list,
-                          const char *id, bool *stopped_out, struct ty_error *err)
+static int create_objects(struct session_service *svc,
+                          struct store *st,
+                          json_t *list,
+                          const char *id,
+                          bool *stopped_out,
+                          struct ty_error *err)
 {
     json_t *deploy = list_find_kind(list, "Deployment");
     json_t *created = NULL;
@@ -512,8 +544,10 @@ static void launch_ctx_cleanup(struct launch_ctx *c)
     json_decref(c->list);
 }
 
-static int launch_compile(struct launch_ctx *c, struct session_service *svc,
-                          const struct session_launch_req *req, const char *id,
+static int launch_compile(struct launch_ctx *c,
+                          struct session_service *svc,
+                          const struct session_launch_req *req,
+                          const char *id,
                           struct ty_error *err)
 {
     struct compose_input in;
@@ -585,8 +619,10 @@ static int launch_validate(const struct session_launch_req *req, struct ty_error
     return check_labels(req->labels, req->n_labels, false, err);
 }
 
-int session_launch(struct store_session *out, struct session_service *svc,
-                   const struct session_launch_req *req, struct ty_error *err)
+int session_launch(struct store_session *out,
+                   struct session_service *svc,
+                   const struct session_launch_req *req,
+                   struct ty_error *err)
 {
     struct launch_ctx c;
     struct store *st = NULL;
@@ -639,8 +675,7 @@ int session_launch(struct store_session *out, struct session_service *svc,
     label_objects(c.list, id, req);
     deploy = list_find_kind(c.list, "Deployment");
     if (!deploy || !kube_obj_name(deploy)) {
-        rc = ty_error_set(err, TY_EINVAL, "compile %s: no Deployment in the output",
-                          req->app_id);
+        rc = ty_error_set(err, TY_EINVAL, "compile %s: no Deployment in the output", req->app_id);
         goto out;
     }
 
@@ -685,14 +720,14 @@ int session_launch(struct store_session *out, struct session_service *svc,
     pthread_mutex_lock(&svc->mu);
     rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
     if (rc == 0)
-        rc = ss_insert(svc, st, &row, &lim, actor, err);
+        rc = session_db_insert(svc, st, &row, &lim, actor, err);
     pthread_mutex_unlock(&svc->mu);
     free(row.url);
     if (rc)
         goto out;
-    rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_REQUESTED),
-                                  STORE_STATE_CREATING, "creating", NULL, actor,
-                                  svc_now(svc) + svc->creating_ms, svc_now(svc), NULL, err);
+    rc = session_db_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_REQUESTED),
+                               STORE_STATE_CREATING, "creating", NULL, actor,
+                               svc_now(svc) + svc->creating_ms, svc_now(svc), NULL, err);
     if (rc == TY_ECONFLICT) {
         stopped = true;
         goto stopped;
@@ -704,8 +739,8 @@ int session_launch(struct store_session *out, struct session_service *svc,
     rc = create_objects(svc, st, c.list, id, &stopped, err);
     if (rc) {
         struct ty_error fe = TY_ERROR_INIT;
-        int frc = session_fail(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
-                               "CreateFailed", err->msg, &fe);
+        int frc = session_fail(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING), "CreateFailed",
+                               err->msg, &fe);
         if (frc == TY_ECONFLICT)
             (void)session_cluster_delete_all(svc, id, NULL); /* a stop won meanwhile */
         ty_error_wrap(err, "launch %s: ", id);
@@ -713,10 +748,10 @@ int session_launch(struct store_session *out, struct session_service *svc,
     }
     if (!stopped) {
         now = svc_now(svc);
-        rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
-                                      STORE_STATE_PENDING, "created",
-                                      "objects created; waiting for a ready replica", "system",
-                                      now + svc->start_ms, now, NULL, err);
+        rc = session_db_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING),
+                                   STORE_STATE_PENDING, "created",
+                                   "objects created; waiting for a ready replica", "system",
+                                   now + svc->start_ms, now, NULL, err);
         if (rc == TY_ECONFLICT)
             stopped = true;
         else if (rc)
@@ -752,8 +787,11 @@ out:
 
 /* ------------------------------------------------------------------ stop */
 
-int session_stop(struct session_service *svc, const char *id, const char *actor,
-                 const char *reason, struct ty_error *err)
+int session_stop(struct session_service *svc,
+                 const char *id,
+                 const char *actor,
+                 const char *reason,
+                 struct ty_error *err)
 {
     struct store *st = NULL;
     struct store_session row;
@@ -780,9 +818,9 @@ int session_stop(struct session_service *svc, const char *id, const char *actor,
             goto out; /* nothing to do */
         if (row.state == STORE_STATE_STOPPING)
             break;
-        rc = ss_transition(svc, st, id, STORE_STATES_LIVE & ~STORE_STATE_BIT(STORE_STATE_STOPPING),
-                                      STORE_STATE_STOPPING, reason, msg, actor,
-                                      now + svc->stopping_ms, now, NULL, err);
+        rc = session_db_transition(
+            svc, st, id, STORE_STATES_LIVE & ~STORE_STATE_BIT(STORE_STATE_STOPPING),
+            STORE_STATE_STOPPING, reason, msg, actor, now + svc->stopping_ms, now, NULL, err);
         if (rc == 0)
             break;
         if (rc != TY_ECONFLICT || attempt >= 8)
@@ -806,9 +844,9 @@ int session_stop(struct session_service *svc, const char *id, const char *actor,
         goto out;
     }
     if (gone) {
-        rc = ss_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_STOPPING),
-                                      STORE_STATE_STOPPED, reason, "every object is gone",
-                                      actor, 0, svc_now(svc), NULL, err);
+        rc = session_db_transition(svc, st, id, STORE_STATE_BIT(STORE_STATE_STOPPING),
+                                   STORE_STATE_STOPPED, reason, "every object is gone", actor, 0,
+                                   svc_now(svc), NULL, err);
         if (rc == TY_ECONFLICT)
             rc = 0; /* the reconciler got there first */
     }
@@ -825,13 +863,14 @@ static json_t *labels_patch(const struct session_modify_req *req)
     json_t *o = json_object();
     for (size_t i = 0; i < req->n_labels; i++)
         json_object_set_new(o, req->labels[i].key,
-                            req->labels[i].value ? json_string(req->labels[i].value)
-                                                 : json_null());
+                            req->labels[i].value ? json_string(req->labels[i].value) : json_null());
     return o;
 }
 
-int session_modify(struct session_service *svc, const char *id,
-                   const struct session_modify_req *req, struct ty_error *err)
+int session_modify(struct session_service *svc,
+                   const char *id,
+                   const struct session_modify_req *req,
+                   struct ty_error *err)
 {
     struct store *st = NULL;
     struct store_session row;
@@ -858,8 +897,9 @@ int session_modify(struct session_service *svc, const char *id,
     if ((rc = store_session_get(st, id, &row, err)))
         goto out;
     if (row.state != STORE_STATE_PENDING && row.state != STORE_STATE_RUNNING) {
-        rc = ty_error_set(err, TY_ECONFLICT, "modify: session %s is %s (only pending or "
-                                             "running sessions can be modified)",
+        rc = ty_error_set(err, TY_ECONFLICT,
+                          "modify: session %s is %s (only pending or "
+                          "running sessions can be modified)",
                           id, store_state_name(row.state));
         goto out;
     }
@@ -875,8 +915,7 @@ int session_modify(struct session_service *svc, const char *id,
         }
         patch = json_object();
         json_t *md = json_object();
-        json_object_set_new(md, "resourceVersion",
-                            json_string(kube_obj_resource_version(deploy)));
+        json_object_set_new(md, "resourceVersion", json_string(kube_obj_resource_version(deploy)));
         json_t *tmpl_md = json_object();
         if (req->n_labels) {
             json_object_set_new(md, "labels", labels_patch(req));
@@ -888,8 +927,8 @@ int session_modify(struct session_service *svc, const char *id,
         if (cpu_millis > 0 || mem_bytes >= 0) {
             /* A merge patch replaces lists whole: send every container, changed. */
             json_t *spec = json_object_get(json_object_get(deploy, "spec"), "template");
-            containers = json_deep_copy(
-                json_object_get(json_object_get(spec, "spec"), "containers"));
+            containers =
+                json_deep_copy(json_object_get(json_object_get(spec, "spec"), "containers"));
             size_t i;
             json_t *c;
             json_array_foreach(containers, i, c)
@@ -949,17 +988,16 @@ int session_modify(struct session_service *svc, const char *id,
         u.event_reason = "modified";
         u.event_message = msg.len ? msg.data : "no change";
         u.actor = actor;
-        rc = ss_update(svc, st, id, &u, svc_now(svc), err);
+        rc = session_db_update(svc, st, id, &u, svc_now(svc), err);
         if (rc)
             goto out;
     }
     for (size_t i = 0; i < req->n_labels; i++) {
         if (req->labels[i].value)
-            rc = store_session_label_set(st, id, req->labels[i].key, req->labels[i].value,
-                                         actor, svc_now(svc), err);
+            rc = store_session_label_set(st, id, req->labels[i].key, req->labels[i].value, actor,
+                                         svc_now(svc), err);
         else {
-            rc = store_session_label_delete(st, id, req->labels[i].key, actor, svc_now(svc),
-                                            err);
+            rc = store_session_label_delete(st, id, req->labels[i].key, actor, svc_now(svc), err);
             if (rc == TY_ENOTFOUND)
                 rc = 0;
         }
@@ -978,7 +1016,9 @@ out:
 
 /* ------------------------------------------------------------------ reads */
 
-int session_get(struct store_session *out, struct session_service *svc, const char *id,
+int session_get(struct store_session *out,
+                struct session_service *svc,
+                const char *id,
                 struct ty_error *err)
 {
     struct store *st = NULL;
@@ -991,8 +1031,10 @@ int session_get(struct store_session *out, struct session_service *svc, const ch
     return rc;
 }
 
-int session_list(struct store_page *out, struct session_service *svc,
-                 const struct store_query *q, struct ty_error *err)
+int session_list(struct store_page *out,
+                 struct session_service *svc,
+                 const struct store_query *q,
+                 struct ty_error *err)
 {
     struct store *st = NULL;
     int rc;
@@ -1004,8 +1046,11 @@ int session_list(struct store_page *out, struct session_service *svc,
     return rc;
 }
 
-int session_events(struct store_event **out, size_t *n_out, struct session_service *svc,
-                   const char *id, struct ty_error *err)
+int session_events(struct store_event **out,
+                   size_t *n_out,
+                   struct session_service *svc,
+                   const char *id,
+                   struct ty_error *err)
 {
     struct store *st = NULL;
     int rc;
@@ -1018,7 +1063,9 @@ int session_events(struct store_event **out, size_t *n_out, struct session_servi
     return rc;
 }
 
-int session_activity(struct session_service *svc, const char *id, int64_t at_ms,
+int session_activity(struct session_service *svc,
+                     const char *id,
+                     int64_t at_ms,
                      struct ty_error *err)
 {
     struct store *st = NULL;

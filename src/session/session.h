@@ -50,9 +50,9 @@ struct session_config {
     const char *context;              /* registry context to launch from; copied; required */
     struct kube_client *kube;         /* borrowed, shared by every thread (kube.h: a client
                                          is thread-safe); must outlive the service */
-    const char *store_path;     /* SQLite file (migrated on open); copied; not ":memory:" */
-    const char *namespace_name; /* copied; NULL = the kube client's namespace */
-    const struct ty_clock *clock; /* borrowed; NULL = ty_clock_system() */
+    const char *store_path;           /* SQLite file (migrated on open); copied; not ":memory:" */
+    const char *namespace_name;       /* copied; NULL = the kube client's namespace */
+    const struct ty_clock *clock;     /* borrowed; NULL = ty_clock_system() */
 
     /* Limits on live sessions (requested..stopping); 0 = none.  The per-user
      * per-app limit is the registry app's `count` when it is > 0. */
@@ -80,22 +80,22 @@ struct session_config {
     int64_t tick_ms;        /* deadline scan period */
 };
 
-#define SESSION_CONFIG_INIT                                                                    \
-    {                                                                                          \
-        .registry = NULL, .context = NULL, .kube = NULL, .store_path = NULL,                   \
-        .namespace_name = NULL, .clock = NULL, .max_per_user = 0, .max_global = 0,             \
-        .creating_deadline_ms = 60000, .start_deadline_ms = 300000,                            \
-        .stopping_deadline_ms = 120000, .running_check_ms = 300000,                            \
-        .orphan_policy = SESSION_ORPHAN_ADOPT, .host = NULL, .protocol = NULL,                 \
-        .compose_policy = NULL,                                                                \
-        .resync_ms = 60000, .watch_stall_ms = 90000, .tick_ms = 1000                           \
+#define SESSION_CONFIG_INIT                                                                  \
+    {                                                                                        \
+        .registry = NULL, .context = NULL, .kube = NULL, .store_path = NULL,                 \
+        .namespace_name = NULL, .clock = NULL, .max_per_user = 0, .max_global = 0,           \
+        .creating_deadline_ms = 60000, .start_deadline_ms = 300000,                          \
+        .stopping_deadline_ms = 120000, .running_check_ms = 300000,                          \
+        .orphan_policy = SESSION_ORPHAN_ADOPT, .host = NULL, .protocol = NULL,               \
+        .compose_policy = NULL, .resync_ms = 60000, .watch_stall_ms = 90000, .tick_ms = 1000 \
     }
 
 /* Creates the service: copies the config's strings (registry, kube and clock
  * are borrowed) and opens a store pool on store_path (migrating it).
  * Returns 0; TY_EINVAL for a bad config; store errors as returned.
  * Free with session_service_free() (after session_reconciler_stop()). */
-int session_service_new(struct session_service **out, const struct session_config *cfg,
+int session_service_new(struct session_service **out,
+                        const struct session_config *cfg,
                         struct ty_error *err);
 /* Stops the reconciler if running and frees.  No operation may be in progress. NULL ok. */
 void session_service_free(struct session_service *svc);
@@ -137,8 +137,10 @@ struct session_launch_req {
  * (store_session_init'ed by the call; store_session_cleanup() it on success).
  * Returns 0; TY_ENOTFOUND (unknown app), TY_EINVAL (bad request), TY_ELIMIT,
  * TY_ECONFLICT (stopped during launch), TY_EUPSTREAM (cluster), store codes. */
-int session_launch(struct store_session *out, struct session_service *svc,
-                   const struct session_launch_req *req, struct ty_error *err);
+int session_launch(struct store_session *out,
+                   struct session_service *svc,
+                   const struct session_launch_req *req,
+                   struct ty_error *err);
 
 /* Stops a session: moves it to stopping from any live state (a stop wins over
  * a launch in progress), deletes every object labelled with its tycho-guid
@@ -148,12 +150,15 @@ int session_launch(struct store_session *out, struct session_service *svc,
  * resends the deletes; a final session is left as it is (returns 0).
  * Returns 0; TY_ENOTFOUND; TY_EUPSTREAM when a delete failed (the session
  * stays stopping and the reconciler retries). */
-int session_stop(struct session_service *svc, const char *id, const char *actor,
-                 const char *reason, struct ty_error *err);
+int session_stop(struct session_service *svc,
+                 const char *id,
+                 const char *actor,
+                 const char *reason,
+                 struct ty_error *err);
 
 struct session_modify_req {
-    double cpu;         /* cores; <= 0 = unchanged */
-    const char *memory; /* quantity; NULL = unchanged */
+    double cpu;                         /* cores; <= 0 = unchanged */
+    const char *memory;                 /* quantity; NULL = unchanged */
     const struct session_label *labels; /* merged into the labels; value NULL removes */
     size_t n_labels;
     const char *actor;
@@ -164,35 +169,46 @@ struct session_modify_req {
  * `name`, `tycho-guid`, `executor` or `username` labels, which selectors use:
  * TY_EINVAL), and records the labels and an event in the store.  Only live
  * sessions (pending/running) can be modified: TY_ECONFLICT otherwise. */
-int session_modify(struct session_service *svc, const char *id,
-                   const struct session_modify_req *req, struct ty_error *err);
+int session_modify(struct session_service *svc,
+                   const char *id,
+                   const struct session_modify_req *req,
+                   struct ty_error *err);
 
 /* The session row with its labels (*out initialised by the call; clean up with
  * store_session_cleanup() on success).  Returns 0 or TY_ENOTFOUND.
  * Authorization is the caller's business, here and in the two below. */
-int session_get(struct store_session *out, struct session_service *svc, const char *id,
+int session_get(struct store_session *out,
+                struct session_service *svc,
+                const char *id,
                 struct ty_error *err);
 
 /* One page of sessions matching q (store_session_list on a pooled connection).
  * *out initialised by the call; free with store_page_cleanup(). */
-int session_list(struct store_page *out, struct session_service *svc,
-                 const struct store_query *q, struct ty_error *err);
+int session_list(struct store_page *out,
+                 struct session_service *svc,
+                 const struct store_query *q,
+                 struct ty_error *err);
 
 /* The session's events, oldest first (store_events_list); free the array with
  * store_events_free().  TY_ENOTFOUND. */
-int session_events(struct store_event **out, size_t *n_out, struct session_service *svc,
-                   const char *id, struct ty_error *err);
+int session_events(struct store_event **out,
+                   size_t *n_out,
+                   struct session_service *svc,
+                   const char *id,
+                   struct ty_error *err);
 
 /* Records activity (heartbeat) at at_ms (0 = now).  TY_ENOTFOUND. */
-int session_activity(struct session_service *svc, const char *id, int64_t at_ms,
+int session_activity(struct session_service *svc,
+                     const char *id,
+                     int64_t at_ms,
                      struct ty_error *err);
 
 /* Counters of one reconcile pass (or totals since the reconciler started). */
 struct session_reconcile_stats {
-    long synced;        /* sessions examined */
-    long transitions;   /* state changes made */
-    long lost;          /* sessions marked lost */
-    long orphans_seen;  /* guids with objects and no session row */
+    long synced;       /* sessions examined */
+    long transitions;  /* state changes made */
+    long lost;         /* sessions marked lost */
+    long orphans_seen; /* guids with objects and no session row */
     long adopted, orphans_deleted;
     long watch_restarts; /* watches re-opened (410, stall, error) */
     long relists;
@@ -204,8 +220,10 @@ struct session_reconcile_stats {
  * being launched by this process), sync every live session against the cluster,
  * enforce deadlines, mark lost, handle orphans by the policy.  *stats may be
  * NULL.  Returns 0 or the first error that stopped the pass. */
-int session_reconcile_once(struct session_reconcile_stats *stats, struct session_service *svc,
-                           bool startup, struct ty_error *err);
+int session_reconcile_once(struct session_reconcile_stats *stats,
+                           struct session_service *svc,
+                           bool startup,
+                           struct ty_error *err);
 
 /* Starts the reconciler threads: a start-up pass, watches on pods and
  * deployments labelled executor=tycho (re-list on 410, restart on stall),

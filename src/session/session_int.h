@@ -24,9 +24,9 @@ struct session_watcher {
     enum kube_kind kind;
     pthread_t thread;
     bool started;
-    int abort_flag;        /* read by kube_watch (atomic); set on stall or shutdown */
+    int abort_flag;         /* read by kube_watch (atomic); set on stall or shutdown */
     int64_t last_seen_mono; /* atomic: last event/bookmark/(re)start, monotonic ms */
-    bool stalled;          /* atomic: set by the monitor before abort_flag */
+    bool stalled;           /* atomic: set by the monitor before abort_flag */
 };
 
 struct session_service {
@@ -76,14 +76,30 @@ int session_store_get(struct session_service *svc, struct store **out, struct ty
 void session_store_put(struct session_service *svc, struct store *st);
 
 /* Store writes under svc->wmu (same arguments as the store functions). */
-int ss_insert(struct session_service *svc, struct store *st, const struct store_session *s,
-              const struct store_limits *lim, const char *actor, struct ty_error *err);
-int ss_transition(struct session_service *svc, struct store *st, const char *id,
-                  uint32_t expected_from, enum store_state to, const char *reason,
-                  const char *message, const char *actor, int64_t deadline_at, int64_t now,
-                  enum store_state *prev_out, struct ty_error *err);
-int ss_update(struct session_service *svc, struct store *st, const char *id,
-              const struct store_session_update *u, int64_t now, struct ty_error *err);
+int session_db_insert(struct session_service *svc,
+                      struct store *st,
+                      const struct store_session *s,
+                      const struct store_limits *lim,
+                      const char *actor,
+                      struct ty_error *err);
+int session_db_transition(struct session_service *svc,
+                          struct store *st,
+                          const char *id,
+                          uint32_t expected_from,
+                          enum store_state to,
+                          const char *reason,
+                          const char *message,
+                          const char *actor,
+                          int64_t deadline_at,
+                          int64_t now,
+                          enum store_state *prev_out,
+                          struct ty_error *err);
+int session_db_update(struct session_service *svc,
+                      struct store *st,
+                      const char *id,
+                      const struct store_session_update *u,
+                      int64_t now,
+                      struct ty_error *err);
 
 /* --- cluster helpers (session_kube.c) --- */
 
@@ -96,22 +112,24 @@ const char *session_obj_label(const json_t *obj, const char *key);
 /* Deletes every object with the guid, kind by kind (delete-collection with
  * background propagation).  Tries every kind even when one fails; returns the
  * first error. */
-int session_cluster_delete_all(struct session_service *svc, const char *id,
-                               struct ty_error *err);
+int session_cluster_delete_all(struct session_service *svc, const char *id, struct ty_error *err);
 /* *gone_out = true when no object of any kind carries the guid any more.
  * Stops listing at the first kind that still has one. */
-int session_cluster_gone(bool *gone_out, struct session_service *svc, const char *id,
+int session_cluster_gone(bool *gone_out,
+                         struct session_service *svc,
+                         const char *id,
                          struct ty_error *err);
 
 /* Why a launch is not starting, from its pods (and the namespace's Events):
  * reason ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
  * "Unschedulable", ... ) and message, or both empty when nothing is wrong.
  * pods: a PodList's items array (borrowed). */
-void session_pods_problem(char *reason, size_t rn, char *message, size_t mn,
-                          const json_t *pods);
+void session_pods_problem(char *reason, size_t rn, char *message, size_t mn, const json_t *pods);
 /* Latest Warning event message about object `name`, appended to message when
  * found (best effort: errors are ignored). */
-void session_events_message(struct session_service *svc, const char *name, char *message,
+void session_events_message(struct session_service *svc,
+                            const char *name,
+                            char *message,
                             size_t mn);
 
 /* Quantities: "500m" / "1.5" cores -> millicores; "2G", "512Mi", "1e3" -> bytes.
@@ -125,13 +143,23 @@ int session_memory_parse(int64_t *bytes_out, const char *text, struct ty_error *
  * pass already listed for this guid (NULL = fetch them).  have_view: deploy ==
  * NULL means "no Deployment" rather than "not fetched".  startup: requested/
  * creating rows not in flight are interrupted launches. */
-int session_sync(struct session_service *svc, struct store *st, const struct store_session *s,
-                 bool have_view, const json_t *deploy, const json_t *pods, bool startup,
-                 struct session_reconcile_stats *stats, struct ty_error *err);
+int session_sync(struct session_service *svc,
+                 struct store *st,
+                 const struct store_session *s,
+                 bool have_view,
+                 const json_t *deploy,
+                 const json_t *pods,
+                 bool startup,
+                 struct session_reconcile_stats *stats,
+                 struct ty_error *err);
 
 /* Deletes the objects of id and records failed (expected from `from_mask`). */
-int session_fail(struct session_service *svc, struct store *st, const char *id,
-                 uint32_t from_mask, const char *reason, const char *message,
+int session_fail(struct session_service *svc,
+                 struct store *st,
+                 const char *id,
+                 uint32_t from_mask,
+                 const char *reason,
+                 const char *message,
                  struct ty_error *err);
 
 #endif

@@ -21,8 +21,8 @@
 #include <string.h>
 
 const enum kube_kind session_kinds[] = {
-    KUBE_DEPLOYMENT, KUBE_REPLICASET, KUBE_POD,    KUBE_SERVICE,
-    KUBE_NETWORKPOLICY, KUBE_PVC,     KUBE_SECRET,
+    KUBE_DEPLOYMENT,    KUBE_REPLICASET, KUBE_POD,    KUBE_SERVICE,
+    KUBE_NETWORKPOLICY, KUBE_PVC,        KUBE_SECRET,
 };
 const size_t session_n_kinds = sizeof(session_kinds) / sizeof(session_kinds[0]);
 
@@ -42,8 +42,7 @@ const char *session_obj_guid(const json_t *obj)
     return session_obj_label(obj, "tycho-guid");
 }
 
-int session_cluster_delete_all(struct session_service *svc, const char *id,
-                               struct ty_error *err)
+int session_cluster_delete_all(struct session_service *svc, const char *id, struct ty_error *err)
 {
     char *sel = session_guid_selector(id);
     int first = 0;
@@ -64,12 +63,14 @@ int session_cluster_delete_all(struct session_service *svc, const char *id,
     return first;
 }
 
-int session_cluster_gone(bool *gone_out, struct session_service *svc, const char *id,
+int session_cluster_gone(bool *gone_out,
+                         struct session_service *svc,
+                         const char *id,
                          struct ty_error *err)
 {
     static const enum kube_kind order[] = {
-        KUBE_POD,     KUBE_DEPLOYMENT,    KUBE_REPLICASET, KUBE_SERVICE,
-        KUBE_NETWORKPOLICY, KUBE_PVC, KUBE_SECRET,
+        KUBE_POD,           KUBE_DEPLOYMENT, KUBE_REPLICASET, KUBE_SERVICE,
+        KUBE_NETWORKPOLICY, KUBE_PVC,        KUBE_SECRET,
     };
     char *sel = session_guid_selector(id);
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
@@ -82,8 +83,7 @@ int session_cluster_gone(bool *gone_out, struct session_service *svc, const char
         json_t *list = NULL;
         rc = kube_list(&list, svc->kube, order[i], svc->ns, &lo, err);
         if (rc) {
-            ty_error_wrap(err, "list %s with tycho-guid=%s: ", kube_kind_resource(order[i]),
-                          id);
+            ty_error_wrap(err, "list %s with tycho-guid=%s: ", kube_kind_resource(order[i]), id);
             goto out;
         }
         size_t n = json_array_size(json_object_get(list, "items"));
@@ -99,14 +99,15 @@ out:
 
 /* Waiting reasons that mean the container will not start by itself soon. */
 static const char *const bad_waiting[] = {
-    "ImagePullBackOff",  "ErrImagePull",       "CrashLoopBackOff",
-    "InvalidImageName",  "ErrImageNeverPull",  "CreateContainerConfigError",
-    "ImageInspectError", "CreateContainerError", "RunContainerError",
-    NULL,
+    "ImagePullBackOff",  "ErrImagePull",
+    "CrashLoopBackOff",  "InvalidImageName",
+    "ErrImageNeverPull", "CreateContainerConfigError",
+    "ImageInspectError", "CreateContainerError",
+    "RunContainerError", NULL,
 };
 
-static bool statuses_problem(char *reason, size_t rn, char *message, size_t mn,
-                             const json_t *statuses)
+static bool
+statuses_problem(char *reason, size_t rn, char *message, size_t mn, const json_t *statuses)
 {
     size_t i;
     json_t *cs;
@@ -140,8 +141,7 @@ void session_pods_problem(char *reason, size_t rn, char *message, size_t mn, con
             continue; /* a pod on its way out says nothing about the launch */
         if (statuses_problem(reason, rn, message, mn,
                              json_object_get(status, "initContainerStatuses")) ||
-            statuses_problem(reason, rn, message, mn,
-                             json_object_get(status, "containerStatuses")))
+            statuses_problem(reason, rn, message, mn, json_object_get(status, "containerStatuses")))
             return;
         size_t j;
         json_t *cond;
@@ -161,8 +161,7 @@ void session_pods_problem(char *reason, size_t rn, char *message, size_t mn, con
     }
 }
 
-void session_events_message(struct session_service *svc, const char *name, char *message,
-                            size_t mn)
+void session_events_message(struct session_service *svc, const char *name, char *message, size_t mn)
 {
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
     json_t *list = NULL;
@@ -261,7 +260,6 @@ int session_memory_parse(int64_t *bytes_out, const char *text, struct ty_error *
             }
         }
     }
-    return ty_error_set(err, TY_EINVAL,
-                        "memory: '%s' is not a memory quantity (e.g. 512Mi, 2G)",
+    return ty_error_set(err, TY_EINVAL, "memory: '%s' is not a memory quantity (e.g. 512Mi, 2G)",
                         text ? text : "");
 }

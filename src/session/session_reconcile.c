@@ -53,12 +53,18 @@ static int64_t mono_ms(void)
 }
 
 /* A transition that may lose to a concurrent one: a conflict is not an error. */
-static int move(struct session_service *svc, struct store *st, const struct store_session *s,
-                enum store_state to, const char *reason, const char *message, int64_t deadline,
-                struct session_reconcile_stats *stats, struct ty_error *err)
+static int move(struct session_service *svc,
+                struct store *st,
+                const struct store_session *s,
+                enum store_state to,
+                const char *reason,
+                const char *message,
+                int64_t deadline,
+                struct session_reconcile_stats *stats,
+                struct ty_error *err)
 {
-    int rc = ss_transition(svc, st, s->id, STORE_STATE_BIT(s->state), to, reason, message,
-                                      "system", deadline, svc_now(svc), NULL, err);
+    int rc = session_db_transition(svc, st, s->id, STORE_STATE_BIT(s->state), to, reason, message,
+                                   "system", deadline, svc_now(svc), NULL, err);
     if (rc == TY_ECONFLICT) {
         ty_error_clear(err);
         return 0;
@@ -68,24 +74,30 @@ static int move(struct session_service *svc, struct store *st, const struct stor
     return rc;
 }
 
-static int extend(struct session_service *svc, struct store *st, const char *id,
-                  int64_t deadline, const char *message, struct ty_error *err)
+static int extend(struct session_service *svc,
+                  struct store *st,
+                  const char *id,
+                  int64_t deadline,
+                  const char *message,
+                  struct ty_error *err)
 {
     struct store_session_update u = STORE_SESSION_UPDATE_INIT;
     u.state_deadline_at = deadline;
     u.state_message = message;
-    return ss_update(svc, st, id, &u, svc_now(svc), err);
+    return session_db_update(svc, st, id, &u, svc_now(svc), err);
 }
 
 static int64_t ready_replicas(const json_t *deploy)
 {
-    return json_integer_value(json_object_get(json_object_get(deploy, "status"),
-                                              "readyReplicas"));
+    return json_integer_value(json_object_get(json_object_get(deploy, "status"), "readyReplicas"));
 }
 
-static int sync_pending_running(struct session_service *svc, struct store *st,
-                                const struct store_session *s, const json_t *deploy,
-                                const json_t *pods, struct session_reconcile_stats *stats,
+static int sync_pending_running(struct session_service *svc,
+                                struct store *st,
+                                const struct store_session *s,
+                                const json_t *deploy,
+                                const json_t *pods,
+                                struct session_reconcile_stats *stats,
                                 struct ty_error *err)
 {
     int64_t now = svc_now(svc);
@@ -98,8 +110,8 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
         enum store_state prev;
         snprintf(msg, sizeof(msg), "the Deployment %s is gone (deleted outside tycho)",
                  s->system_name ? s->system_name : "?");
-        rc = ss_transition(svc, st, s->id, STORE_STATE_BIT(s->state), STORE_STATE_LOST,
-                                      "ObjectsMissing", msg, "system", 0, now, &prev, err);
+        rc = session_db_transition(svc, st, s->id, STORE_STATE_BIT(s->state), STORE_STATE_LOST,
+                                   "ObjectsMissing", msg, "system", 0, now, &prev, err);
         if (rc == TY_ECONFLICT) {
             ty_error_clear(err);
             return 0; /* moved on meanwhile (a stop); not ours to decide */
@@ -115,8 +127,8 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
     if (ready_replicas(deploy) >= 1) {
         if (s->state == STORE_STATE_PENDING)
             return move(svc, st, s, STORE_STATE_RUNNING, "ready",
-                        "the Deployment has a ready replica", now + svc->running_check_ms,
-                        stats, err);
+                        "the Deployment has a ready replica", now + svc->running_check_ms, stats,
+                        err);
         if (s->state_deadline_at <= now)
             return extend(svc, st, s->id, now + svc->running_check_ms, NULL, err);
         return 0;
@@ -179,9 +191,15 @@ static int sync_pending_running(struct session_service *svc, struct store *st,
     return rc;
 }
 
-int session_sync(struct session_service *svc, struct store *st, const struct store_session *s,
-                 bool have_view, const json_t *deploy, const json_t *pods, bool startup,
-                 struct session_reconcile_stats *stats, struct ty_error *err)
+int session_sync(struct session_service *svc,
+                 struct store *st,
+                 const struct store_session *s,
+                 bool have_view,
+                 const json_t *deploy,
+                 const json_t *pods,
+                 bool startup,
+                 struct session_reconcile_stats *stats,
+                 struct ty_error *err)
 {
     int64_t now = svc_now(svc);
     json_t *fetched = NULL;
@@ -257,8 +275,11 @@ int session_sync(struct session_service *svc, struct store *st, const struct sto
 
 /* Lists every object of kind labelled executor=tycho into by_guid[guid] (an
  * array), and records the guid in seen. */
-static int list_kind(json_t *by_guid, json_t *seen, struct session_service *svc,
-                     enum kube_kind kind, struct ty_error *err)
+static int list_kind(json_t *by_guid,
+                     json_t *seen,
+                     struct session_service *svc,
+                     enum kube_kind kind,
+                     struct ty_error *err)
 {
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
     json_t *list = NULL;
@@ -289,14 +310,16 @@ static int list_kind(json_t *by_guid, json_t *seen, struct session_service *svc,
     return 0;
 }
 
-static int adopt(struct session_service *svc, struct store *st, const char *guid,
-                 const json_t *deploy, struct session_reconcile_stats *stats,
+static int adopt(struct session_service *svc,
+                 struct store *st,
+                 const char *guid,
+                 const json_t *deploy,
+                 struct session_reconcile_stats *stats,
                  struct ty_error *err)
 {
     struct store_session row;
     json_t *tmpl_labels = json_object_get(
-        json_object_get(json_object_get(json_object_get(deploy, "spec"), "template"),
-                        "metadata"),
+        json_object_get(json_object_get(json_object_get(deploy, "spec"), "template"), "metadata"),
         "labels");
     json_t *ann = json_object_get(json_object_get(deploy, "metadata"), "annotations");
     const char *user = json_string_value(json_object_get(ann, COMPOSE_ANNOTATION_USERNAME));
@@ -320,7 +343,7 @@ static int adopt(struct session_service *svc, struct store *st, const char *guid
     row.state_message = "objects found in the cluster without a session; adopted";
     row.state_deadline_at = now + svc->start_ms;
     row.created_at = now;
-    rc = ss_insert(svc, st, &row, NULL, "reconciler", err);
+    rc = session_db_insert(svc, st, &row, NULL, "reconciler", err);
     if (rc == TY_EEXISTS) {
         ty_error_clear(err);
         return 0;
@@ -336,8 +359,11 @@ static int adopt(struct session_service *svc, struct store *st, const char *guid
     return rc;
 }
 
-static int handle_orphan(struct session_service *svc, struct store *st, const char *guid,
-                         const json_t *deploys, struct session_reconcile_stats *stats,
+static int handle_orphan(struct session_service *svc,
+                         struct store *st,
+                         const char *guid,
+                         const json_t *deploys,
+                         struct session_reconcile_stats *stats,
                          struct ty_error *err)
 {
     struct store_session row;
@@ -375,7 +401,9 @@ static int handle_orphan(struct session_service *svc, struct store *st, const ch
 }
 
 int session_reconcile_once(struct session_reconcile_stats *stats_out,
-                           struct session_service *svc, bool startup, struct ty_error *err)
+                           struct session_service *svc,
+                           bool startup,
+                           struct ty_error *err)
 {
     static const enum kube_kind others[] = {KUBE_REPLICASET, KUBE_SERVICE, KUBE_NETWORKPOLICY,
                                             KUBE_PVC, KUBE_SECRET};
@@ -586,8 +614,7 @@ static void *watch_main(void *arg)
             if (stopping(svc))
                 break;
             if (rc == 0 && __atomic_load_n(&w->stalled, __ATOMIC_RELAXED)) {
-                ty_warn("reconciler", "watch %s stalled; restarting",
-                        kube_kind_resource(w->kind));
+                ty_warn("reconciler", "watch %s stalled; restarting", kube_kind_resource(w->kind));
                 __atomic_store_n(&w->stalled, false, __ATOMIC_RELAXED);
                 __atomic_store_n(&w->abort_flag, 0, __ATOMIC_RELAXED);
                 stats_bump(svc, 1, 0, 0);
@@ -608,7 +635,9 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-static void sync_ids(struct session_service *svc, char (*ids)[33], size_t n,
+static void sync_ids(struct session_service *svc,
+                     char (*ids)[33],
+                     size_t n,
                      struct session_reconcile_stats *stats)
 {
     struct store *st = NULL;
@@ -674,7 +703,7 @@ static void *loop_main(void *arg)
     last_resync = mono_ms();
 
     for (;;) {
-        char (*ids)[33] = NULL;
+        char(*ids)[33] = NULL;
         size_t n = 0;
 
         nap(svc, svc->tick_ms);

@@ -128,9 +128,9 @@ static inline void st_setup_default(void)
 /* Objects carrying the guid, over every kind a launch may create. */
 static inline size_t st_count_objects(const char *id)
 {
-    static const enum kube_kind kinds[] = {KUBE_DEPLOYMENT,    KUBE_REPLICASET, KUBE_POD,
-                                           KUBE_SERVICE,       KUBE_NETWORKPOLICY,
-                                           KUBE_PVC,           KUBE_SECRET};
+    static const enum kube_kind kinds[] = {KUBE_DEPLOYMENT, KUBE_REPLICASET,    KUBE_POD,
+                                           KUBE_SERVICE,    KUBE_NETWORKPOLICY, KUBE_PVC,
+                                           KUBE_SECRET};
     char sel[128];
     size_t n = 0;
     struct ty_error err = TY_ERROR_INIT;

@@ -83,8 +83,7 @@ START_TEST(stop_removes_every_object)
 
     /* Stopping again, or an unknown id. */
     ck_assert_ok(session_stop(E.svc, id, "bob", NULL, &err), &err);
-    ck_assert_fails_with(session_stop(E.svc, "0123456789abcdef0123456789abcdef", "bob", NULL,
-                                      &err),
+    ck_assert_fails_with(session_stop(E.svc, "0123456789abcdef0123456789abcdef", "bob", NULL, &err),
                          &err, TY_ENOTFOUND, "");
 }
 END_TEST
@@ -255,8 +254,8 @@ START_TEST(activity_and_list)
     ck_assert_ok(session_get(&s, E.svc, a, &err), &err);
     ck_assert_int_eq(s.last_activity_at, 1234567);
     store_session_cleanup(&s);
-    ck_assert_fails_with(session_activity(E.svc, "ffffffffffffffffffffffffffffffff", 0, &err),
-                         &err, TY_ENOTFOUND, "");
+    ck_assert_fails_with(session_activity(E.svc, "ffffffffffffffffffffffffffffffff", 0, &err), &err,
+                         TY_ENOTFOUND, "");
     memset(&q, 0, sizeof(q));
     q.username = "erin";
     ck_assert_ok(session_list(&page, E.svc, &q, &err), &err);
