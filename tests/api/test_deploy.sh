@@ -6,11 +6,23 @@
 # address and paths overridden) to prove every key in it is valid.
 set -eu
 cache="${TY_NPM_CACHE:?TY_NPM_CACHE is not set}/kmodels"
-if [ ! -f "$cache/node_modules/kubernetes-models/package.json" ] ||
-   [ ! -f "$cache/node_modules/js-yaml/package.json" ]; then
-    mkdir -p "$cache"
-    (cd "$cache" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-        npm install --no-audit --no-fund --silent kubernetes-models@4.5.1 js-yaml@4 >/dev/null)
+install() {
+    if [ ! -f "$cache/node_modules/kubernetes-models/package.json" ] ||
+       [ ! -f "$cache/node_modules/js-yaml/package.json" ]; then
+        mkdir -p "$cache"
+        (cd "$cache" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+            npm install --no-audit --no-fund --silent kubernetes-models@4.5.1 js-yaml@4 >/dev/null)
+    fi
+}
+# Other tests share the folder (ctest -j): install under a lock when flock exists.
+mkdir -p "$TY_NPM_CACHE"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$TY_NPM_CACHE/kmodels.lock"
+    flock 9
+    install
+    flock -u 9
+else
+    install
 fi
 tmp=$(mktemp -d)
 trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
