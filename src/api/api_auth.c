@@ -340,6 +340,9 @@ int api_acting_user(char *out,
     }
     out[0] = '\0';
     if (req->who.role == API_ROLE_USER) {
+        const char *hdr = api_header(req, "X-Tycho-User");
+        if (!requested && hdr && hdr[0])
+            requested = hdr;
         if (requested && strcmp(requested, req->who.user) != 0)
             return ty_error_set(err, TY_EFORBIDDEN,
                                 "a user token may act only for its own user '%s', not '%.60s'",

@@ -74,6 +74,8 @@ def main():
         check(st == 403 and r["status"] == "error", "alice cannot status bob", r)
         st, _, r = req("alice", "POST", "/system/status", {"name": B})
         check(st == 200 and r["result"] == [], "alice status by bob's guid shows nothing", r)
+        st, _, l = req("alice", "GET", "/v1/sessions", headers={"X-Tycho-User": "bob"})
+        check(st == 403, "a user token cannot name another user in X-Tycho-User", l)
         st, _, l = req("platform", "GET", "/v1/sessions", headers={"X-Tycho-User": "bob"})
         check({i["id"] for i in l["items"]} == {B}, "platform acts for the user it names", l)
 
