@@ -240,6 +240,44 @@ START_TEST(launch_validation)
 }
 END_TEST
 
+/* Tycho's /system/start and `up -f`: a spec given in the request, for a
+ * system name the registry does not know. */
+START_TEST(launch_from_request_spec)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct session_launch_req req;
+    struct store_session s;
+    const char *spec = "version: \"3\"\n"
+                       "services:\n"
+                       "  notebook:\n"
+                       "    image: example.org/notebook:1\n"
+                       "    ports:\n"
+                       "      - 8888:8888\n"
+                       "    environment:\n"
+                       "      - GREETING=${GREETING}\n";
+
+    memset(&req, 0, sizeof(req));
+    req.username = "kim";
+    req.app_id = "notebook";
+    req.gpu = -1;
+    req.spec_text = spec;
+    req.env_text = "GREETING=hello\n";
+    ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
+    ck_assert_str_eq(s.app_id, "notebook");
+    ck_assert_ptr_null(s.app_name);
+    ck_assert_int_eq(st_count_kind(s.id, KUBE_DEPLOYMENT), 1);
+    st_wait_state(s.id, STORE_STATE_RUNNING, true, 10000);
+    store_session_cleanup(&s);
+
+    /* A spec that does not compile leaves no row and no object. */
+    req.spec_text = "services: [not, a, mapping]\n";
+    req.id = "11112222333344445555666677778888";
+    ck_assert_fails_with(session_launch(NULL, E.svc, &req, &err), &err, TY_EINVAL, "notebook");
+    ck_assert_fails_with(session_get(&s, E.svc, req.id, &err), &err, TY_ENOTFOUND, "");
+    ck_assert_int_eq(st_count_objects(req.id), 0);
+}
+END_TEST
+
 START_TEST(activity_and_list)
 {
     struct ty_error err = TY_ERROR_INIT;
@@ -305,6 +343,7 @@ int main(void)
     tcase_add_test(tc, modify_patches_and_records);
     tcase_add_test(tc, limits_per_user_app_global);
     tcase_add_test(tc, launch_validation);
+    tcase_add_test(tc, launch_from_request_spec);
     tcase_add_test(tc, activity_and_list);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("pure");
