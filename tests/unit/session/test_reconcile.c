@@ -42,6 +42,43 @@ START_TEST(failing_image_fails_with_reason)
 }
 END_TEST
 
+/* Other reasons a start never finishes, each reported as the cluster says. */
+static const struct {
+    const char *app, *reason;
+} start_failures[] = {
+    {"crashy", "CrashLoopBackOff"},
+    {"nofit", "Unschedulable"},
+};
+
+START_TEST(start_failure_reasons)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct store_session s;
+    char id[33];
+    int64_t end = ty_time_mono_ms() + 10000;
+
+    ck_assert_ok(st_launch(id, "lee", start_failures[_i].app, &err), &err);
+    for (;;) {
+        ck_assert_ok(session_reconcile_once(NULL, E.svc, false, &err), &err);
+        ck_assert_ok(session_get(&s, E.svc, id, &err), &err);
+        bool seen = s.state_message && strstr(s.state_message, start_failures[_i].reason);
+        ck_assert_int_eq(s.state, STORE_STATE_PENDING);
+        store_session_cleanup(&s);
+        if (seen)
+            break;
+        ck_assert_msg(ty_time_mono_ms() < end, "no %s seen", start_failures[_i].reason);
+        usleep(20000);
+    }
+    fake_advance(&E.fclock, E.cfg.start_deadline_ms + 1);
+    ck_assert_ok(session_reconcile_once(NULL, E.svc, false, &err), &err);
+    ck_assert_ok(session_get(&s, E.svc, id, &err), &err);
+    ck_assert_int_eq(s.state, STORE_STATE_FAILED);
+    ck_assert_str_eq(s.state_reason, start_failures[_i].reason);
+    store_session_cleanup(&s);
+    st_wait_gone(id, 10000);
+}
+END_TEST
+
 START_TEST(stop_during_pending_start)
 {
     struct ty_error err = TY_ERROR_INIT;
@@ -374,6 +411,8 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, st_setup_default, st_teardown);
     tcase_add_test(tc, failing_image_fails_with_reason);
+    tcase_add_loop_test(tc, start_failure_reasons, 0,
+                        (int)(sizeof(start_failures) / sizeof(start_failures[0])));
     tcase_add_test(tc, stop_wins_over_launch_in_progress);
     tcase_add_test(tc, lost_when_objects_vanish);
     tcase_add_test(tc, orphans_adopted);
