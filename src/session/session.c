@@ -867,6 +867,46 @@ static json_t *labels_patch(const struct session_modify_req *req)
     return o;
 }
 
+/* The labels also go on the launch's other objects (Services, Secret,
+ * NetworkPolicy, PVCs), so a label query finds every piece of a session. */
+static int label_others(struct session_service *svc,
+                        const char *id,
+                        const struct session_modify_req *req,
+                        struct ty_error *err)
+{
+    static const enum kube_kind kinds[] = {KUBE_SERVICE, KUBE_SECRET, KUBE_NETWORKPOLICY, KUBE_PVC};
+    char *sel = session_guid_selector(id);
+    json_t *patch = json_object(), *md = json_object();
+    int rc = 0;
+
+    json_object_set_new(md, "labels", labels_patch(req));
+    json_object_set_new(patch, "metadata", md);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !rc; k++) {
+        struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
+        json_t *list = NULL;
+        size_t i;
+        json_t *item;
+
+        lo.label_selector = sel;
+        rc = kube_list(&list, svc->kube, kinds[k], svc->ns, &lo, err);
+        json_array_foreach(json_object_get(list, "items"), i, item)
+        {
+            if (rc)
+                break;
+            rc = kube_patch_merge(NULL, svc->kube, kinds[k], svc->ns, kube_obj_name(item), patch,
+                                  err);
+            if (rc == TY_ENOTFOUND)
+                rc = 0; /* deleted meanwhile */
+        }
+        if (rc)
+            ty_error_wrap(err, "modify %s: label %s: ", id, kube_kind_resource(kinds[k]));
+        json_decref(list);
+    }
+    json_decref(patch);
+    free(sel);
+    return rc;
+}
+
 int session_modify(struct session_service *svc,
                    const char *id,
                    const struct session_modify_req *req,
@@ -968,6 +1008,8 @@ int session_modify(struct session_service *svc,
         ty_error_wrap(err, "modify %s: patch deployment: ", id);
         goto out;
     }
+    if (req->n_labels && (rc = label_others(svc, id, req, err)))
+        goto out;
 
     /* The record: resources and an event, then the labels (one event each). */
     {

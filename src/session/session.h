@@ -165,10 +165,12 @@ struct session_modify_req {
 };
 
 /* Merge-patches the session's Deployment: cpu/memory as requests and limits of
- * every container, labels on the Deployment and its pod template (never the
- * `name`, `tycho-guid`, `executor` or `username` labels, which selectors use:
- * TY_EINVAL), and records the labels and an event in the store.  Only live
- * sessions (pending/running) can be modified: TY_ECONFLICT otherwise. */
+ * every container, labels on the Deployment, its pod template and the other
+ * objects of the launch (never the `name`, `tycho-guid`, `executor`,
+ * `username`, `app-name`, `original-app-name` or `pod-template-hash` labels,
+ * which selectors use: TY_EINVAL), and records the resources, the labels and
+ * a `modified` event in the store.  Only pending or running sessions can be
+ * modified: TY_ECONFLICT otherwise. */
 int session_modify(struct session_service *svc,
                    const char *id,
                    const struct session_modify_req *req,

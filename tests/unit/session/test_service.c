@@ -127,6 +127,17 @@ START_TEST(modify_patches_and_records)
     json_t *dl = json_object_get(json_object_get(d, "metadata"), "labels");
     ck_assert_str_eq(json_string_value(json_object_get(dl, "tier")), "gold");
     json_decref(d);
+    /* The Service carries them too, and still selects the pods. */
+    {
+        char sel[96];
+        struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
+        json_t *list = NULL;
+        snprintf(sel, sizeof(sel), "tycho-guid=%s,team=genomics", id);
+        lo.label_selector = sel;
+        ck_assert_ok(kube_list(&list, E.kube, KUBE_SERVICE, NULL, &lo, &err), &err);
+        ck_assert_int_eq(json_array_size(json_object_get(list, "items")), 1);
+        json_decref(list);
+    }
     store_session_cleanup(&s);
 
     ck_assert_ok(session_get(&s, E.svc, id, &err), &err);
