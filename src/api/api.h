@@ -17,6 +17,8 @@
 
 #include "util/error.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +58,9 @@ struct api_config {
     char *token_secret;      /* HMAC key for token hashes; NULL = plain sha256 */
     char *bootstrap_token;   /* an admin token to register at start (>= 32 chars) */
     int token_cache_ms;
+    /* culling: the `culling` mapping of the config file, checked by
+     * reaper_policy_parse() when the file loads (owned; NULL = defaults) */
+    json_t *culling;
 };
 
 /* Sets the defaults (listen 127.0.0.1:8080, db tycho.db, registry "registry",

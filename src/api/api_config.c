@@ -10,6 +10,7 @@
  */
 #include "api/api.h"
 #include "doc/doc.h"
+#include "reaper/reaper.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -128,6 +129,8 @@ void api_config_cleanup(struct api_config *cfg)
             free(*p);
             *p = NULL;
         }
+    json_decref(cfg->culling);
+    cfg->culling = NULL;
 }
 
 static const struct ckey *key_find(const char *name)
@@ -256,6 +259,19 @@ int api_config_load_file(struct api_config *cfg, const char *path, struct ty_err
     if (!json_is_object(root)) {
         rc = doc_error(err, TY_EINVAL, d, root, NULL, "the configuration must be a mapping");
         goto out;
+    }
+    /* The culling policy has its own parser; check it here so a bad value
+     * is reported with its position, then keep the mapping for the server. */
+    json_t *culling = json_object_get(root, "culling");
+    if (culling) {
+        struct reaper_policy policy;
+        rc = reaper_policy_parse(&policy, culling, d, err);
+        if (rc < 0)
+            goto out;
+        reaper_policy_cleanup(&policy);
+        json_decref(cfg->culling);
+        cfg->culling = json_deep_copy(culling);
+        json_object_del(root, "culling");
     }
     rc = load_map(cfg, d, root, "", err);
 out:

@@ -91,6 +91,38 @@ static void config_copy(struct api_config *dst, const struct api_config *src)
     dst->trusted_proxies = dup_or_null(src->trusted_proxies);
     dst->token_secret = dup_or_null(src->token_secret);
     dst->bootstrap_token = dup_or_null(src->bootstrap_token);
+    dst->culling = src->culling ? json_deep_copy(src->culling) : NULL;
+}
+
+/* The culler: the policy from the config's `culling` mapping (checked when
+ * the file loaded), and the reaper thread running it. */
+static int culler_start(struct api_server *srv, struct ty_error *err)
+{
+    struct reaper_config rc;
+    char d1[32], d2[32];
+    int r = reaper_policy_parse(&srv->cull_policy, srv->cfg.culling, NULL, err);
+    if (r < 0)
+        return ty_error_wrap(err, "culling: ");
+    memset(&rc, 0, sizeof(rc));
+    rc.svc = srv->svc;
+    rc.kube = srv->kube;
+    rc.namespace_name = srv->kcfg.namespace;
+    rc.registry = srv->reg;
+    rc.context = srv->context;
+    rc.policy = &srv->cull_policy;
+    r = reaper_new(&srv->reaper, &rc, err);
+    if (r < 0)
+        return ty_error_wrap(err, "culling: ");
+    if (!srv->cull_policy.enabled) {
+        ty_info("reaper", "culling is disabled");
+        return 0;
+    }
+    ty_info("reaper", "culling every %s: idle timeout %s%s",
+            ty_duration_format(d1, sizeof(d1), srv->cull_policy.interval_ms),
+            ty_duration_format(d2, sizeof(d2), srv->cull_policy.global.idle_timeout_ms),
+            srv->cull_policy.dry_run ? " (dry run)" : "");
+    r = reaper_start(srv->reaper, err);
+    return r < 0 ? ty_error_wrap(err, "culling: ") : 0;
 }
 
 bool api_addr_is_loopback(const char *addr)
@@ -642,6 +674,9 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
         ty_error_wrap(err, "reconciler: ");
         goto fail;
     }
+    rc = culler_start(srv, err);
+    if (rc < 0)
+        goto fail;
 
     char threads[16], timeout[16], hdr[16];
     snprintf(threads, sizeof(threads), "%d", cfg->threads);
@@ -700,6 +735,9 @@ void api_server_stop(struct api_server *srv)
     if (srv->mg_inited)
         mg_exit_library();
     if (srv->svc) {
+        reaper_free(srv->reaper);
+        srv->reaper = NULL;
+        reaper_policy_cleanup(&srv->cull_policy);
         session_reconciler_stop(srv->svc);
         session_service_free(srv->svc);
     }

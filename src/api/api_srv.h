@@ -10,6 +10,7 @@
 
 #include "api/api_int.h"
 #include "kube/kube.h"
+#include "reaper/reaper.h"
 #include "session/session.h"
 #include "store/store.h"
 
@@ -45,6 +46,9 @@ struct api_server {
     struct api_token_cache *tokens;
     int64_t token_count; /* tokens not revoked, as of token_count_at */
     int64_t token_count_at;
+    /* culling (the reaper thread; api_culler.c serves its routes) */
+    struct reaper_policy cull_policy;
+    struct reaper *reaper;
 };
 
 /* A store connection for this thread; give it back with api_server_store_put(). */

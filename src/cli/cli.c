@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
     {"launch", cli_cmd_launch, "launch a registry app on a server (launch APP --user U)"},
     {"sessions", cli_cmd_sessions, "list sessions on a server"},
     {"history", cli_cmd_history, "the session history of a server (admin)"},
+    {"reap", cli_cmd_reap, "culling now: what would be culled and why (--dry-run), or cull"},
     {NULL, NULL, NULL},
 };
 

@@ -35,6 +35,7 @@ int cli_cmd_modify(int argc, char **argv);
 int cli_cmd_launch(int argc, char **argv);
 int cli_cmd_sessions(int argc, char **argv);
 int cli_cmd_history(int argc, char **argv);
+int cli_cmd_reap(int argc, char **argv);
 int cli_cmd_kubesim(int argc, char **argv);
 int cli_cmd_session_soak(int argc, char **argv);
 int cli_cmd_registry(int argc, char **argv);

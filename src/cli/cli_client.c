@@ -611,3 +611,73 @@ int cli_cmd_history(int argc, char **argv)
     }
     return list_cmd(argc, argv, "/v1/admin/history", true);
 }
+
+int cli_cmd_reap(int argc, char **argv)
+{
+    struct client c;
+    json_t *reply = NULL, *row;
+    bool dry_run = true, as_json = false;
+    long status;
+    size_t i;
+
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: tycho reap [--dry-run | --now] [--json] [common options]\n"
+               "Runs one culling pass on the server (POST /v1/admin/reap; admin token).\n"
+               "--dry-run (the default) lists what would be culled now and why; --now culls.\n%s",
+               common_help);
+        return 0;
+    }
+    argc = common_opts(&c, argc, argv);
+    if (argc < 0)
+        return 2;
+    for (int k = 1; k < argc; k++) {
+        if (!strcmp(argv[k], "--dry-run"))
+            dry_run = true;
+        else if (!strcmp(argv[k], "--now"))
+            dry_run = false;
+        else if (!strcmp(argv[k], "--json"))
+            as_json = true;
+        else {
+            fprintf(stderr, "tycho reap: unknown option '%s'\n", argv[k]);
+            return 2;
+        }
+    }
+    status = call(&reply, &c, "POST",
+                  dry_run ? "/v1/admin/reap?dry_run=true" : "/v1/admin/reap?dry_run=false", NULL);
+    if (status != 200) {
+        int rc = report(status, reply, "reap");
+        json_decref(reply);
+        return rc;
+    }
+    if (as_json) {
+        char *text = json_dumps(reply, JSON_INDENT(2));
+        puts(text);
+        free(text);
+        json_decref(reply);
+        return 0;
+    }
+    if (json_array_size(json_object_get(reply, "items")) == 0) {
+        printf("Nothing to cull%s.\n", dry_run ? " now" : "");
+        json_decref(reply);
+        return 0;
+    }
+    printf("%-34s %-14s %-18s %-6s %-8s %s\n", "SESSION", "USER", "APP", "ACTION", "REASON",
+           dry_run ? "WHY" : "RESULT");
+    json_array_foreach(json_object_get(reply, "items"), i, row)
+    {
+        const char *err = json_string_value(json_object_get(row, "error"));
+        const char *skipped = json_string_value(json_object_get(row, "skipped"));
+        printf("%-34s %-14s %-18s %-6s %-8s %s\n",
+               json_string_value(json_object_get(row, "session")),
+               json_string_value(json_object_get(row, "username")),
+               json_string_value(json_object_get(row, "app_id")),
+               json_string_value(json_object_get(row, "action")),
+               json_string_value(json_object_get(row, "reason")),
+               dry_run   ? json_string_value(json_object_get(row, "explanation"))
+               : err     ? err
+               : skipped ? skipped
+                         : "done");
+    }
+    json_decref(reply);
+    return 0;
+}

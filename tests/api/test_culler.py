@@ -1,0 +1,103 @@
+"""The culler through the real server: GET /v1/sessions/{id}/idle explains a
+session to whoever may see it (404 for others), POST /v1/admin/reap is
+admin-only and a dry run by default, `tycho reap --dry-run` prints it, the
+background culler stops an idle session (stopped_by "culler", reason "idle")
+and leaves an exempted user's session running, /v1/whoami names the caller,
+and a bad `culling` section stops the server with file:line:col."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tyapi import TYCHO, Server, check, finish, run_cli  # noqa: E402
+
+CONFIG = """culling:
+  idle_timeout: 3s
+  interval: 300ms
+  users:
+    carol: {idle_timeout: 0}
+"""
+
+
+def launch(s, token):
+    st, _, body = s.request("POST", "/v1/sessions", {"app": "web"}, token=token)
+    check(st in (200, 201, 202), "launch", "%s %s" % (st, body))
+    return body["id"]
+
+
+def main():
+    with Server(config=CONFIG) as s:
+        admin = s.token("admin")
+        alice = s.token("user", "alice")
+        bob = s.token("user", "bob")
+        carol = s.token("user", "carol")
+
+        st, _, me = s.request("GET", "/v1/whoami", token=alice)
+        check(st == 200 and me.get("role") == "user" and me.get("username") == "alice",
+              "whoami", str(me))
+
+        a = launch(s, alice)
+        c = launch(s, carol)
+        s.wait_state(a, ("running",), token=alice)
+        s.wait_state(c, ("running",), token=carol)
+
+        st, _, idle = s.request("GET", "/v1/sessions/%s/idle" % a, token=alice)
+        check(st == 200, "idle explanation", "%s %s" % (st, idle))
+        if st == 200:
+            check(idle["limits"]["idle_timeout_seconds"] == 3, "idle timeout", str(idle))
+            check(idle["limits"]["idle_timeout_from"] == "global", "limit source", str(idle))
+            check(idle["last_active_by_source"]["heartbeat"] is None, "no heartbeat yet",
+                  str(idle))
+            check(idle["cull_at"] is not None and idle["explanation"], "cull time", str(idle))
+        st, _, _ = s.request("GET", "/v1/sessions/%s/idle" % a, token=bob)
+        check(st == 404, "bob cannot see alice's idle explanation", str(st))
+        st, _, idle = s.request("GET", "/v1/sessions/%s/idle" % c, token=carol)
+        check(st == 200 and idle["cull_at"] is None and "never" in idle["explanation"],
+              "carol is never culled", str(idle))
+
+        st, _, _ = s.request("POST", "/v1/admin/reap", token=alice)
+        check(st == 403, "reap needs admin", str(st))
+        st, _, body = s.request("POST", "/v1/admin/reap?dry_run=maybe", token=admin)
+        check(st == 400 and "dry_run" in body["error"]["message"], "bad dry_run", str(body))
+        st, _, body = s.request("POST", "/v1/admin/reap", token=admin)
+        check(st == 200 and body["dry_run"] is True, "reap defaults to a dry run", str(body))
+        r = run_cli(["reap", "--dry-run"], server=s, token=admin, check_rc=0)
+        check("Nothing to cull" in r.stdout or "idle" in r.stdout, "tycho reap output", r.stdout)
+
+        # The background culler stops alice's idle session; carol's stays.
+        deadline = time.time() + 30
+        sess = None
+        while time.time() < deadline:
+            st, _, sess = s.request("GET", "/v1/sessions/" + a, token=admin)
+            if sess["state"] in ("stopped", "failed", "lost"):
+                break
+            time.sleep(0.2)
+        check(sess and sess["state"] == "stopped", "idle session culled", str(sess))
+        check(sess and sess.get("stopped_by") == "culler", "stopped by the culler", str(sess))
+        st, _, ev = s.request("GET", "/v1/sessions/%s/events" % a, token=admin)
+        check(any(e.get("reason") == "idle" for e in ev.get("items", [])), "cull event reason",
+              str(ev))
+        st, _, sess = s.request("GET", "/v1/sessions/" + c, token=admin)
+        check(sess["state"] == "running", "exempt user's session stays", str(sess))
+        st, _, _ = s.request("DELETE", "/v1/sessions/" + c, token=carol)
+        check(st in (200, 202, 204), "stop carol", str(st))
+        s.wait_state(c, ("stopped",), token=admin)
+
+    # A bad policy is refused at start with its position.
+    tmp = tempfile.mkdtemp(prefix="tyapi-culler-")
+    bad = os.path.join(tmp, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("culling:\n  idle_timeout: soon\n")
+    r = subprocess.run([TYCHO, "api", "--config", bad, "--listen", "127.0.0.1:0", "--db",
+                        os.path.join(tmp, "x.db")], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "bad.yaml:2:17" in r.stderr and "culling.idle_timeout"
+          in r.stderr, "bad culling config", r.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
+    finish()
+
+
+if __name__ == "__main__":
+    main()
