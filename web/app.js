@@ -110,12 +110,21 @@ function colorFor(name) {
 
 function stateBadge(s) { return el('span', { class: 'state ' + s }, s); }
 
+function bytesText(b) {
+  if (!b) return '';
+  const gi = b / 1073741824;
+  return gi >= 1 ? (Math.round(gi * 10) / 10) + 'Gi' : Math.round(b / 1048576) + 'Mi';
+}
+
+/* Session resources {cpu, memory_bytes, gpus} or app limits {cpus, memory, gpus}. */
 function resourcesText(r) {
   if (!r) return '';
   const parts = [];
-  if (r.cpu) parts.push(r.cpu + ' CPU');
+  const cpu = r.cpu !== undefined ? r.cpu : r.cpus;
+  if (cpu) parts.push(cpu + ' CPU');
   if (r.memory) parts.push(r.memory);
-  if (r.gpu) parts.push(r.gpu + ' GPU');
+  else if (r.memory_bytes) parts.push(bytesText(r.memory_bytes));
+  if (r.gpus) parts.push(r.gpus + ' GPU');
   return parts.join(', ');
 }
 
@@ -190,7 +199,9 @@ function renderApps() {
   const apps = state.apps.filter(a => !q || (a.name + ' ' + a.id + ' ' + (a.description || '')).toLowerCase().includes(q));
   if (!apps.length) list.append(el('li', { class: 'muted' }, q ? 'No app matches.' : 'No apps are available to you.'));
   for (const a of apps) {
-    const icon = a.icon && a.icon.startsWith('/')
+    /* Registry icons are files or remote URLs: only icons tycho serves itself
+     * are loaded (no request leaves the server); others get a letter avatar. */
+    const icon = a.icon && a.icon.startsWith('/v1/')
       ? el('img', { src: a.icon, alt: '' })
       : (a.name || a.id).slice(0, 1).toUpperCase();
     const max = (a.resources && a.resources.max) || {};
@@ -234,12 +245,16 @@ function openLaunch(app) {
   const min = res.min || {}, max = res.max || {};
   $('#launch-title').textContent = 'Launch ' + (app.name || app.id);
   const cpu = $('#launch-cpu');
-  cpu.min = min.cpu || 0.25; cpu.max = max.cpu || 8; cpu.value = max.cpu || min.cpu || 1;
+  const cpuMin = parseFloat(min.cpus) || 0.25, cpuMax = parseFloat(max.cpus) || 8;
+  cpu.min = Math.min(cpuMin, cpuMax); cpu.max = cpuMax; cpu.value = cpuMax;
   const mem = $('#launch-memory');
   mem.replaceChildren(...memoryChoices(min.memory, max.memory).map(m => el('option', { value: m }, m)));
   if (mem.options.length) mem.value = mem.options[mem.options.length - 1].value;
   const gpu = $('#launch-gpu');
-  gpu.max = max.gpu || 0; gpu.value = 0; gpu.disabled = !max.gpu;
+  gpu.max = max.gpus || 0; gpu.value = 0; gpu.disabled = !max.gpus;
+  /* Admin and platform tokens are bound to no user: they launch for one. */
+  $('#launch-user-row').hidden = !!state.me.username;
+  $('#launch-user').required = !state.me.username;
   $('#launch-choices').hidden = false;
   $('#launch-progress').replaceChildren();
   $('#launch-result').replaceChildren();
@@ -264,6 +279,11 @@ async function launch(ev) {
     return;
   }
   const body = { app: dlg.dataset.app, cpu, memory: $('#launch-memory').value };
+  if (!state.me.username) {
+    const who = $('#launch-user').value.trim();
+    if (!who) { $('#launch-result').textContent = 'Name the user to launch for.'; return; }
+    body.username = who;
+  }
   const gpu = parseInt($('#launch-gpu').value, 10);
   if (gpu > 0) body.gpu = gpu;
   $('#launch-go').disabled = true;
@@ -282,12 +302,12 @@ async function launch(ev) {
   let finished = false;
   try {
     await streamEvents(`/v1/sessions/${session.id}/progress`, (type, data) => {
-      const msg = (data && (data.message || data.state)) || String(data);
+      const msg = (data && (data.message || data.state || data.reason)) || String(data);
       if (type === 'ready') {
         finished = true;
         progressLine('Ready', 'ready');
         const url = data.url || session.url;
-        $('#launch-result').replaceChildren(el('a', { href: url, target: '_blank', rel: 'noopener', id: 'open-app' }, 'Open ' + (session.app_name || session.app_id)));
+        $('#launch-result').replaceChildren(el('a', { href: url, target: '_blank', rel: 'noopener', id: 'open-app' }, 'Open ' + (session.app_name || session.app)));
         return false;
       }
       if (type === 'failed') {
@@ -311,7 +331,7 @@ async function launch(ev) {
 async function loadSessions() {
   const sel = $('#session-state').value;
   const params = new URLSearchParams({ limit: '100' });
-  if (sel === 'live') params.set('state', 'requested,creating,pending,running,stopping');
+  if (sel === 'live') params.set('state', 'live');
   else if (sel) params.set('state', sel);
   const data = await api('/v1/sessions?' + params);
   const rows = (data && data.items) || [];
@@ -321,8 +341,8 @@ async function loadSessions() {
   for (const s of rows) {
     const live = ['requested', 'creating', 'pending', 'running', 'stopping'].includes(s.state);
     tb.append(el('tr', { 'data-session': s.id },
-      el('th', { scope: 'row' }, s.app_name || s.app_id),
-      el('td', {}, stateBadge(s.state), s.state_reason ? el('span', { class: 'muted' }, ' ' + s.state_reason) : null),
+      el('th', { scope: 'row' }, s.app_name || s.app),
+      el('td', {}, stateBadge(s.state), s.reason ? el('span', { class: 'muted' }, ' ' + s.reason) : null),
       el('td', {}, ago(s.created_at)),
       el('td', {}, s.state === 'running' ? ago(s.last_activity_at || s.ready_at || s.created_at) : ''),
       el('td', {}, resourcesText(s.resources)),
@@ -330,12 +350,12 @@ async function loadSessions() {
         s.state === 'running' && s.url ? el('a', { href: s.url, target: '_blank', rel: 'noopener' }, 'Open') : null,
         live ? el('button', { type: 'button', onclick: () => explainIdle(s) }, 'Culling') : null,
         live && s.state !== 'stopping' ? el('button', { type: 'button', class: 'danger',
-          'aria-label': 'Stop ' + (s.app_name || s.app_id), onclick: () => stopSession(s) }, 'Stop') : null))));
+          'aria-label': 'Stop ' + (s.app_name || s.app), onclick: () => stopSession(s) }, 'Stop') : null))));
   }
 }
 
 async function stopSession(s) {
-  if (!confirm(`Stop ${s.app_name || s.app_id}?`)) return;
+  if (!confirm(`Stop ${s.app_name || s.app}?`)) return;
   try {
     await api('/v1/sessions/' + s.id, { method: 'DELETE' });
   } catch (e) {
@@ -380,7 +400,7 @@ async function loadRegistry() {
   add('Context', r.context);
   add('Live commit', r.commit);
   add('Loaded', r.loaded_at ? fmtTime(r.loaded_at) : '');
-  add('Apps', r.apps);
+  add('Kind', r.kind);
   if (r.last_error) add('Last refresh error', r.last_error);
   const w = $('#registry-warnings');
   w.replaceChildren(...(r.warnings || []).map(x => el('li', {}, typeof x === 'string' ? x : (x.message || JSON.stringify(x)))));
@@ -462,11 +482,13 @@ function lineChart(points, opts = {}) {
 
 async function loadStats() {
   const s = await api('/v1/admin/stats');
-  const pick = arr => (arr || []).map(i => ({ key: i.key, value: i.count !== undefined ? i.count : i.value }));
-  $('#chart-days').replaceChildren(barChart(pick(s.per_day).slice(-14), { label: 'Sessions per day' }));
-  $('#chart-concurrent').replaceChildren(lineChart(pick(s.concurrent), { label: 'Concurrent sessions' }));
-  $('#chart-apps').replaceChildren(barChart(pick(s.per_app).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top apps' }));
-  $('#chart-users').replaceChildren(barChart(pick(s.per_user).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top users' }));
+  const pick = obj => Object.entries(obj || {}).map(([key, value]) => ({ key, value }));
+  const series = ((s.concurrency && s.concurrency.series) || [])
+    .map(p => ({ key: String(p.at).slice(5, 13).replace('T', ' '), value: p.max }));
+  $('#chart-days').replaceChildren(barChart(pick(s.by_day).sort((a, b) => a.key < b.key ? -1 : 1).slice(-14), { label: 'Sessions per day' }));
+  $('#chart-concurrent').replaceChildren(lineChart(series, { label: 'Concurrent sessions' }));
+  $('#chart-apps').replaceChildren(barChart(pick(s.by_app).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top apps' }));
+  $('#chart-users').replaceChildren(barChart(pick(s.by_user).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top users' }));
 }
 
 function historyParams(cursor) {
@@ -486,11 +508,11 @@ async function loadHistory(cursor) {
   for (const s of (data.items || [])) {
     tb.append(el('tr', { 'data-session': s.id },
       el('td', {}, fmtTime(s.created_at)),
-      el('td', {}, s.username),
-      el('td', {}, s.app_id),
+      el('td', {}, s.user),
+      el('td', {}, s.app),
       el('td', {}, stateBadge(s.state)),
       el('td', {}, s.stopped_by || ''),
-      el('td', {}, s.stop_reason || s.state_reason || '')));
+      el('td', {}, s.stop_reason || s.reason || '')));
   }
   $('#history-total').textContent = `${data.total !== undefined ? data.total : (data.items || []).length} sessions match.`;
   state.historyCursor = data.next_cursor || null;
@@ -502,8 +524,7 @@ async function loadHistory(cursor) {
 async function checkCluster() {
   try {
     const h = await fetch('/healthz').then(r => r.json());
-    const cluster = h && (h.cluster && (h.cluster.kind || h.cluster)) ;
-    $('#sim-banner').hidden = !(cluster === 'simulated' || (h.cluster && h.cluster.simulated));
+    $('#sim-banner').hidden = !(h && h.cluster === 'simulated');
   } catch (_) { /* the banner stays hidden */ }
 }
 

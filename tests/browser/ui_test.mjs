@@ -1,0 +1,158 @@
+// The web UI end to end in headless Chromium: a user launches an app from the
+// catalogue and watches it reach running, opens its culling explanation, stops
+// it; another user's sessions never show; an admin sees everyone's history,
+// the charts, the registry and the simulated-cluster banner.  Every request the
+// page makes must go to the tycho server itself.
+import { createRequire } from 'module';
+import path from 'path';
+
+const require = createRequire(path.join(process.env.PW_DIR, 'x.js'));
+const { chromium } = require('playwright-core');
+
+const BASE = process.env.TYCHO_URL;
+const SHOTS = process.env.SHOTS;
+const failures = [];
+function check(cond, what) {
+  if (!cond) { console.log('FAIL: ' + what); failures.push(what); }
+  return cond;
+}
+
+async function api(token, method, p, body) {
+  const res = await fetch(BASE + p, {
+    method, headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, json: await res.json().catch(() => null) };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+async function signIn(token, viewport) {
+  const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  page.on('request', r => {
+    const u = r.url();
+    check(u.startsWith(BASE) || u.startsWith('data:'), 'request outside the server: ' + u);
+  });
+  page.on('pageerror', e => check(false, 'page error: ' + e.message));
+  await page.goto(BASE + '/');
+  await page.waitForSelector('#view-signin:not([hidden])');
+  await page.getByLabel('Access token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForSelector('#view-apps:not([hidden])');
+  return { ctx, page };
+}
+
+async function launchFirstApp(page, appId, shotName) {
+  await page.waitForSelector(`[data-launch="${appId}"]`);
+  await page.click(`[data-launch="${appId}"]`);
+  await page.waitForSelector('#launch-dialog[open]');
+  if (shotName) await page.screenshot({ path: path.join(SHOTS, shotName) });
+  await page.click('#launch-go');
+  await page.waitForSelector('#launch-progress li.ready, #launch-progress li.failed', { timeout: 60000 });
+  const ok = await page.$('#launch-progress li.ready');
+  check(ok, `${appId} reached ready: ` + await page.textContent('#launch-progress'));
+  const link = await page.$('#open-app');
+  check(link && (await link.getAttribute('href')).includes('/private/'), 'open link points at the app');
+  await page.click('#launch-cancel');
+}
+
+try {
+  const apps = (await api(process.env.ALICE, 'GET', '/v1/apps')).json.items;
+  check(apps.length >= 3, 'the bundled registry has apps');
+  const appId = apps[0].id;
+
+  // Bob launches something first; Alice must never see it.
+  const bob = await signIn(process.env.BOB);
+  await launchFirstApp(bob.page, appId);
+  const bobSessions = (await api(process.env.BOB, 'GET', '/v1/sessions')).json.items.map(s => s.id);
+  check(bobSessions.length === 1, 'bob has one session');
+
+  // Alice: catalogue, launch with progress, my sessions, culling, stop.
+  const alice = await signIn(process.env.ALICE);
+  const { page } = alice;
+  check(await page.isVisible('#sim-banner'), 'simulated-cluster banner');
+  check((await page.$$('#app-list article')).length === apps.length, 'catalogue lists the apps');
+  await page.screenshot({ path: path.join(SHOTS, 'catalogue.png'), fullPage: true });
+  await page.fill('#app-search', apps[1].name);
+  check((await page.$$('#app-list article')).length >= 1, 'search keeps the match');
+  await page.fill('#app-search', '');
+  await launchFirstApp(page, appId, 'launch-dialog.png');
+  await page.screenshot({ path: path.join(SHOTS, 'launch-ready.png') });
+
+  await page.click('a[data-nav="sessions"]');
+  await page.waitForSelector('#session-table tbody tr');
+  const rows = await page.$$eval('#session-table tbody tr', trs => trs.map(t => t.dataset.session));
+  check(rows.length === 1, 'alice sees exactly her one session: ' + rows);
+  check(!rows.some(id => bobSessions.includes(id)), "alice never sees bob's session");
+  check((await page.textContent('#session-table tbody')).includes('running'), 'her session is running');
+  await page.screenshot({ path: path.join(SHOTS, 'my-sessions.png') });
+  await page.getByRole('button', { name: 'Culling' }).click();
+  await page.waitForFunction(() => document.querySelector('#idle-text').textContent.length > 20);
+  check((await page.textContent('#idle-detail')).includes('Last active'), 'culling explanation');
+  await page.screenshot({ path: path.join(SHOTS, 'culling.png') });
+  await page.click('#idle-dialog button[type=submit]');
+  page.once('dialog', d => d.accept());
+  await page.click('#session-table button.danger');
+  const sid = rows[0];
+  let state = '';
+  for (let i = 0; i < 100 && state !== 'stopped'; i++) {
+    state = (await api(process.env.ALICE, 'GET', '/v1/sessions/' + sid)).json.state;
+    if (state !== 'stopped') await new Promise(r => setTimeout(r, 200));
+  }
+  check(state === 'stopped', 'stop from the UI: ' + state);
+  await page.selectOption('#session-state', '');
+  await page.waitForFunction(() => document.querySelector('#session-table tbody').textContent.includes('stopped'));
+  // Admin links are hidden from users, and the admin view refuses them.
+  check(!(await page.isVisible('a[data-nav="admin"]')), 'no admin link for a user');
+
+  // A phone-sized screen still works.
+  const phone = await signIn(process.env.ALICE, { width: 390, height: 800 });
+  await phone.page.screenshot({ path: path.join(SHOTS, 'catalogue-phone.png'), fullPage: true });
+  await phone.ctx.close();
+
+  // Admin: history of everyone, filters, charts, registry, banner.
+  const admin = await signIn(process.env.ADMIN);
+  const ap = admin.page;
+  await ap.click('a[data-nav="admin"]');
+  await ap.waitForSelector('#history-table tbody tr');
+  const users = await ap.$$eval('#history-table tbody tr td:nth-child(2)', tds => tds.map(t => t.textContent));
+  check(users.includes('alice') && users.includes('bob'), 'admin history shows both users: ' + users);
+  check((await ap.$$('#chart-days svg rect')).length >= 1, 'sessions-per-day chart');
+  check((await ap.$$('#chart-apps svg rect')).length >= 1, 'top-apps chart');
+  check((await ap.$$('#chart-users svg rect')).length >= 2, 'top-users chart');
+  check((await ap.$$('#chart-concurrent svg path')).length >= 2, 'concurrency chart');
+  check((await ap.textContent('#registry-info')).includes('Source'), 'registry status');
+  await ap.screenshot({ path: path.join(SHOTS, 'admin.png'), fullPage: true });
+  await ap.fill('#history-form input[name=user]', 'alice');
+  await ap.click('#history-form button[type=submit]');
+  await ap.waitForFunction(() => [...document.querySelectorAll('#history-table tbody tr td:nth-child(2)')]
+    .every(t => t.textContent === 'alice'));
+  check((await ap.textContent('#history-total')).startsWith('1 '), 'filtered history total');
+  await ap.click('#registry-reload');
+  await ap.waitForFunction(() => /Reloaded|failed/.test(document.querySelector('#registry-msg').textContent));
+  check((await ap.textContent('#registry-msg')).startsWith('Reloaded'), 'registry reload');
+  await ap.screenshot({ path: path.join(SHOTS, 'admin-filtered.png'), fullPage: true });
+  // Keyboard: the skip link is the first tab stop of a fresh page.
+  await ap.reload();
+  await ap.waitForSelector('#view-admin:not([hidden])');
+  await ap.keyboard.press('Tab');
+  check(await ap.evaluate(() => document.activeElement.classList.contains('skip')), 'skip link first');
+
+  await bob.ctx.close();
+  await alice.ctx.close();
+  await admin.ctx.close();
+} catch (e) {
+  check(false, 'exception: ' + (e.stack || e));
+} finally {
+  await browser.close();
+}
+if (failures.length) {
+  console.log(`${failures.length} failure(s)`);
+  process.exit(1);
+}
+console.log('ok: screenshots in ' + SHOTS);
