@@ -140,6 +140,11 @@ struct reaper_config {
     const char *context;                /* registry context of the sessions; copied */
     const struct reaper_policy *policy; /* borrowed; must outlive the reaper */
     const struct ty_clock *clock;       /* borrowed; NULL = the system clock */
+    /* Called on the culling thread just before a due session is read and
+     * decided again; tests use it to make a heartbeat or a stop race the cull.
+     * NULL in production. */
+    void (*before_cull)(const char *session_id, void *payload);
+    void *before_cull_payload;
 };
 
 /* Creates a reaper (no thread yet).  Free with reaper_free(). */

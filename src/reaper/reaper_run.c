@@ -35,6 +35,8 @@ struct reaper {
     char *context;
     const struct reaper_policy *policy;
     const struct ty_clock *clock;
+    void (*before_cull)(const char *session_id, void *payload);
+    void *before_cull_payload;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -60,6 +62,8 @@ int reaper_new(struct reaper **out, const struct reaper_config *cfg, struct ty_e
     r->context = cfg->context ? ty_xstrdup(cfg->context) : NULL;
     r->policy = cfg->policy;
     r->clock = cfg->clock ? cfg->clock : ty_clock_system();
+    r->before_cull = cfg->before_cull;
+    r->before_cull_payload = cfg->before_cull_payload;
     r->seen = json_object();
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
@@ -265,6 +269,8 @@ static void run_cull(struct reaper *r, struct cull_job *job)
     struct ty_error err = TY_ERROR_INIT;
     char msg[160];
 
+    if (r->before_cull)
+        r->before_cull(job->id, r->before_cull_payload);
     /* Re-read and decide again: a heartbeat or a stop may have come in. */
     if (session_get(&s, r->svc, job->id, &err) != 0) {
         json_object_set_new(job->report, "done", json_false());

@@ -12,6 +12,22 @@
 static struct reaper_policy P;
 static struct reaper *R;
 
+/* What the before_cull hook does to the session about to be culled. */
+enum race { RACE_NONE, RACE_HEARTBEAT, RACE_USER_STOP };
+static enum race Race;
+static int RaceCalls;
+
+static void before_cull(const char *id, void *payload)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    (void)payload;
+    RaceCalls++;
+    if (Race == RACE_HEARTBEAT)
+        ck_assert_ok(session_activity(E.svc, id, 0, &err), &err);
+    else if (Race == RACE_USER_STOP)
+        ck_assert_ok(session_stop(E.svc, id, "alice", "user", &err), &err);
+}
+
 static void setup(void)
 {
     struct ty_error err = TY_ERROR_INIT;
@@ -32,6 +48,9 @@ static void setup(void)
     rc.context = "test";
     rc.policy = &P;
     rc.clock = &E.clock;
+    rc.before_cull = before_cull;
+    Race = RACE_NONE;
+    RaceCalls = 0;
     ck_assert_ok(reaper_new(&R, &rc, &err), &err);
 }
 
@@ -163,6 +182,48 @@ START_TEST(user_stop_racing_the_cull_ends_in_one_stop)
 }
 END_TEST
 
+START_TEST(heartbeat_racing_the_cull_wins)
+{
+    char a[33];
+    struct ty_error err = TY_ERROR_INIT;
+    json_t *report = NULL;
+    struct reaper_stats st;
+
+    launch_running(a, "alice");
+    fake_advance(&E.fclock, 2 * HOUR);
+    Race = RACE_HEARTBEAT;
+    ck_assert_ok(reaper_pass(R, false, &report, &err), &err);
+    ck_assert_int_eq(RaceCalls, 1);
+    ck_assert_uint_eq(json_array_size(report), 1);
+    ck_assert(json_is_false(json_object_get(json_array_get(report, 0), "done")));
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(report, 0), "skipped"));
+    json_decref(report);
+    ck_assert_int_eq(st_state(a), STORE_STATE_RUNNING);
+    reaper_stats_get(R, &st);
+    ck_assert_int_eq(st.skipped, 1);
+    ck_assert_int_eq(st.culled, 0);
+}
+END_TEST
+
+START_TEST(user_stop_during_the_cull_is_the_one_stop)
+{
+    char a[33];
+    struct ty_error err = TY_ERROR_INIT;
+    json_t *report = NULL;
+
+    launch_running(a, "alice");
+    fake_advance(&E.fclock, 2 * HOUR);
+    Race = RACE_USER_STOP;
+    ck_assert_ok(reaper_pass(R, false, &report, &err), &err);
+    ck_assert_int_eq(RaceCalls, 1);
+    ck_assert(json_is_false(json_object_get(json_array_get(report, 0), "done")));
+    json_decref(report);
+    st_wait_state(a, STORE_STATE_STOPPED, true, 10000);
+    ck_assert(!culled_by_culler(a));
+    ck_assert(!st_has_event(a, STORE_STATE_STOPPING, "idle"));
+}
+END_TEST
+
 START_TEST(explain_one_session)
 {
     char a[33];
@@ -191,6 +252,8 @@ int main(void)
     tcase_add_test(tc, idle_sessions_are_culled_active_ones_stay);
     tcase_add_test(tc, dry_run_stops_nothing);
     tcase_add_test(tc, user_stop_racing_the_cull_ends_in_one_stop);
+    tcase_add_test(tc, heartbeat_racing_the_cull_wins);
+    tcase_add_test(tc, user_stop_during_the_cull_is_the_one_stop);
     tcase_add_test(tc, explain_one_session);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
