@@ -396,6 +396,27 @@ live_sessions(struct reaper *r, struct store_session **out, size_t *n_out, struc
     return 0;
 }
 
+/* Drops what we remember of sessions that are no longer live, so the map
+ * stays as large as the set of live sessions. */
+static void forget_ended(struct reaper *r, const struct store_session *live, size_t n)
+{
+    json_t *keep = json_object();
+    const char *id;
+    json_t *v;
+    void *tmp;
+
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(keep, live[i].id, json_true());
+    pthread_mutex_lock(&r->mu);
+    json_object_foreach_safe(r->seen, tmp, id, v)
+    {
+        if (!json_object_get(keep, id))
+            json_object_del(r->seen, id);
+    }
+    pthread_mutex_unlock(&r->mu);
+    json_decref(keep);
+}
+
 int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_error *err)
 {
     struct store_session *sessions = NULL;
@@ -460,6 +481,7 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
         n_jobs++;
     }
     run_culls(r, jobs, n_jobs);
+    forget_ended(r, sessions, n);
     for (size_t i = 0; i < n_jobs; i++)
         free(jobs[i].id);
     free(jobs);
