@@ -807,8 +807,44 @@ static void gc_step(struct kubesim *s)
     json_decref(referenced);
 }
 
+/* Groups list items by the uid of their controller owner: uid -> [items].
+ * The steps below then look only at their own children, so a pass costs
+ * O(objects) rather than O(owners x objects). */
+static json_t *index_by_controller(json_t *list)
+{
+    json_t *idx = json_object();
+    size_t i, k;
+    json_t *item, *ref;
+    json_array_foreach(list, i, item)
+    {
+        json_array_foreach(ks_at(item, "metadata.ownerReferences"), k, ref)
+        {
+            const char *uid = ks_str(ref, "uid");
+            json_t *arr;
+            if (!uid || !json_is_true(json_object_get(ref, "controller")))
+                continue;
+            arr = json_object_get(idx, uid);
+            if (!arr) {
+                arr = json_array();
+                json_object_set_new(idx, uid, arr);
+            }
+            json_array_append(arr, item);
+        }
+    }
+    return idx;
+}
+
+/* The children of owner in idx (borrowed), or the shared empty array. */
+static json_t *children_of(json_t *idx, const json_t *owner, json_t *empty)
+{
+    const char *uid = ks_str(owner, "metadata.uid");
+    json_t *arr = uid ? json_object_get(idx, uid) : NULL;
+    return arr ? arr : empty;
+}
+
 static void reconcile(struct kubesim *s)
 {
+    json_t *empty = json_array(), *idx;
     int64_t now_ms = ty_time_mono_ms();
     json_t *pods = ks_list(s, KS_PODS, NULL);
     size_t i;
@@ -824,27 +860,32 @@ static void reconcile(struct kubesim *s)
 
     json_t *rss = ks_list(s, KS_REPLICASETS, NULL);
     pods = ks_list(s, KS_PODS, NULL);
+    idx = index_by_controller(pods);
     json_array_foreach(rss, i, v)
     {
         json_t *cur =
             ks_get(s, KS_REPLICASETS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
         if (cur)
-            replicaset_step(s, cur, pods);
+            replicaset_step(s, cur, children_of(idx, cur, empty));
     }
+    json_decref(idx);
     json_decref(pods);
     json_decref(rss);
 
     json_t *deps = ks_list(s, KS_DEPLOYMENTS, NULL);
     rss = ks_list(s, KS_REPLICASETS, NULL);
+    idx = index_by_controller(rss);
     json_array_foreach(deps, i, v)
     {
         json_t *cur =
             ks_get(s, KS_DEPLOYMENTS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
         if (cur)
-            deployment_step(s, cur, rss);
+            deployment_step(s, cur, children_of(idx, cur, empty));
     }
+    json_decref(idx);
     json_decref(rss);
     json_decref(deps);
+    json_decref(empty);
 
     json_t *pvcs = ks_list(s, KS_PVCS, NULL);
     json_array_foreach(pvcs, i, v)
