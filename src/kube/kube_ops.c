@@ -134,75 +134,6 @@ int kube_create(json_t **out,
     return rc;
 }
 
-int kube_get(json_t **out,
-             struct kube_client *c,
-             enum kube_kind kind,
-             const char *ns,
-             const char *name,
-             struct ty_error *err)
-{
-    struct ty_buf path = TY_BUF_INIT;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    ns = ns_or_default(c, ns);
-    if ((rc = check_kind(kind, err)) || (rc = check_ns(ns, err)) || (rc = check_name(name, err)))
-        return rc;
-    kube_path_build(&path, kind, ns, name);
-    rc = call_json(out, c, "GET", path.data, NULL, NULL, err);
-    ty_buf_cleanup(&path);
-    return rc;
-}
-
-int kube_replace(json_t **out,
-                 struct kube_client *c,
-                 enum kube_kind kind,
-                 const char *ns,
-                 const char *name,
-                 const json_t *body,
-                 struct ty_error *err)
-{
-    struct ty_buf path = TY_BUF_INIT;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    ns = ns_or_default(c, ns);
-    if ((rc = check_kind(kind, err)) || (rc = check_ns(ns, err)) || (rc = check_name(name, err)))
-        return rc;
-    if (!json_is_object(body))
-        return ty_error_set(err, TY_EINVAL, "kube: replace: body must be an object");
-    kube_path_build(&path, kind, ns, name);
-    rc = call_json(out, c, "PUT", path.data, body, NULL, err);
-    ty_buf_cleanup(&path);
-    return rc;
-}
-
-int kube_patch_merge(json_t **out,
-                     struct kube_client *c,
-                     enum kube_kind kind,
-                     const char *ns,
-                     const char *name,
-                     const json_t *patch,
-                     struct ty_error *err)
-{
-    struct ty_buf path = TY_BUF_INIT;
-    int rc;
-
-    if (out)
-        *out = NULL;
-    ns = ns_or_default(c, ns);
-    if ((rc = check_kind(kind, err)) || (rc = check_ns(ns, err)) || (rc = check_name(name, err)))
-        return rc;
-    if (!json_is_object(patch))
-        return ty_error_set(err, TY_EINVAL, "kube: patch: a merge patch must be an object");
-    kube_path_build(&path, kind, ns, name);
-    rc = call_json(out, c, "PATCH", path.data, patch, "application/merge-patch+json", err);
-    ty_buf_cleanup(&path);
-    return rc;
-}
-
 static json_t *delete_options(enum kube_propagation p)
 {
     static const char *const names[] = {NULL, "Background", "Foreground", "Orphan"};
@@ -216,6 +147,72 @@ static json_t *delete_options(enum kube_propagation p)
     return o;
 }
 
+/* One request on the object kind/ns/name: checks the arguments, builds the
+ * path, sends body (may be NULL) with ctype (NULL = JSON). */
+static int object_call(json_t **out,
+                       struct kube_client *c,
+                       enum kube_kind kind,
+                       const char *ns,
+                       const char *name,
+                       const char *method,
+                       const json_t *body,
+                       const char *ctype,
+                       struct ty_error *err)
+{
+    struct ty_buf path = TY_BUF_INIT;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    ns = ns_or_default(c, ns);
+    if ((rc = check_kind(kind, err)) || (rc = check_ns(ns, err)) || (rc = check_name(name, err)))
+        return rc;
+    kube_path_build(&path, kind, ns, name);
+    rc = call_json(out, c, method, path.data, body, ctype, err);
+    ty_buf_cleanup(&path);
+    return rc;
+}
+
+int kube_get(json_t **out,
+             struct kube_client *c,
+             enum kube_kind kind,
+             const char *ns,
+             const char *name,
+             struct ty_error *err)
+{
+    return object_call(out, c, kind, ns, name, "GET", NULL, NULL, err);
+}
+
+int kube_replace(json_t **out,
+                 struct kube_client *c,
+                 enum kube_kind kind,
+                 const char *ns,
+                 const char *name,
+                 const json_t *body,
+                 struct ty_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!json_is_object(body))
+        return ty_error_set(err, TY_EINVAL, "kube: replace: body must be an object");
+    return object_call(out, c, kind, ns, name, "PUT", body, NULL, err);
+}
+
+int kube_patch_merge(json_t **out,
+                     struct kube_client *c,
+                     enum kube_kind kind,
+                     const char *ns,
+                     const char *name,
+                     const json_t *patch,
+                     struct ty_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!json_is_object(patch))
+        return ty_error_set(err, TY_EINVAL, "kube: patch: a merge patch must be an object");
+    return object_call(out, c, kind, ns, name, "PATCH", patch, "application/merge-patch+json", err);
+}
+
 int kube_delete(struct kube_client *c,
                 enum kube_kind kind,
                 const char *ns,
@@ -223,17 +220,8 @@ int kube_delete(struct kube_client *c,
                 enum kube_propagation propagation,
                 struct ty_error *err)
 {
-    struct ty_buf path = TY_BUF_INIT;
-    json_t *opts = NULL;
-    int rc;
-
-    ns = ns_or_default(c, ns);
-    if ((rc = check_kind(kind, err)) || (rc = check_ns(ns, err)) || (rc = check_name(name, err)))
-        return rc;
-    kube_path_build(&path, kind, ns, name);
-    opts = delete_options(propagation);
-    rc = call_json(NULL, c, "DELETE", path.data, opts, NULL, err);
-    ty_buf_cleanup(&path);
+    json_t *opts = delete_options(propagation);
+    int rc = object_call(NULL, c, kind, ns, name, "DELETE", opts, NULL, err);
     json_decref(opts);
     return rc;
 }
