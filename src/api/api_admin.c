@@ -40,26 +40,18 @@ static int history(struct api_req *req, struct api_resp *resp, struct ty_error *
                                           "user",  "from",   "to",    NULL};
     struct store_query q;
     struct store_page pg;
-    char labels[STORE_QUERY_MAX_LABELS][2][256];
-    char user[128], app[256], cursor[512];
+    struct api_list_strings strs;
+    char user[128];
     int rc;
     memset(&q, 0, sizeof(q));
     if ((rc = api_query_check(req->query, allowed, err)) < 0)
         return rc;
-    if ((rc = api_list_query(&q, labels, req, err)) < 0)
+    if ((rc = api_list_query(&q, &strs, req, err)) < 0)
         return rc;
     if ((rc = api_query_get(user, sizeof(user), req->query, "user", err)) < 0)
         return rc;
     if (rc > 0)
         q.username = user;
-    if ((rc = api_query_get(app, sizeof(app), req->query, "app", err)) < 0)
-        return rc;
-    if (rc > 0)
-        q.app_id = app;
-    if ((rc = api_query_get(cursor, sizeof(cursor), req->query, "cursor", err)) < 0)
-        return rc;
-    if (rc > 0)
-        q.cursor = cursor;
     if ((rc = query_time(&q.created_from, req->query, "from", err)) < 0 ||
         (rc = query_time(&q.created_to, req->query, "to", err)) < 0)
         return rc;

@@ -324,16 +324,25 @@ out:
 /* Fills q from the query string.  Label filters are "label=k=v", repeatable.
  * states: comma-separated names. */
 int api_list_query(struct store_query *q,
-                   char (*labels)[2][256],
+                   struct api_list_strings *strs,
                    const struct api_req *req,
                    struct ty_error *err)
 {
     char buf[256];
+    char(*labels)[2][256] = strs->labels;
     int64_t limit = 0;
     int rc = api_query_int(&limit, req->query, "limit", 1, STORE_LIST_MAX, err);
     if (rc < 0)
         return rc;
     q->limit = (int)limit;
+    if ((rc = api_query_get(strs->app, sizeof(strs->app), req->query, "app", err)) < 0)
+        return rc;
+    if (rc > 0)
+        q->app_id = strs->app;
+    if ((rc = api_query_get(strs->cursor, sizeof(strs->cursor), req->query, "cursor", err)) < 0)
+        return rc;
+    if (rc > 0)
+        q->cursor = strs->cursor;
     rc = api_query_get(buf, sizeof(buf), req->query, "state", err);
     if (rc < 0)
         return rc;
@@ -415,8 +424,8 @@ static int sessions_list(struct api_req *req, struct api_resp *resp, struct ty_e
     static const char *const allowed[] = {"limit", "cursor", "state", "app", "label", "user", NULL};
     struct store_query q;
     struct store_page pg;
-    char labels[STORE_QUERY_MAX_LABELS][2][256];
-    char user[128], app[256], cursor[512];
+    struct api_list_strings strs;
+    char user[128];
     int rc;
     memset(&q, 0, sizeof(q));
     memset(&pg, 0, sizeof(pg));
@@ -426,16 +435,8 @@ static int sessions_list(struct api_req *req, struct api_resp *resp, struct ty_e
         return rc;
     if ((rc = api_acting_user(user, sizeof(user), req, rc > 0 ? user : NULL, false, err)) < 0)
         return rc;
-    if ((rc = api_list_query(&q, labels, req, err)) < 0)
+    if ((rc = api_list_query(&q, &strs, req, err)) < 0)
         return rc;
-    if ((rc = api_query_get(app, sizeof(app), req->query, "app", err)) < 0)
-        return rc;
-    if (rc > 0)
-        q.app_id = app;
-    if ((rc = api_query_get(cursor, sizeof(cursor), req->query, "cursor", err)) < 0)
-        return rc;
-    if (rc > 0)
-        q.cursor = cursor;
     q.username = user[0] ? user : NULL;
     q.with_labels = true;
     rc = session_list(&pg, req->srv->svc, &q, err);

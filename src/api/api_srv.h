@@ -82,10 +82,16 @@ int api_launch(struct store_session *out,
                const struct session_launch_req *lr,
                struct ty_error *err);
 int api_stop(struct api_req *req, const char *id, const char *reason, struct ty_error *err);
-/* limit, state and label filters of a list query (labels: storage for the
- * decoded label strings, STORE_QUERY_MAX_LABELS entries). */
+/* Storage for the decoded strings a list query points into. */
+struct api_list_strings {
+    char labels[STORE_QUERY_MAX_LABELS][2][256];
+    char app[256];
+    char cursor[512];
+};
+/* The limit, state, app, cursor and label filters of a list query; q points
+ * into *strs, which must outlive it. */
 int api_list_query(struct store_query *q,
-                   char (*labels)[2][256],
+                   struct api_list_strings *strs,
                    const struct api_req *req,
                    struct ty_error *err);
 
