@@ -499,9 +499,16 @@ int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_
         dup_or_null(o->readonly_token && *o->readonly_token ? o->readonly_token : NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
-    for (int r = 0; r < KS_NRES; r++)
+    for (int r = 0; r < KS_NRES; r++) {
         s->objs[r] = json_object();
+        s->labels[r] = json_object();
+    }
+    s->ev_agg = json_object();
+    s->ev_recent = json_object();
     s->uids = json_object();
+    s->deps = json_object();
+    s->work = json_object();
+    s->timed = json_object();
     s->podsim = json_object();
     s->metrics = json_object();
     s->hist_oldest = 1;
@@ -513,6 +520,10 @@ int kubesim_start(struct kubesim **out, const struct kubesim_opts *o, struct ty_
         goto fail;
     if (o->pod_schedule_ms < 0 || o->pod_start_ms < 0 || o->pod_grace_ms < 0) {
         rc = ty_error_set(err, TY_EINVAL, "kubesim: delays must not be negative");
+        goto fail;
+    }
+    if (o->max_events < 0) {
+        rc = ty_error_set(err, TY_EINVAL, "kubesim: max_events must not be negative");
         goto fail;
     }
     if (o->client_ca_file && !o->tls) {

@@ -35,12 +35,13 @@ struct kubesim_opts {
     const char *crash_pattern;         /* fnmatch on image: CrashLoopBackOff */
     const char *unschedulable_pattern; /* Pending with PodScheduled=False Unschedulable */
     const char *readonly_token;        /* optional 2nd token: get/list/watch only, else 403 */
+    int max_events;                    /* Events kept (least recently written go first); 0 = 2000 */
 };
 
 #define KUBESIM_OPTS_INIT                                                              \
     {                                                                                  \
         "127.0.0.1:0", false, NULL, NULL, NULL, 200, 500, 300, "*invalid*", "*crash*", \
-            "*unschedulable*", NULL                                                    \
+            "*unschedulable*", NULL, 0                                                 \
     }
 
 /* Starts a simulated cluster listening on o->listen.  On success *out is a new

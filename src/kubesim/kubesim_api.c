@@ -732,21 +732,13 @@ void ks_emit_event(
         return;
     ks_now_iso(now);
     /* Repeats are aggregated as the real event recorder does: count and lastTimestamp. */
-    const char *uid = ks_str(obj, "metadata.uid");
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->objs[KS_EVENTS], k, v)
-    {
-        const char *iu = ks_str(v, "involvedObject.uid"), *ir = ks_str(v, "reason");
-        const char *im = ks_str(v, "message"), *ins = ks_str(v, "metadata.namespace");
-        if (uid && iu && ir && im && ins && !strcmp(iu, uid) && !strcmp(ir, reason) &&
-            !strcmp(im, msg) && !strcmp(ins, ns)) {
-            json_t *copy = json_deep_copy(v);
-            json_object_set_new(copy, "count", json_integer(ks_int(v, "count", 1) + 1));
-            json_object_set_new(copy, "lastTimestamp", json_string(now));
-            ks_put(s, KS_EVENTS, copy);
-            return;
-        }
+    json_t *same = ks_event_find(s, ns, ks_str(obj, "metadata.uid"), reason, msg);
+    if (same) {
+        json_t *copy = json_deep_copy(same);
+        json_object_set_new(copy, "count", json_integer(ks_int(same, "count", 1) + 1));
+        json_object_set_new(copy, "lastTimestamp", json_string(now));
+        ks_put(s, KS_EVENTS, copy);
+        return;
     }
     uint64_t id = (uint64_t)ty_time_now_ms() * 1000000u;
     if (id <= s->last_event_id)
@@ -771,19 +763,11 @@ void ks_emit_event(
         now, "count", 1, "reportingComponent", component, "reportingInstance", "kubesim");
     ks_meta_init(s, ev);
     ks_put(s, KS_EVENTS, ev);
-    /* Events are bounded like a real cluster's one-hour TTL: drop the oldest. */
-    if (json_object_size(s->objs[KS_EVENTS]) > 2000) {
-        const char *key, *oldest = NULL;
-        long best = 0;
-        json_object_foreach(s->objs[KS_EVENTS], key, v)
-        {
-            long rv = atol(ks_str(v, "metadata.resourceVersion"));
-            if (!oldest || rv < best) {
-                oldest = key;
-                best = rv;
-            }
-        }
-        json_t *victim = json_object_get(s->objs[KS_EVENTS], oldest);
+    /* Events are bounded as a real cluster's one-hour TTL bounds them: the
+     * ones written longest ago go first. */
+    size_t max = s->o.max_events > 0 ? (size_t)s->o.max_events : 2000;
+    json_t *victim;
+    while (json_object_size(s->objs[KS_EVENTS]) > max && (victim = ks_event_oldest(s)) != NULL) {
         char vns[256], vname[300];
         ty_strlcpy(vns, ks_str(victim, "metadata.namespace"), sizeof vns);
         ty_strlcpy(vname, ks_str(victim, "metadata.name"), sizeof vname);
@@ -793,56 +777,37 @@ void ks_emit_event(
 
 /* ---- deletion ---- */
 
-static bool has_dependents(struct kubesim *s, const char *uid)
-{
-    for (int r = 0; r < KS_NRES; r++) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(s->objs[r], k, v)
-        {
-            size_t i;
-            json_t *ref;
-            json_array_foreach(ks_at(v, "metadata.ownerReferences"), i, ref)
-            {
-                const char *u = ks_str(ref, "uid");
-                if (u && !strcmp(u, uid))
-                    return true;
-            }
-        }
-    }
-    return false;
-}
-
+/* Drops uid from the ownerReferences of every object that names it. */
 static void orphan_dependents(struct kubesim *s, const char *uid)
 {
-    for (int r = 0; r < KS_NRES; r++) {
-        json_t *items = ks_list(s, (enum ks_res)r, NULL);
-        size_t i;
-        json_t *v;
-        json_array_foreach(items, i, v)
+    /* A copy: each ks_put() below edits the owner index being walked. */
+    json_t *set = json_copy(json_object_get(s->deps, uid)), *v;
+    const char *wkey;
+    json_object_foreach(set, wkey, v)
+    {
+        enum ks_res r;
+        const char *key = ks_work_split(wkey, &r);
+        json_t *obj = key ? json_object_get(s->objs[r], key) : NULL;
+        json_t *refs = ks_at(obj, "metadata.ownerReferences"), *ref;
+        json_t *keep = json_array();
+        size_t j;
+        json_array_foreach(refs, j, ref)
         {
-            json_t *refs = ks_at(v, "metadata.ownerReferences");
-            json_t *keep = json_array();
-            size_t j;
-            json_t *ref;
-            json_array_foreach(refs, j, ref)
-            {
-                const char *u = ks_str(ref, "uid");
-                if (!u || strcmp(u, uid) != 0)
-                    json_array_append(keep, ref);
-            }
-            if (json_array_size(keep) != json_array_size(refs)) {
-                json_t *copy = json_deep_copy(v);
-                if (json_array_size(keep))
-                    json_object_set(json_object_get(copy, "metadata"), "ownerReferences", keep);
-                else
-                    json_object_del(json_object_get(copy, "metadata"), "ownerReferences");
-                ks_put(s, (enum ks_res)r, copy);
-            }
-            json_decref(keep);
+            const char *u = ks_str(ref, "uid");
+            if (!u || strcmp(u, uid) != 0)
+                json_array_append(keep, ref);
         }
-        json_decref(items);
+        if (obj && json_array_size(keep) != json_array_size(refs)) {
+            json_t *copy = json_deep_copy(obj);
+            if (json_array_size(keep))
+                json_object_set(json_object_get(copy, "metadata"), "ownerReferences", keep);
+            else
+                json_object_del(json_object_get(copy, "metadata"), "ownerReferences");
+            ks_put(s, r, copy);
+        }
+        json_decref(keep);
     }
+    json_decref(set);
 }
 
 void ks_delete_object(
@@ -881,7 +846,7 @@ void ks_delete_object(
         return;
     }
     json_t *fin = ks_at(obj, "metadata.finalizers");
-    bool foreground = propagation && !strcmp(propagation, "Foreground") && has_dependents(s, uid);
+    bool foreground = propagation && !strcmp(propagation, "Foreground") && ks_has_dependents(s, uid);
     if (foreground || json_array_size(fin) > 0 || (r == KS_PODS && grace_s != 0)) {
         json_t *copy = json_deep_copy(obj);
         json_t *md = json_object_get(copy, "metadata");
@@ -1045,7 +1010,7 @@ static void handle_list(struct kubesim *s,
         list_rv = trv;
         json_decref(t);
     }
-    json_t *all = ks_list_match(s, r, rt->ns[0] ? rt->ns : NULL, match_cb, &f);
+    json_t *all = ks_list_match(s, r, rt->ns[0] ? rt->ns : NULL, f.labels, match_cb, &f);
     json_t *items = json_array();
     char next_key[1024] = "";
     long remaining = 0;
@@ -1473,12 +1438,12 @@ static void handle_delete_collection(struct kubesim *s,
     long grace;
     json_t *opts;
     delete_options(rq, &prop, &grace, &opts);
-    json_t *all = ks_list(s, r, rt->ns[0] ? rt->ns : NULL);
+    json_t *all = ks_list_match(s, r, rt->ns[0] ? rt->ns : NULL, f.labels, match_cb, &f);
     size_t i;
     json_t *v;
     json_array_foreach(all, i, v)
     {
-        if (filters_match(&f, v) && !is_dry_run(rq))
+        if (!is_dry_run(rq))
             ks_delete_object(s, r, v, prop, grace);
     }
     json_decref(all);

@@ -1,8 +1,10 @@
 /*
  * kubesim_ctrl.c - the controllers of the simulated cluster, in one thread.
  *
- * A tiny kube-controller-manager plus kubelet: every tick (50 ms, or sooner
- * when the store changes) it walks the store with s->mu held and
+ * A tiny kube-controller-manager plus kubelet.  Like the real controllers it
+ * works from a queue: every write queues the object, its owners and (when it
+ * goes) its dependents (kubesim_store.c), and objects waiting on a delay stay
+ * in a timed set looked at each tick (50 ms).  A pass takes s->mu and
  *   - moves pods along a scripted lifecycle (kubernetes.md section 7): Pending,
  *     scheduled with ContainerCreating, then Running and Ready after the
  *     configured delays; images matching the failure patterns go to
@@ -735,227 +737,159 @@ static bool has_foreground(const json_t *obj)
     return false;
 }
 
-/* Deletes dependents whose owners are gone (or being deleted in the foreground)
- * and finishes foreground deletions whose dependents are all gone. */
-static void gc_step(struct kubesim *s)
+/* Garbage collection of one object: deletes it when its owners are gone (or
+ * being deleted in the foreground), and finishes its own foreground deletion
+ * once it has no dependents left. */
+static void gc_check(struct kubesim *s, enum ks_res r, json_t *obj)
 {
-    json_t *referenced = json_object();
-    for (int r = 0; r < KS_NRES; r++) {
-        json_t *items = ks_list(s, (enum ks_res)r, NULL);
-        size_t i;
-        json_t *v;
-        json_array_foreach(items, i, v)
+    json_t *refs = ks_at(obj, "metadata.ownerReferences"), *ref;
+    size_t j;
+    if (json_array_size(refs) > 0 && !ks_at(obj, "metadata.deletionTimestamp")) {
+        bool alive = false, foreground = false;
+        json_array_foreach(refs, j, ref)
         {
-            json_t *refs = ks_at(v, "metadata.ownerReferences");
-            if (json_array_size(refs) == 0)
-                continue;
-            bool alive = false, foreground = false;
-            size_t j;
-            json_t *ref;
-            json_array_foreach(refs, j, ref)
-            {
-                const char *u = ks_str(ref, "uid");
-                json_t *owner = ks_get_uid(s, u, NULL);
-                if (u)
-                    json_object_set_new(referenced, u, json_true());
-                if (owner) {
-                    alive = true;
-                    if (ks_at(owner, "metadata.deletionTimestamp") && has_foreground(owner))
-                        foreground = true;
-                }
-            }
-            json_t *cur = ks_get(s, (enum ks_res)r, ks_str(v, "metadata.namespace"),
-                                 ks_str(v, "metadata.name"));
-            if (cur && (!alive || foreground) && !ks_at(cur, "metadata.deletionTimestamp"))
-                ks_delete_object(s, (enum ks_res)r, cur, foreground ? "Foreground" : "Background",
-                                 -1);
-        }
-        json_decref(items);
-    }
-    for (int r = 0; r < KS_NRES; r++) {
-        json_t *items = ks_list(s, (enum ks_res)r, NULL);
-        size_t i;
-        json_t *v;
-        json_array_foreach(items, i, v)
-        {
-            if (!ks_at(v, "metadata.deletionTimestamp") || !has_foreground(v))
-                continue;
-            if (json_object_get(referenced, ks_str(v, "metadata.uid")))
-                continue;
-            json_t *copy = json_deep_copy(v);
-            json_t *keep = json_array();
-            size_t j;
-            json_t *f;
-            json_array_foreach(ks_at(v, "metadata.finalizers"), j, f)
-            {
-                if (strcmp(json_string_value(f) ? json_string_value(f) : "",
-                           "foregroundDeletion") != 0)
-                    json_array_append(keep, f);
-            }
-            if (json_array_size(keep) == 0) {
-                json_decref(keep);
-                json_decref(copy);
-                ks_remove(s, (enum ks_res)r, ks_str(v, "metadata.namespace"),
-                          ks_str(v, "metadata.name"));
-            } else {
-                json_object_set_new(json_object_get(copy, "metadata"), "finalizers", keep);
-                ks_put(s, (enum ks_res)r, copy);
+            json_t *owner = ks_get_uid(s, ks_str(ref, "uid"), NULL);
+            if (owner) {
+                alive = true;
+                if (ks_at(owner, "metadata.deletionTimestamp") && has_foreground(owner))
+                    foreground = true;
             }
         }
-        json_decref(items);
-    }
-    json_decref(referenced);
-}
-
-/* Groups list items by the uid of their controller owner: uid -> [items].
- * The steps below then look only at their own children, so a pass costs
- * O(objects) rather than O(owners x objects). */
-static json_t *index_by_controller(json_t *list)
-{
-    json_t *idx = json_object();
-    size_t i, k;
-    json_t *item, *ref;
-    json_array_foreach(list, i, item)
-    {
-        json_array_foreach(ks_at(item, "metadata.ownerReferences"), k, ref)
-        {
-            const char *uid = ks_str(ref, "uid");
-            json_t *arr;
-            if (!uid || !json_is_true(json_object_get(ref, "controller")))
-                continue;
-            arr = json_object_get(idx, uid);
-            if (!arr) {
-                arr = json_array();
-                json_object_set_new(idx, uid, arr);
-            }
-            json_array_append(arr, item);
+        if (!alive || foreground) {
+            ks_delete_object(s, r, obj, foreground ? "Foreground" : "Background", -1);
+            return;
         }
     }
-    return idx;
+    if (!ks_at(obj, "metadata.deletionTimestamp") || !has_foreground(obj) ||
+        ks_has_dependents(s, ks_str(obj, "metadata.uid")))
+        return;
+    json_t *keep = json_array(), *f;
+    json_array_foreach(ks_at(obj, "metadata.finalizers"), j, f)
+    {
+        if (strcmp(json_string_value(f) ? json_string_value(f) : "", "foregroundDeletion") != 0)
+            json_array_append(keep, f);
+    }
+    if (json_array_size(keep) == 0) {
+        char ns[256] = "", name[300];
+        json_decref(keep);
+        if (ks_str(obj, "metadata.namespace"))
+            ty_strlcpy(ns, ks_str(obj, "metadata.namespace"), sizeof ns);
+        ty_strlcpy(name, ks_str(obj, "metadata.name"), sizeof name);
+        ks_remove(s, r, ns[0] ? ns : NULL, name);
+        return;
+    }
+    json_t *copy = json_deep_copy(obj);
+    json_object_set_new(json_object_get(copy, "metadata"), "finalizers", keep);
+    ks_put(s, r, copy);
 }
 
-/* The children of owner in idx (borrowed), or the shared empty array. */
-static json_t *children_of(json_t *idx, const json_t *owner, json_t *empty)
+/* True while obj moves on its own (timers, grace periods, a rollout that may
+ * hit its deadline), so the controller must look at it again although nothing
+ * wrote it. */
+static bool needs_time(struct kubesim *s, enum ks_res r, const json_t *obj)
 {
-    const char *uid = ks_str(owner, "metadata.uid");
-    json_t *arr = uid ? json_object_get(idx, uid) : NULL;
-    return arr ? arr : empty;
-}
-
-static void reconcile(struct kubesim *s)
-{
-    json_t *empty = json_array(), *idx;
-    int64_t now_ms = ty_time_mono_ms();
-    json_t *pods = ks_list(s, KS_PODS, NULL);
-    size_t i;
-    json_t *v;
-    json_array_foreach(pods, i, v)
-    {
-        json_t *cur =
-            ks_get(s, KS_PODS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
-        if (cur)
-            pod_step(s, cur, now_ms);
-    }
-    json_decref(pods);
-
-    json_t *rss = ks_list(s, KS_REPLICASETS, NULL);
-    pods = ks_list(s, KS_PODS, NULL);
-    idx = index_by_controller(pods);
-    json_array_foreach(rss, i, v)
-    {
-        json_t *cur =
-            ks_get(s, KS_REPLICASETS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
-        if (cur)
-            replicaset_step(s, cur, children_of(idx, cur, empty));
-    }
-    json_decref(idx);
-    json_decref(pods);
-    json_decref(rss);
-
-    json_t *deps = ks_list(s, KS_DEPLOYMENTS, NULL);
-    rss = ks_list(s, KS_REPLICASETS, NULL);
-    idx = index_by_controller(rss);
-    json_array_foreach(deps, i, v)
-    {
-        json_t *cur =
-            ks_get(s, KS_DEPLOYMENTS, ks_str(v, "metadata.namespace"), ks_str(v, "metadata.name"));
-        if (cur)
-            deployment_step(s, cur, children_of(idx, cur, empty));
-    }
-    json_decref(idx);
-    json_decref(rss);
-    json_decref(deps);
-    json_decref(empty);
-
-    json_t *pvcs = ks_list(s, KS_PVCS, NULL);
-    json_array_foreach(pvcs, i, v)
-    {
-        pvc_step(s, v, now_ms);
-    }
-    json_decref(pvcs);
-
-    gc_step(s);
-
-    /* Forget controller state of objects that are gone. */
-    const char *uid;
-    void *tmp;
-    json_object_foreach_safe(s->podsim, tmp, uid, v)
-    {
-        if (!ks_get_uid(s, uid, NULL))
-            json_object_del(s->podsim, uid);
-    }
-}
-
-/* True while some object still moves on its own (timers, grace periods), so
- * the controller must keep ticking although nothing was written. */
-static bool needs_time(struct kubesim *s)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->objs[KS_PODS], k, v)
-    {
-        if (ks_at(v, "metadata.deletionTimestamp"))
+    if (r == KS_PODS) {
+        if (ks_at(obj, "metadata.deletionTimestamp"))
             return true;
-        json_t *st = json_object_get(s->podsim, ks_str(v, "metadata.uid"));
+        json_t *st = json_object_get(s->podsim, ks_str(obj, "metadata.uid"));
         long stage = st ? ks_int(st, "stage", ST_NEW) : ST_NEW;
-        if (stage != ST_RUNNING && stage != ST_UNSCHEDULABLE)
-            return true;
+        return stage != ST_RUNNING && stage != ST_UNSCHEDULABLE;
     }
-    json_object_foreach(s->objs[KS_DEPLOYMENTS], k, v)
-    {
-        /* A rollout in progress may hit its progress deadline. */
+    if (r == KS_DEPLOYMENTS) {
         json_t *c;
         size_t i;
-        json_array_foreach(ks_at(v, "status.conditions"), i, c)
+        json_array_foreach(ks_at(obj, "status.conditions"), i, c)
         {
             const char *type = ks_str(c, "type"), *st = ks_str(c, "status");
             if (type && st && !strcmp(type, "Progressing") && !strcmp(st, "True") &&
                 strcmp(ks_str(c, "reason") ? ks_str(c, "reason") : "", "NewReplicaSetAvailable"))
                 return true;
         }
+        return false;
     }
-    json_object_foreach(s->objs[KS_PVCS], k, v)
-    {
-        const char *phase = ks_str(v, "status.phase");
-        if ((!phase || !strcmp(phase, "Pending")) && !ks_at(v, "metadata.deletionTimestamp"))
-            return true;
+    if (r == KS_PVCS) {
+        const char *phase = ks_str(obj, "status.phase");
+        return (!phase || !strcmp(phase, "Pending")) && !ks_at(obj, "metadata.deletionTimestamp");
     }
     return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One pass over the queued objects (and, when with_timed, those waiting on
+ * time): pods first, then ReplicaSets, Deployments and claims, then garbage
+ * collection.  What the pass writes is queued for the next one. */
+static void reconcile(struct kubesim *s, bool with_timed)
+{
+    int64_t now_ms = ty_time_mono_ms();
+    json_t *batch = s->work, *v;
+    const char *wkey;
+    s->work = json_object();
+    if (with_timed) {
+        json_object_update(batch, s->timed);
+        json_object_clear(s->timed);
+    }
+    /* Sorted, so a pass does the same thing in the same order every time. */
+    size_t n = json_object_size(batch), k = 0;
+    const char **keys = ty_xcalloc(n ? n : 1, sizeof *keys);
+    json_object_foreach(batch, wkey, v)
+    {
+        keys[k++] = wkey;
+    }
+    qsort(keys, n, sizeof *keys, cmp_str);
+
+    static const enum ks_res order[] = {KS_PODS, KS_REPLICASETS, KS_DEPLOYMENTS, KS_PVCS};
+    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
+        for (size_t i = 0; i < n; i++) {
+            enum ks_res r;
+            const char *key = ks_work_split(keys[i], &r);
+            json_t *cur = key && r == order[o] ? json_object_get(s->objs[r], key) : NULL;
+            if (!cur)
+                continue;
+            if (r == KS_PODS) {
+                pod_step(s, cur, now_ms);
+            } else if (r == KS_REPLICASETS) {
+                json_t *pods = ks_dependents(s, cur, KS_PODS);
+                replicaset_step(s, cur, pods);
+                json_decref(pods);
+            } else if (r == KS_DEPLOYMENTS) {
+                json_t *rss = ks_dependents(s, cur, KS_REPLICASETS);
+                deployment_step(s, cur, rss);
+                json_decref(rss);
+            } else {
+                pvc_step(s, cur, now_ms);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        enum ks_res r;
+        const char *key = ks_work_split(keys[i], &r);
+        json_t *cur = key ? json_object_get(s->objs[r], key) : NULL;
+        if (cur)
+            gc_check(s, r, cur);
+        cur = key ? json_object_get(s->objs[r], key) : NULL;
+        if (cur && needs_time(s, r, cur))
+            json_object_set_new(s->timed, keys[i], json_true());
+    }
+    free(keys);
+    json_decref(batch);
 }
 
 void *ks_ctrl_main(void *arg)
 {
     struct kubesim *s = arg;
-    long seen_rv = -1;
-    bool busy = true;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        /* A quiet cluster costs nothing: skip passes when nothing changed. */
-        if (busy || s->rv != seen_rv) {
-            long before = s->rv;
-            reconcile(s);
-            busy = s->rv != before || needs_time(s);
-            seen_rv = s->rv;
+        /* A quiet cluster costs nothing: the queue is empty and nothing waits
+         * on time.  A write's consequences (pod -> ReplicaSet -> Deployment
+         * status) settle in a few rounds within one tick. */
+        if (json_object_size(s->work) || json_object_size(s->timed)) {
+            reconcile(s, true);
+            for (int round = 0; round < 8 && json_object_size(s->work); round++)
+                reconcile(s, false);
         }
         if (s->o.state_file && s->dirty && ty_time_mono_ms() - s->dirty_ms >= 200)
             ks_state_save(s, s->o.state_file, NULL);

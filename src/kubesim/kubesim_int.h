@@ -83,6 +83,12 @@ struct kubesim {
 
     json_t *objs[KS_NRES]; /* "ns/name" (or "name") -> object */
     json_t *uids;          /* uid -> [res, key] */
+    json_t *deps;          /* owner uid -> {work key: true}: the objects naming it as owner */
+    json_t *work;          /* work key -> true: what the controller looks at next */
+    json_t *timed;         /* work key -> true: objects waiting on time (delays, grace) */
+    json_t *labels[KS_NRES]; /* "key=value" -> {store key: true} */
+    json_t *ev_agg;          /* Event aggregation key -> store key (see ks_event_find) */
+    json_t *ev_recent;       /* Event store key -> true, least recently written first */
     long rv;
     struct ks_event hist[KS_HISTORY]; /* rv % KS_HISTORY */
     long hist_oldest;                 /* smallest rv still in hist (rv+1 when empty) */
@@ -101,6 +107,8 @@ struct kubesim {
 
 /* ---- kubesim_store.c (all with s->mu held) ---- */
 
+struct ks_selector; /* kubesim_select.c */
+
 /* "ns/name" or "name" into buf. */
 const char *ks_key(enum ks_res r, const char *ns, const char *name, char *buf, size_t n);
 json_t *ks_get(struct kubesim *s, enum ks_res r, const char *ns, const char *name); /* borrowed */
@@ -110,14 +118,40 @@ json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out);   
 json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj);
 /* Removes the object and records a DELETED event.  No-op when missing. */
 void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *name);
+
+/* The controller's work queue.  A work key is "<res>:<store key>", e.g.
+ * "0:default/web-abc12" for a pod.  ks_put() and ks_remove() queue the object,
+ * its owners and (when it goes or starts terminating) its dependents, so the
+ * controller only ever looks at what changed plus what waits on time. */
+const char *ks_work_key(enum ks_res r, const char *key, char *buf, size_t n);
+/* Splits a work key; returns the store key inside wkey, or NULL when malformed. */
+const char *ks_work_split(const char *wkey, enum ks_res *r);
+void ks_enqueue(struct kubesim *s, enum ks_res r, const char *key);
+/* Queues every stored object (at start and after loading a state file). */
+void ks_enqueue_all(struct kubesim *s);
+/* True when some stored object names uid in its ownerReferences. */
+bool ks_has_dependents(struct kubesim *s, const char *uid);
+/* New array of the objects of kind r that name owner's uid as an owner. */
+json_t *ks_dependents(struct kubesim *s, const json_t *owner, enum ks_res r);
 /* New sorted array of the objects of r (in ns, or all when ns NULL).  Caller frees. */
 json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns);
-/* The same, only objects for which match(obj, payload) is true. */
+/* The same, only objects for which match(obj, payload) is true.  When labels
+ * pins a label to one value, only the objects carrying it are looked at (the
+ * label index); match must still apply the whole selector. */
 json_t *ks_list_match(struct kubesim *s,
                       enum ks_res r,
                       const char *ns,
+                      const struct ks_selector *labels,
                       bool (*match)(const json_t *obj, void *payload),
                       void *payload);
+/* The stored Event that aggregates (ns, involved uid, reason, message), or NULL. */
+json_t *ks_event_find(struct kubesim *s,
+                      const char *ns,
+                      const char *uid,
+                      const char *reason,
+                      const char *msg);
+/* The least recently written stored Event, or NULL when there is none. */
+json_t *ks_event_oldest(struct kubesim *s);
 /* Fills metadata of a new object: uid, creationTimestamp, generation. */
 void ks_meta_init(struct kubesim *s, json_t *obj);
 void ks_now_iso(char out[32]);
@@ -149,6 +183,10 @@ int ks_selector_from_json(struct ks_selector **out, const json_t *sel, struct ty
 bool ks_selector_match_labels(const struct ks_selector *sel, const json_t *labels);
 bool ks_selector_match_fields(const struct ks_selector *sel, const json_t *obj);
 bool ks_selector_is_empty(const struct ks_selector *sel);
+/* The requirements that pin a label to one value ("k=v", "k in (v)"): what
+ * the store's label index can answer.  Start with *i = 0; each call returns
+ * the next one's key (value in *value), then NULL. */
+const char *ks_selector_pinned(const struct ks_selector *sel, int *i, const char **value);
 void ks_selector_free(struct ks_selector *sel);
 /* Validation of names and labels; return NULL when valid, else a message. */
 const char *ks_check_dns1123_subdomain(const char *s);

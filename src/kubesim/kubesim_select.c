@@ -465,6 +465,18 @@ bool ks_selector_is_empty(const struct ks_selector *sel)
     return !sel || sel->n == 0;
 }
 
+const char *ks_selector_pinned(const struct ks_selector *sel, int *i, const char **value)
+{
+    while (sel && *i < sel->n) {
+        const struct req *q = &sel->reqs[(*i)++];
+        if (q->op == OP_EQ || (q->op == OP_IN && q->nvals == 1)) {
+            *value = q->vals[0];
+            return q->key;
+        }
+    }
+    return NULL;
+}
+
 void ks_selector_free(struct ks_selector *sel)
 {
     if (!sel)

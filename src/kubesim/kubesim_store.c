@@ -213,6 +213,232 @@ static void set_rv(json_t *obj, long rv)
     json_object_set_new(ks_obj_at(obj, "metadata"), "resourceVersion", json_string(buf));
 }
 
+/* ---- the controller's work queue and the owner index ---- */
+
+const char *ks_work_key(enum ks_res r, const char *key, char *buf, size_t n)
+{
+    snprintf(buf, n, "%d:%s", (int)r, key);
+    return buf;
+}
+
+const char *ks_work_split(const char *wkey, enum ks_res *r)
+{
+    char *end;
+    long v = strtol(wkey, &end, 10);
+    if (end == wkey || *end != ':' || v < 0 || v >= KS_NRES)
+        return NULL;
+    *r = (enum ks_res)v;
+    return end + 1;
+}
+
+void ks_enqueue(struct kubesim *s, enum ks_res r, const char *key)
+{
+    char wkey[620];
+    json_object_set_new(s->work, ks_work_key(r, key, wkey, sizeof wkey), json_true());
+}
+
+static void enqueue_uid(struct kubesim *s, const char *uid)
+{
+    json_t *e = uid ? json_object_get(s->uids, uid) : NULL;
+    if (e)
+        ks_enqueue(s, (enum ks_res)json_integer_value(json_array_get(e, 0)),
+                   json_string_value(json_array_get(e, 1)));
+}
+
+/* Adds (or removes) wkey under every owner uid obj names. */
+static void index_owners(struct kubesim *s, const char *wkey, const json_t *obj, bool add)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(ks_at(obj, "metadata.ownerReferences"), i, ref)
+    {
+        const char *uid = ks_str(ref, "uid");
+        json_t *set = uid ? json_object_get(s->deps, uid) : NULL;
+        if (!uid)
+            continue;
+        if (add) {
+            if (!set) {
+                set = json_object();
+                json_object_set_new(s->deps, uid, set);
+            }
+            json_object_set_new(set, wkey, json_true());
+        } else if (set) {
+            json_object_del(set, wkey);
+            if (json_object_size(set) == 0)
+                json_object_del(s->deps, uid);
+        }
+    }
+}
+
+static void enqueue_owners(struct kubesim *s, const json_t *obj)
+{
+    size_t i;
+    json_t *ref;
+    json_array_foreach(ks_at(obj, "metadata.ownerReferences"), i, ref)
+    {
+        enqueue_uid(s, ks_str(ref, "uid"));
+    }
+}
+
+static void enqueue_dependents(struct kubesim *s, const char *uid)
+{
+    json_t *set = uid ? json_object_get(s->deps, uid) : NULL;
+    const char *wkey;
+    json_t *v;
+    json_object_foreach(set, wkey, v)
+    {
+        json_object_set_new(s->work, wkey, json_true());
+    }
+}
+
+/* Kinds the controller acts on, or objects garbage collection must check. */
+static bool wants_control(enum ks_res r, const json_t *obj)
+{
+    return r == KS_PODS || r == KS_REPLICASETS || r == KS_DEPLOYMENTS || r == KS_PVCS ||
+           json_array_size(ks_at(obj, "metadata.ownerReferences")) > 0 ||
+           json_array_size(ks_at(obj, "metadata.finalizers")) > 0;
+}
+
+/* Adds (or removes) key under each "label=value" of obj in the label index. */
+static void index_labels(struct kubesim *s, enum ks_res r, const char *key, const json_t *obj,
+                         bool add)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(ks_at(obj, "metadata.labels"), k, v)
+    {
+        char lk[1024];
+        if (!json_is_string(v))
+            continue;
+        snprintf(lk, sizeof lk, "%s=%s", k, json_string_value(v));
+        json_t *set = json_object_get(s->labels[r], lk);
+        if (add) {
+            if (!set) {
+                set = json_object();
+                json_object_set_new(s->labels[r], lk, set);
+            }
+            json_object_set_new(set, key, json_true());
+        } else if (set) {
+            json_object_del(set, key);
+            if (json_object_size(set) == 0)
+                json_object_del(s->labels[r], lk);
+        }
+    }
+}
+
+static const char *event_agg_key(const char *ns,
+                                 const char *uid,
+                                 const char *reason,
+                                 const char *msg,
+                                 char *buf,
+                                 size_t n)
+{
+    if (!ns || !uid || !*uid || !reason || !msg)
+        return NULL;
+    snprintf(buf, n, "%s\x1f%s\x1f%s\x1f%s", ns, uid, reason, msg);
+    return buf;
+}
+
+static void index_event(struct kubesim *s, const char *key, const json_t *ev, bool add)
+{
+    char ak[2048];
+    const char *a = event_agg_key(ks_str(ev, "metadata.namespace"), ks_str(ev, "involvedObject.uid"),
+                                  ks_str(ev, "reason"), ks_str(ev, "message"), ak, sizeof ak);
+    if (add) {
+        if (a)
+            json_object_set_new(s->ev_agg, a, json_string(key));
+        /* A rewrite removed the key first (track), so it moves to the end. */
+        json_object_set_new(s->ev_recent, key, json_true());
+    } else {
+        const char *cur = a ? json_string_value(json_object_get(s->ev_agg, a)) : NULL;
+        if (cur && !strcmp(cur, key))
+            json_object_del(s->ev_agg, a);
+        json_object_del(s->ev_recent, key);
+    }
+}
+
+json_t *ks_event_find(struct kubesim *s,
+                      const char *ns,
+                      const char *uid,
+                      const char *reason,
+                      const char *msg)
+{
+    char ak[2048];
+    const char *a = event_agg_key(ns, uid, reason, msg, ak, sizeof ak);
+    const char *key = a ? json_string_value(json_object_get(s->ev_agg, a)) : NULL;
+    return key ? json_object_get(s->objs[KS_EVENTS], key) : NULL;
+}
+
+json_t *ks_event_oldest(struct kubesim *s)
+{
+    /* jansson iterates objects in insertion order. */
+    void *it = json_object_iter(s->ev_recent);
+    return it ? json_object_get(s->objs[KS_EVENTS], json_object_iter_key(it)) : NULL;
+}
+
+/* Keeps the indexes and the work queue in step with a write: obj replaces
+ * old (either may be NULL). */
+static void track(struct kubesim *s, enum ks_res r, const char *key, json_t *old, json_t *obj)
+{
+    char wkey[620];
+    ks_work_key(r, key, wkey, sizeof wkey);
+    if (!old || !obj ||
+        !json_equal(ks_at(old, "metadata.labels"), ks_at(obj, "metadata.labels"))) {
+        index_labels(s, r, key, old, false);
+        index_labels(s, r, key, obj, true);
+    }
+    if (r == KS_EVENTS) {
+        if (old)
+            index_event(s, key, old, false);
+        if (obj)
+            index_event(s, key, obj, true);
+    }
+    if (old)
+        index_owners(s, wkey, old, false);
+    if (obj) {
+        index_owners(s, wkey, obj, true);
+        if (wants_control(r, obj))
+            json_object_set_new(s->work, wkey, json_true());
+    }
+    enqueue_owners(s, old);
+    enqueue_owners(s, obj);
+    if (!obj || ks_at(obj, "metadata.deletionTimestamp"))
+        enqueue_dependents(s, ks_str(obj ? obj : old, "metadata.uid"));
+}
+
+void ks_enqueue_all(struct kubesim *s)
+{
+    for (int r = 0; r < KS_NRES; r++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(s->objs[r], key, v)
+        {
+            if (wants_control((enum ks_res)r, v))
+                ks_enqueue(s, (enum ks_res)r, key);
+        }
+    }
+}
+
+bool ks_has_dependents(struct kubesim *s, const char *uid)
+{
+    return uid && json_object_size(json_object_get(s->deps, uid)) > 0;
+}
+
+json_t *ks_dependents(struct kubesim *s, const json_t *owner, enum ks_res r)
+{
+    json_t *out = json_array(), *v;
+    const char *uid = ks_str(owner, "metadata.uid"), *wkey;
+    json_object_foreach(uid ? json_object_get(s->deps, uid) : NULL, wkey, v)
+    {
+        enum ks_res dr;
+        const char *key = ks_work_split(wkey, &dr);
+        json_t *dep = key && dr == r ? json_object_get(s->objs[r], key) : NULL;
+        if (dep)
+            json_array_append(out, dep);
+    }
+    return out;
+}
+
 json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj)
 {
     char key[600];
@@ -224,6 +450,7 @@ json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj)
     const char *uid = ks_str(obj, "metadata.uid");
     if (uid && !old)
         json_object_set_new(s->uids, uid, json_pack("[is]", (int)r, key));
+    track(s, r, key, old, obj);
     record(s, r, old ? KS_MODIFIED : KS_ADDED, obj, old);
     json_decref(old);
     return obj;
@@ -239,8 +466,12 @@ void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *nam
     json_incref(old);
     json_object_del(s->objs[r], key);
     const char *uid = ks_str(old, "metadata.uid");
-    if (uid)
+    if (uid) {
         json_object_del(s->uids, uid);
+        /* The controller's private state of the object dies with it. */
+        json_object_del(s->podsim, uid);
+    }
+    track(s, r, key, old, NULL);
     json_t *gone = json_deep_copy(old);
     set_rv(gone, ++s->rv);
     record(s, r, KS_DELETED, gone, old);
@@ -257,21 +488,36 @@ static int cmp_order(const void *a, const void *b, void *keys)
 json_t *ks_list_match(struct kubesim *s,
                       enum ks_res r,
                       const char *ns,
+                      const struct ks_selector *labels,
                       bool (*match)(const json_t *obj, void *payload),
                       void *payload)
 {
-    size_t n = json_object_size(s->objs[r]), k = 0;
+    /* With pinned labels only the objects carrying the rarest one are
+     * candidates. */
+    json_t *from = s->objs[r];
+    bool indexed = false;
+    const char *value, *lkey;
+    int req = 0;
+    while ((lkey = ks_selector_pinned(labels, &req, &value)) != NULL) {
+        char lk[1024];
+        snprintf(lk, sizeof lk, "%s=%s", lkey, value);
+        json_t *set = json_object_get(s->labels[r], lk);
+        if (!indexed || json_object_size(set) < json_object_size(from))
+            from = set;
+        indexed = true;
+    }
+    size_t n = json_object_size(from), k = 0;
     const char **keys = ty_xcalloc(n ? n : 1, sizeof *keys);
     json_t **vals = ty_xcalloc(n ? n : 1, sizeof *vals);
     size_t nsl = ns ? strlen(ns) : 0;
     /* Plain iterators: json_object_foreach() re-hashes every key to step. */
-    for (void *it = json_object_iter(s->objs[r]); it; it = json_object_iter_next(s->objs[r], it)) {
+    for (void *it = json_object_iter(from); it; it = json_object_iter_next(from, it)) {
         const char *key = json_object_iter_key(it);
-        json_t *v = json_object_iter_value(it);
+        json_t *v = indexed ? json_object_get(s->objs[r], key) : json_object_iter_value(it);
         /* Keys are "ns/name", so the namespace test needs no lookup. */
         if (ns && ks_resources[r].namespaced && (strncmp(key, ns, nsl) != 0 || key[nsl] != '/'))
             continue;
-        if (match && !match(v, payload))
+        if (!v || (match && !match(v, payload)))
             continue;
         keys[k] = key;
         vals[k++] = v;
@@ -292,7 +538,7 @@ json_t *ks_list_match(struct kubesim *s,
 
 json_t *ks_list(struct kubesim *s, enum ks_res r, const char *ns)
 {
-    return ks_list_match(s, r, ns, NULL, NULL);
+    return ks_list_match(s, r, ns, NULL, NULL, NULL);
 }
 
 /* ---- persistence ---- */
@@ -360,6 +606,7 @@ int ks_state_load(struct kubesim *s, const char *path, struct ty_error *err)
         const char *uid = ks_str(obj, "metadata.uid");
         if (uid)
             json_object_set_new(s->uids, uid, json_pack("[is]", r, key));
+        track(s, (enum ks_res)r, key, NULL, obj);
     }
     json_int_t rv = json_integer_value(json_object_get(root, "resourceVersion"));
     if (rv > s->rv)
@@ -378,6 +625,13 @@ void ks_store_free(struct kubesim *s)
     for (int r = 0; r < KS_NRES; r++)
         json_decref(s->objs[r]);
     json_decref(s->uids);
+    json_decref(s->deps);
+    json_decref(s->work);
+    json_decref(s->timed);
+    for (int r = 0; r < KS_NRES; r++)
+        json_decref(s->labels[r]);
+    json_decref(s->ev_agg);
+    json_decref(s->ev_recent);
     for (int i = 0; i < KS_HISTORY; i++) {
         json_decref(s->hist[i].obj);
         json_decref(s->hist[i].old);

@@ -293,6 +293,23 @@ START_TEST(test_selectors)
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 2);
     sim_reply_free(&r);
 
+    /* Selectors that pin a label are answered from an index: it follows
+     * relabelling and deletion. */
+    r = sim_req_full(S, "PATCH", "/api/v1/namespaces/default/configmaps/a1",
+                     "{\"metadata\":{\"labels\":{\"username\":\"dave\"}}}",
+                     "application/merge-patch+json", NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    ck_assert_int_eq(list_count("labelSelector=username%3Dalice"), 0);
+    ck_assert_int_eq(list_count("labelSelector=username+in+%28dave%29%2Cexecutor%3Dtycho"), 1);
+    ck_assert_int_eq(list_count("labelSelector=executor%3Dtycho%2Cusername%3Dbob%2Cgpu%3Dno"), 0);
+    r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps/b1", NULL);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    ck_assert_int_eq(list_count("labelSelector=username%3Dbob"), 0);
+    make_cm("b1", "{\"executor\":\"tycho\",\"username\":\"bob\",\"gpu\":\"yes\"}");
+    ck_assert_int_eq(list_count("labelSelector=username%3Dbob"), 1);
+
     /* deletecollection with a selector */
     r = sim_req(S, "DELETE", "/api/v1/namespaces/default/configmaps?labelSelector=executor%3Dtycho",
                 NULL);

@@ -388,6 +388,69 @@ START_TEST(test_gc_foreground_and_orphan)
 }
 END_TEST
 
+static void post_event(const char *name)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"name\":\"%s\"},\"involvedObject\":{\"kind\":\"Pod\","
+             "\"name\":\"x\",\"namespace\":\"default\"},\"reason\":\"Test\","
+             "\"message\":\"%s\",\"type\":\"Normal\"}",
+             name, name);
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/events", body);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    sim_reply_free(&r);
+}
+
+/* Events are bounded: past max_events the least recently written go first. */
+START_TEST(test_events_bounded)
+{
+    struct kubesim_opts o = KUBESIM_OPTS_INIT;
+    kubesim_stop(S);
+    o.token = SIM_TOKEN;
+    o.pod_schedule_ms = 10;
+    o.pod_start_ms = 20;
+    o.pod_grace_ms = 5000;
+    o.max_events = 2;
+    S = sim_start_opts(&o);
+    create_deploy("ev", "alice", 1, "nginx:1");
+    const char *want[] = {"Running", "1"};
+    struct sim_reply r = wait_for(PODS "?labelSelector=app%3Dev", all_pods_phase, want);
+    ck_assert_msg(all_pods_phase(r.json, want), "%s", r.body);
+    char pod[300];
+    snprintf(pod, sizeof pod, PODS "/%s", sim_str(r.json, "items.0.metadata.name"));
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/events", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 2);
+    sim_reply_free(&r);
+
+    /* Written through the API, events are not trimmed until the cluster records one. */
+    post_event("e1");
+    post_event("e2");
+    post_event("e3");
+    r = sim_req_full(S, "PATCH", "/api/v1/namespaces/default/events/e1",
+                     "{\"message\":\"e1 again\"}", "application/merge-patch+json", NULL,
+                     SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    r = sim_req(S, "DELETE", pod, NULL); /* the kubelet records Killing */
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/api/v1/namespaces/default/events", NULL);
+    json_t *items = json_object_get(r.json, "items");
+    ck_assert_msg(json_array_size(items) == 2, "%s", r.body);
+    bool e1 = false, killing = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(items, i, ev)
+    {
+        e1 |= !strcmp(sim_str(ev, "metadata.name"), "e1");
+        killing |= !strcmp(sim_str(ev, "reason"), "Killing");
+    }
+    ck_assert_msg(e1 && killing, "%s", r.body);
+    sim_reply_free(&r);
+}
+END_TEST
+
 START_TEST(test_pvc_binds)
 {
     struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/persistentvolumeclaims",
@@ -423,6 +486,7 @@ int main(void)
     tcase_add_test(tc, test_gc_background);
     tcase_add_test(tc, test_gc_foreground_and_orphan);
     tcase_add_test(tc, test_pvc_binds);
+    tcase_add_test(tc, test_events_bounded);
     suite_add_tcase(s, tc);
     int rc = ty_run_suite(s);
     curl_global_cleanup();

@@ -155,6 +155,21 @@ START_TEST(test_state_file)
     r = sim_req(s, "GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dkeep", NULL);
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 1);
     sim_reply_free(&r);
+    /* ... and the controller knows the reloaded objects: a deleted pod is replaced. */
+    r = sim_req(s, "DELETE", path, "{\"gracePeriodSeconds\":0}");
+    ck_assert_int_eq(r.status, 200);
+    sim_reply_free(&r);
+    int64_t end = ty_time_mono_ms() + 5000;
+    bool replaced = false;
+    while (!replaced && ty_time_mono_ms() < end) {
+        r = sim_req(s, "GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dkeep", NULL);
+        const char *name = sim_str(r.json, "items.0.metadata.name");
+        replaced = json_array_size(json_object_get(r.json, "items")) == 1 && name &&
+                   strcmp(name, pod) != 0;
+        sim_reply_free(&r);
+        sim_sleep_ms(20);
+    }
+    ck_assert(replaced);
     kubesim_stop(s);
 
     /* A corrupt state file is an error naming the file. */
