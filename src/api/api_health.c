@@ -7,8 +7,9 @@
  * server because the cluster is slow; /readyz does, with each check reported
  * separately, and answers 503 when one fails.  /metrics adds, at scrape time,
  * the gauges other modules keep: sessions by state (store), reconciler
- * counters (session), Kubernetes client counters (kube), and the reconciler
- * lag - how far past its deadline the most overdue live session is.
+ * counters (session), culler counters (reaper), Kubernetes client counters
+ * (kube), and the reconciler lag - how far past its deadline the most overdue
+ * live session is.
  */
 #include "api/api_srv.h"
 #include "registry/registry.h"
@@ -150,6 +151,29 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
     gauge(&b, "tycho_reconciler_watch_restarts_total", "Watches re-opened.", "counter",
           (double)rs.watch_restarts);
     gauge(&b, "tycho_reconciler_errors_total", "Reconciler errors.", "counter", (double)rs.errors);
+
+    if (srv->reaper) {
+        struct reaper_stats cs;
+        reaper_stats_get(srv->reaper, &cs);
+        gauge(&b, "tycho_culler_enabled", "1 when the culler runs on its schedule.", "gauge",
+              srv->cull_policy.enabled ? 1 : 0);
+        gauge(&b, "tycho_culler_passes_total", "Culling passes run.", "counter",
+              (double)cs.passes);
+        gauge(&b, "tycho_culler_culled_total", "Sessions stopped by the culler.", "counter",
+              (double)cs.culled);
+        gauge(&b, "tycho_culler_warned_total", "Cull warnings issued.", "counter",
+              (double)cs.warned);
+        gauge(&b, "tycho_culler_skipped_total",
+              "Culls abandoned at the re-check (activity or a stop came first).", "counter",
+              (double)cs.skipped);
+        gauge(&b, "tycho_culler_errors_total", "Stops or CPU samples of the culler that failed.",
+              "counter", (double)cs.errors);
+        gauge(&b, "tycho_culler_last_pass_timestamp_seconds",
+              "When the last culling pass ran (0 before the first).", "gauge",
+              (double)cs.last_pass_at / 1000.0);
+        gauge(&b, "tycho_culler_last_pass_duration_seconds", "How long the last pass took.",
+              "gauge", (double)cs.last_pass_ms / 1000.0);
+    }
 
     struct kube_client_stats sum;
     kube_client_stats(srv->kube, &sum); /* the one client the session service shares */
