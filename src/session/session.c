@@ -402,8 +402,11 @@ static void label_objects(json_t *list, const char *id, const struct session_lau
     }
 }
 
-/* Checks the limits with messages that say which one is full.  Called with
- * svc->mu held; the store re-checks per user and per app atomically at insert. */
+/* Checks the limits with messages that say which one is full, before the
+ * launch compiles anything.  A read only: two launches may both pass it, and
+ * the store's insert re-checks every limit (per user, per app, global) inside
+ * its BEGIN IMMEDIATE transaction, which is what makes them hold across
+ * threads and across processes sharing the database. */
 static int check_limits(struct session_service *svc,
                         struct store *st,
                         const char *username,
@@ -627,7 +630,7 @@ int session_launch(struct store_session *out,
     struct launch_ctx c;
     struct store *st = NULL;
     struct store_session row;
-    struct store_limits lim = {0, 0, 0};
+    struct store_limits lim = {0, 0, 0, 0};
     struct store_label *labels = NULL;
     const json_t *apps = NULL;
     json_t *deploy;
@@ -660,9 +663,7 @@ int session_launch(struct store_session *out,
     if ((rc = session_store_get(svc, &st, err)))
         goto out;
     /* Fail fast on a full quota before compiling; checked again at insert. */
-    pthread_mutex_lock(&svc->mu);
     rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
-    pthread_mutex_unlock(&svc->mu);
     if (rc)
         goto out;
 
@@ -711,17 +712,15 @@ int session_launch(struct store_session *out,
     row.n_labels = req->n_labels;
     lim.max_per_user = svc->max_per_user;
     lim.max_per_user_app = app_count > 0 ? app_count : 0;
+    lim.max_global = svc->max_global;
 
     /* In flight before the row exists: the reconciler must never see a
      * requested/creating row of ours without the mark, or it would take the
      * launch for one interrupted by a crash. */
     session_inflight_add(svc, id);
     inflight = true;
-    pthread_mutex_lock(&svc->mu);
-    rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
-    if (rc == 0)
-        rc = session_db_insert(svc, st, &row, &lim, actor, err);
-    pthread_mutex_unlock(&svc->mu);
+    /* The limits and the insert in one store transaction. */
+    rc = session_db_insert(svc, st, &row, &lim, actor, err);
     free(row.url);
     if (rc)
         goto out;

@@ -45,7 +45,7 @@ struct session_service {
      * time, and waiting on a mutex is far cheaper than SQLite's busy-handler
      * sleeps (1, 2, 5, 10... ms) when launches run on several threads. */
     pthread_mutex_t wmu;
-    /* Guards the limit check + insert, and the in-flight set. */
+    /* Guards the in-flight set. */
     pthread_mutex_t mu;
     char (*inflight)[33]; /* guids being launched by this process */
     size_t n_inflight, cap_inflight;

@@ -195,11 +195,14 @@ void store_session_cleanup(struct store_session *s);
 /* Frees an array of n sessions from a list call.  Accepts NULL. */
 void store_sessions_free(struct store_session *v, size_t n);
 
-/* Per-insert limits on LIVE (non-final) sessions; 0 = no limit. */
+/* Per-insert limits on LIVE (non-final) sessions; 0 = no limit.  Every count
+ * is taken inside the insert's BEGIN IMMEDIATE transaction, so the limits hold
+ * across threads, connections and processes sharing the database file. */
 struct store_limits {
     int64_t max_per_user;     /* live sessions of this username, any app */
     int64_t max_per_user_app; /* live sessions of this username for this app_id */
     int64_t max_per_app;      /* live sessions of this app_id, any user */
+    int64_t max_global;       /* live sessions in the whole database */
 };
 
 /* Inserts s (and s->labels) with an event row (NULL -> s->state, reason

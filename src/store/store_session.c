@@ -352,6 +352,15 @@ static int check_limits(struct store *st,
                                 "(limit %lld)",
                                 s->app_id, (long long)n, (long long)lim->max_per_app);
     }
+    if (lim->max_global > 0) {
+        rc = count_live(st, STMT_COUNT_LIVE_ALL, NULL, NULL, &n, err);
+        if (rc)
+            return rc;
+        if (n >= lim->max_global)
+            return ty_error_set(err, TY_ELIMIT,
+                                "the platform already runs %lld sessions (limit %lld)",
+                                (long long)n, (long long)lim->max_global);
+    }
     return 0;
 }
 
