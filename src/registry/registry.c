@@ -175,6 +175,7 @@ void registry_put(struct registry *reg)
     free(reg->registry_name);
     free(reg->defaults_name);
     free(reg->cache_dir);
+    free(reg->spec_branch);
     json_decref(reg->settings);
     json_decref(reg->repositories);
     json_decref(reg->contexts);
@@ -187,6 +188,19 @@ void registry_put(struct registry *reg)
     free(reg->priv->root);
     free(reg->priv);
     free(reg);
+}
+
+/* The spec branch of opts, copied, or NULL when there is none ("" is none). */
+static char *spec_branch_dup(const struct registry_load_opts *opts)
+{
+    return opts && opts->spec_branch && *opts->spec_branch ? ty_xstrdup(opts->spec_branch) : NULL;
+}
+
+static int spec_branch_opt_check(const struct registry_load_opts *opts, struct ty_error *err)
+{
+    if (!opts || !opts->spec_branch || !*opts->spec_branch)
+        return 0;
+    return registry_spec_branch_check(opts->spec_branch, err);
 }
 
 /* Parses the two texts into reg (defaults_text may be NULL) and validates. */
@@ -279,14 +293,18 @@ int registry_load_files(struct registry **out,
                         const struct registry_load_opts *opts,
                         struct ty_error *err)
 {
-    struct registry *reg = registry_alloc();
+    struct registry *reg;
     int rc;
     *out = NULL;
+    if ((rc = spec_branch_opt_check(opts, err)) < 0)
+        return rc;
+    reg = registry_alloc();
     reg->source.kind = REGISTRY_SOURCE_FILE;
     reg->source.text = ty_xstrdup(registry_path);
     reg->source.location = ty_xstrdup(registry_path);
     reg->cache_dir =
         opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
+    reg->spec_branch = spec_branch_dup(opts);
     rc = load_local(reg, registry_path, defaults_path, opts, err);
     reg->loaded_at_ms = ty_time_now_ms();
     if (rc < 0) {
@@ -362,6 +380,7 @@ static struct registry *registry_blank(const struct registry_source *src,
     source_copy(&reg->source, src);
     reg->cache_dir =
         opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
+    reg->spec_branch = spec_branch_dup(opts);
     return reg;
 }
 
@@ -433,6 +452,8 @@ int registry_load_ex(struct registry **out,
     struct registry *reg;
     int rc;
     *out = NULL;
+    if ((rc = spec_branch_opt_check(opts, err)) < 0)
+        return rc;
     if (src->kind == REGISTRY_SOURCE_GIT)
         return load_git(out, src, opts, allow_fallback, err);
     reg = registry_blank(src, opts);

@@ -103,12 +103,39 @@ struct registry_load_opts {
     const char *base_url;
     /* Cache for git clones and fetched http bodies; NULL: the default above. */
     const char *cache_dir;
+    /* Branch that replaces the path segment "master" in the first
+     * repository's URL when it makes an app's default spec URL (Tycho's
+     * DOCKSTORE_APPS_BRANCH, see registry_spec_branch_tycho_env()).  Applied
+     * before the icon is derived and before $repo substitution; explicit
+     * `spec` values and the $repo map are left alone, as in Tycho.  NULL or
+     * "": no rewrite.  Checked by registry_spec_branch_check() at load. */
+    const char *spec_branch;
 };
 
 #define REGISTRY_LOAD_OPTS_INIT \
     {                           \
-        NULL, NULL              \
+        NULL, NULL, NULL        \
     }
+
+/* Checks that branch can stand for a git branch or tag inside a URL path:
+ * non-empty, no whitespace or control characters, none of ~ ^ : ? * [ \ # %,
+ * no "..", "//", "@{", no leading or trailing '/', not ending in "." or
+ * ".lock".  TY_EINVAL naming the problem. */
+int registry_spec_branch_check(const char *branch, struct ty_error *err);
+
+/* Tycho's rule for its two environment variables, over envp (NULL-terminated
+ * "K=V" strings; NULL allowed): DOCKSTORE_APPS_BRANCH when it is non-empty and
+ * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED is exactly "false", else NULL.  Returns
+ * a pointer into envp (borrowed).  The module never reads the process
+ * environment itself: servers and commands call this with theirs and pass the
+ * result as registry_load_opts.spec_branch. */
+const char *registry_spec_branch_tycho_env(char *const *envp);
+
+/* url with every path segment equal to "master" replaced by branch (the
+ * scheme, the authority and any query or fragment are kept).  A new string
+ * (free()).  Tycho replaces every "master" substring instead; see
+ * docs/compat.md. */
+char *registry_spec_branch_apply(const char *url, const char *branch);
 
 /* A loaded registry.  Immutable after registry_load(); read the fields, never
  * write them.  Reference counted: registry_put() drops a reference. */
@@ -121,6 +148,7 @@ struct registry {
     char *registry_name;           /* path or URL of app-registry.yaml, used in messages */
     char *defaults_name;           /* same for app-defaults.yaml, or NULL when absent */
     char *cache_dir;
+    char *spec_branch;    /* registry_load_opts.spec_branch, or NULL */
     char commit[41];      /* GIT: the commit loaded, else "" */
     int64_t loaded_at_ms; /* wall clock (ms since the epoch) of the load */
 
@@ -254,7 +282,7 @@ int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct
 /* A new JSON object describing the holder, for /healthz and the registry
  * status route: {"source", "kind", "commit" (or null), "loaded_at" (ISO),
  * "last_refresh_at" (ISO or null), "last_error" (string or null),
- * "warnings": [..], "contexts": [..]}.  Thread-safe. */
+ * "warnings": [..], "contexts": [..], "spec_branch" (or null)}.  Thread-safe. */
 json_t *registry_holder_status(struct registry_holder *h);
 
 #endif

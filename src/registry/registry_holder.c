@@ -25,6 +25,7 @@ struct registry_holder {
     struct registry_source src;
     char *base_url;
     char *cache_dir;
+    char *spec_branch;
     struct registry *live;
     int64_t last_refresh_ms;    /* 0: never refreshed */
     struct ty_error last_error; /* code TY_OK: the last refresh worked */
@@ -71,6 +72,7 @@ static void opts_of(const struct registry_holder *h, struct registry_load_opts *
 {
     o->base_url = h->base_url;
     o->cache_dir = h->cache_dir;
+    o->spec_branch = h->spec_branch;
 }
 
 int registry_holder_new(struct registry_holder **out,
@@ -92,6 +94,7 @@ int registry_holder_new(struct registry_holder **out,
     h->base_url = opts && opts->base_url ? ty_xstrdup(opts->base_url) : NULL;
     h->cache_dir =
         opts && opts->cache_dir ? ty_xstrdup(opts->cache_dir) : registry_cache_dir_default();
+    h->spec_branch = opts && opts->spec_branch ? ty_xstrdup(opts->spec_branch) : NULL;
     ty_error_clear(&h->last_error);
     opts_of(h, &o);
     rc = registry_load(&h->live, &h->src, &o, err);
@@ -114,6 +117,7 @@ void registry_holder_free(struct registry_holder *h)
     registry_source_cleanup(&h->src);
     free(h->base_url);
     free(h->cache_dir);
+    free(h->spec_branch);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->refresh_lock);
     free(h);
@@ -199,6 +203,8 @@ json_t *registry_holder_status(struct registry_holder *h)
         json_array_append_new(warnings, json_string(reg->warnings.items[i]));
     json_object_set_new(out, "warnings", warnings);
     json_object_set_new(out, "contexts", registry_context_names(reg));
+    json_object_set_new(out, "spec_branch",
+                        reg->spec_branch ? json_string(reg->spec_branch) : json_null());
     registry_put(reg);
     return out;
 }

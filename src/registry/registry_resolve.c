@@ -397,35 +397,47 @@ set_substituted(json_t *entry, const char *key, const char *value, const json_t 
 
 static int compile_urls(struct rctx *rc, const json_t *repo_urls, struct ty_error *err)
 {
-    const char *first = NULL;
+    char *first = NULL;
     const char *id;
     json_t *entry;
     char where[512];
+    int code = 0;
     {
         void *it = json_object_iter((json_t *)repo_urls);
-        if (it)
-            first = json_string_value(json_object_iter_value(it));
+        const char *url = it ? json_string_value(json_object_iter_value(it)) : NULL;
+        /* Tycho rewrites the repository URL of default specs only (after
+         * joining it to the registry's base, before appending the app's
+         * path), so explicit specs and the $repo map keep "master". */
+        if (url && rc->reg->spec_branch)
+            first = registry_spec_branch_apply(url, rc->reg->spec_branch);
+        else if (url)
+            first = ty_xstrdup(url);
     }
     json_object_foreach(rc->apps, id, entry)
     {
         const json_t *spec = json_object_get(entry, "spec");
         const json_t *docs = json_object_get(entry, "docs");
         char *spec_s, *dir, *icon;
-        if (spec && !json_is_string(spec))
-            return ty_error_set(err, TY_EINVAL, "%s: app '%s': spec must be a string, not %s",
+        if (spec && !json_is_string(spec)) {
+            code = ty_error_set(err, TY_EINVAL, "%s: app '%s': spec must be a string, not %s",
                                 origin_where(rc, id, where, sizeof(where)), id, type_name(spec));
-        if (docs && !json_is_string(docs))
-            return ty_error_set(err, TY_EINVAL, "%s: app '%s': docs must be a string, not %s",
+            break;
+        }
+        if (docs && !json_is_string(docs)) {
+            code = ty_error_set(err, TY_EINVAL, "%s: app '%s': docs must be a string, not %s",
                                 origin_where(rc, id, where, sizeof(where)), id, type_name(docs));
+            break;
+        }
         if (spec) {
             spec_s = ty_xstrdup(json_string_value(spec));
         } else if (first) {
             spec_s = ty_xasprintf("%s/%s/docker-compose.yaml", first, id);
         } else {
-            return ty_error_set(err, TY_EINVAL,
+            code = ty_error_set(err, TY_EINVAL,
                                 "%s: app '%s' has no spec and the registry "
                                 "has no repositories",
                                 origin_where(rc, id, where, sizeof(where)), id);
+            break;
         }
         dir = registry_dirname(spec_s);
         icon = ty_xasprintf("%s/icon.png", dir);
@@ -441,7 +453,8 @@ static int compile_urls(struct rctx *rc, const json_t *repo_urls, struct ty_erro
         free(dir);
         free(icon);
     }
-    return 0;
+    free(first);
+    return code;
 }
 
 static int apply_overrides(struct rctx *rc, const json_t *ctx, struct ty_error *err)

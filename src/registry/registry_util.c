@@ -3,7 +3,9 @@
  * list, URL reference resolution (Tycho joins relative repository URLs with
  * Python's urljoin, so we follow RFC 3986 section 5.2 the same way), path
  * normalisation for registries read from local folders, and Python's
- * string.Template.safe_substitute, which Tycho applies to spec, icon and docs.
+ * string.Template.safe_substitute, which Tycho applies to spec, icon and docs,
+ * and the spec branch (Tycho's DOCKSTORE_APPS_BRANCH), rewritten by whole path
+ * segment rather than by Tycho's substring replacement.
  */
 #include "registry/registry_int.h"
 
@@ -277,4 +279,85 @@ char *registry_template_substitute(const char *s, const json_t *map)
         p += whole;
     }
     return ty_buf_detach(&out);
+}
+
+/* ------------------------------------------------------------ spec branch */
+
+int registry_spec_branch_check(const char *branch, struct ty_error *err)
+{
+    size_t n = branch ? strlen(branch) : 0;
+    if (n == 0)
+        return ty_error_set(err, TY_EINVAL, "spec branch: empty");
+    for (const char *p = branch; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == 0x7f)
+            return ty_error_set(err, TY_EINVAL,
+                                "spec branch '%s': whitespace or control character at %zu", branch,
+                                (size_t)(p - branch) + 1);
+        if (strchr("~^:?*[\\#%", c))
+            return ty_error_set(err, TY_EINVAL,
+                                "spec branch '%s': '%c' is not allowed in a branch in a URL",
+                                branch, c);
+    }
+    if (strstr(branch, "..") || strstr(branch, "//") || strstr(branch, "@{"))
+        return ty_error_set(err, TY_EINVAL, "spec branch '%s': '..', '//' and '@{' are not allowed",
+                            branch);
+    if (branch[0] == '/' || branch[n - 1] == '/' || branch[n - 1] == '.' ||
+        (n >= 5 && !strcmp(branch + n - 5, ".lock")))
+        return ty_error_set(err, TY_EINVAL,
+                            "spec branch '%s': must not start or end with '/' or end with '.' "
+                            "or '.lock'",
+                            branch);
+    return 0;
+}
+
+/* The value of name in envp, or NULL. */
+static const char *env_get(char *const *envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *const *e = envp; e && *e; e++)
+        if (!strncmp(*e, name, n) && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
+}
+
+const char *registry_spec_branch_tycho_env(char *const *envp)
+{
+    /* Tycho: os.environ.get(...) for both, then
+     * `external_tycho_app_registry_enabled == "false" and dockstore_branch != ""`. */
+    const char *external = env_get(envp, "EXTERNAL_TYCHO_APP_REGISTRY_ENABLED");
+    const char *branch = env_get(envp, "DOCKSTORE_APPS_BRANCH");
+    if (!external || strcmp(external, "false") || !branch || !*branch)
+        return NULL;
+    return branch;
+}
+
+char *registry_spec_branch_apply(const char *url, const char *branch)
+{
+    struct ty_buf b = TY_BUF_INIT;
+    size_t start = 0, end = strlen(url);
+    if (registry_url_has_scheme(url)) {
+        const char *colon = strchr(url, ':');
+        start = (size_t)(colon - url) + 1;
+        if (url[start] == '/' && url[start + 1] == '/')
+            start += 2 + strcspn(url + start + 2, "/?#"); /* the authority stays */
+        end = start + strcspn(url + start, "?#");      /* so do query and fragment */
+    }
+    ty_buf_puts(&b, "");
+    ty_buf_append(&b, url, start);
+    for (size_t i = start; i < end;) {
+        size_t seg = i;
+        while (i < end && url[i] != '/')
+            i++;
+        if (i - seg == 6 && !strncmp(url + seg, "master", 6))
+            ty_buf_puts(&b, branch);
+        else
+            ty_buf_append(&b, url + seg, i - seg);
+        if (i < end) {
+            ty_buf_append(&b, "/", 1);
+            i++;
+        }
+    }
+    ty_buf_puts(&b, url + end);
+    return ty_buf_detach(&b);
 }

@@ -8,6 +8,13 @@
  *       base_url + expected-base/<ctx>.json   the same resolved with --base-url
  *       warnings.txt              one substring per expected warning (exact count)
  *       order.txt                 "ctx: a b c": the apps' resolution order
+ *       branch/<variant>/env      "K=V" lines (Tycho's DOCKSTORE_APPS_BRANCH and
+ *                                 EXTERNAL_TYCHO_APP_REGISTRY_ENABLED): the spec
+ *                                 branch comes from them through
+ *                                 registry_spec_branch_tycho_env(), as in the
+ *                                 server and the CLI
+ *       branch/<variant>/expected/<ctx>.json   resolved apps loaded with it
+ *       branch/<variant>/base_url  optional: resolve with this base too
  *   invalid/<case>/app-registry.yaml [+ app-defaults.yaml]
  *       error                     "[file:]line:col message": the load must fail
  *                                 with TY_EINVAL naming that place
@@ -126,6 +133,7 @@ static void assert_apps_equal(const json_t *got, const json_t *want, const char 
     }
 }
 
+/* Compares the resolved contexts with dir/sub/<ctx>.json (@DIR@ = dir). */
 static void
 check_expected_dir(struct registry *reg, const char *dir, const char *sub, const char *base_url)
 {
@@ -206,6 +214,77 @@ static void check_order(struct registry *reg, const char *dir)
     free(path);
 }
 
+/* Splits text into a NULL-terminated "K=V" array (pointers into text). */
+static char **env_lines(char *text)
+{
+    size_t n = 0, cap = 8;
+    char **envp = ty_xcalloc(cap, sizeof(*envp));
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        if (n + 2 > cap) {
+            cap *= 2;
+            envp = ty_xrealloc(envp, cap * sizeof(*envp));
+        }
+        envp[n++] = line;
+    }
+    envp[n] = NULL;
+    return envp;
+}
+
+/* Every branch/<variant> of a valid case: the spec branch from its env file,
+ * loaded with it, compared with its expected/ (and with its base_url). */
+static void check_branch_variants(const char *dir)
+{
+    char *bdir = ty_xasprintf("%s/branch", dir);
+    struct stat st;
+    char **variants;
+    if (stat(bdir, &st) != 0) {
+        free(bdir);
+        return;
+    }
+    variants = list_dir(bdir);
+    ck_assert_ptr_nonnull(variants[0]);
+    for (size_t i = 0; variants[i]; i++) {
+        char *env_path = ty_xasprintf("%s/%s/env", bdir, variants[i]);
+        char *base_path = ty_xasprintf("%s/%s/base_url", bdir, variants[i]);
+        char *sub = ty_xasprintf("branch/%s/expected", variants[i]);
+        char *env_text = read_text(env_path);
+        char *base = read_text(base_path);
+        char **envp;
+        struct registry_source src;
+        struct registry_load_opts opts = REGISTRY_LOAD_OPTS_INIT;
+        struct registry *reg = NULL;
+        struct ty_error err = TY_ERROR_INIT;
+        ck_assert_msg(env_text != NULL, "%s is missing", env_path);
+        envp = env_lines(env_text);
+        opts.spec_branch = registry_spec_branch_tycho_env(envp);
+        ck_assert_ok(registry_source_parse(&src, dir, &err), &err);
+        ck_assert_ok(registry_load(&reg, &src, &opts, &err), &err);
+        if (opts.spec_branch)
+            ck_assert_str_eq(reg->spec_branch, opts.spec_branch);
+        else
+            ck_assert_ptr_null(reg->spec_branch);
+        if (base) {
+            base[strcspn(base, "\n")] = '\0';
+            check_expected_dir(reg, dir, sub, base);
+        } else {
+            check_expected_dir(reg, dir, sub, NULL);
+        }
+        registry_put(reg);
+        registry_source_cleanup(&src);
+        free(envp);
+        free(env_text);
+        free(base);
+        free(sub);
+        free(base_path);
+        free(env_path);
+    }
+    free_list(variants);
+    free(bdir);
+}
+
 START_TEST(test_valid_cases)
 {
     char *root = ty_xasprintf("%s/tests/data/registry/valid", ty_test_source_dir());
@@ -226,6 +305,7 @@ START_TEST(test_valid_cases)
         }
         check_warnings(reg, dir);
         check_order(reg, dir);
+        check_branch_variants(dir);
         registry_put(reg);
         free(base);
         free(base_path);
@@ -587,6 +667,107 @@ START_TEST(test_holder_refresh_keeps_last_good)
 }
 END_TEST
 
+/* The spec branch: whole path segments only, the authority, query and
+ * fragment kept; Tycho's environment rule; bad branches refused at load; the
+ * holder keeps the branch across refreshes and reports it. */
+START_TEST(test_spec_branch)
+{
+    struct {
+        const char *url, *want;
+    } cases[] = {
+        {"https://github.com/o/r/raw/master/app-specs", "https://github.com/o/r/raw/dev/app-specs"},
+        {"https://master.example.org/masterclass/master", "https://master.example.org/masterclass/dev"},
+        {"https://h/a/master/?ref=master#master", "https://h/a/dev/?ref=master#master"},
+        {"https://h/master-x/xmaster/Master", "https://h/master-x/xmaster/Master"},
+        {"/srv/master/specs", "/srv/dev/specs"},
+        {"master", "dev"},
+        {"file:///srv/master//master/", "file:///srv/dev//dev/"},
+        {"https://master", "https://master"},
+        {"", ""},
+    };
+    const char *bad[] = {"", "a b", "a..b", "/x", "x/", "x.lock", "x.", "a:b", "a?b",
+                         "a#b", "a%b", "a//b", "a@{1}", "a\tb", "a~1", "a^", "a*", "a[", "a\\b"};
+    char *env_set[] = {"EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false", "DOCKSTORE_APPS_BRANCH=v1.6.0",
+                       NULL};
+    char *env_true[] = {"EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=true", "DOCKSTORE_APPS_BRANCH=dev",
+                        NULL};
+    char *env_caps[] = {"EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=False", "DOCKSTORE_APPS_BRANCH=dev",
+                        NULL};
+    char *env_empty[] = {"DOCKSTORE_APPS_BRANCH=", "EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false",
+                         NULL};
+    char *env_prefix[] = {"DOCKSTORE_APPS_BRANCHX=dev", "EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false",
+                          NULL};
+    struct ty_error err = TY_ERROR_INIT;
+    struct registry_source src;
+    struct registry_load_opts opts = REGISTRY_LOAD_OPTS_INIT;
+    struct registry_holder *h = NULL;
+    struct registry *reg = NULL;
+    const json_t *apps = NULL;
+    json_t *status;
+    bool changed = false;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = registry_spec_branch_apply(cases[i].url, "dev");
+        ck_assert_msg(!strcmp(got, cases[i].want), "apply(%s) = %s, want %s", cases[i].url, got,
+                      cases[i].want);
+        free(got);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(registry_spec_branch_check(bad[i], &err) == TY_EINVAL, "'%s' accepted",
+                      bad[i]);
+    ck_assert_ok(registry_spec_branch_check("feature/x-1.2_b", &err), &err);
+    ck_assert_ok(registry_spec_branch_check("v1.6.0", &err), &err);
+
+    ck_assert_str_eq(registry_spec_branch_tycho_env(env_set), "v1.6.0");
+    ck_assert_ptr_null(registry_spec_branch_tycho_env(env_true));
+    ck_assert_ptr_null(registry_spec_branch_tycho_env(env_caps));
+    ck_assert_ptr_null(registry_spec_branch_tycho_env(env_empty));
+    ck_assert_ptr_null(registry_spec_branch_tycho_env(env_prefix));
+    ck_assert_ptr_null(registry_spec_branch_tycho_env(NULL));
+
+    write_file("app-registry.yaml", "repositories:\n  r: {url: 'https://e.org/raw/master/s'}\n"
+                                    "contexts:\n  c:\n    apps:\n      a: {docs: d}\n");
+    ck_assert_ok(registry_source_parse(&src, tmpdir, &err), &err);
+    opts.spec_branch = "bad branch";
+    ck_assert_fails_with(registry_load(&reg, &src, &opts, &err), &err, TY_EINVAL,
+                         "spec branch 'bad branch'");
+    ck_assert_ptr_null(reg);
+    ck_assert_fails_with(registry_holder_new(&h, &src, &opts, &err), &err, TY_EINVAL,
+                         "spec branch 'bad branch'");
+    ck_assert_ptr_null(h);
+
+    opts.spec_branch = "dev";
+    ck_assert_ok(registry_holder_new(&h, &src, &opts, &err), &err);
+    write_file("app-registry.yaml", "repositories:\n  r: {url: 'https://e.org/raw/master/s'}\n"
+                                    "contexts:\n  c:\n    apps:\n      b: {docs: d}\n");
+    ck_assert_ok(registry_holder_refresh(h, &changed, &err), &err);
+    ck_assert(changed);
+    reg = registry_holder_get(h);
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_str_eq(json_string_value(json_object_get(registry_app_find(apps, "b"), "spec")),
+                     "https://e.org/raw/dev/s/b/docker-compose.yaml");
+    registry_put(reg);
+    status = registry_holder_status(h);
+    ck_assert_str_eq(json_string_value(json_object_get(status, "spec_branch")), "dev");
+    json_decref(status);
+    registry_holder_free(h);
+
+    /* "" means no rewrite, and status says null. */
+    opts.spec_branch = "";
+    ck_assert_ok(registry_holder_new(&h, &src, &opts, &err), &err);
+    status = registry_holder_status(h);
+    ck_assert(json_is_null(json_object_get(status, "spec_branch")));
+    json_decref(status);
+    reg = registry_holder_get(h);
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_str_eq(json_string_value(json_object_get(registry_app_find(apps, "b"), "spec")),
+                     "https://e.org/raw/master/s/b/docker-compose.yaml");
+    registry_put(reg);
+    registry_holder_free(h);
+    registry_source_cleanup(&src);
+}
+END_TEST
+
 struct reader_arg {
     struct registry_holder *h;
     atomic_int *stop;
@@ -763,6 +944,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_spec_and_env_read);
     tcase_add_test(tc, test_holder_refresh_keeps_last_good);
+    tcase_add_test(tc, test_spec_branch);
     tcase_add_test(tc, test_holder_concurrent_readers);
     tcase_add_test(tc, test_specs_check);
     tcase_add_test(tc, test_mutations_never_crash);
