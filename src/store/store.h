@@ -186,6 +186,12 @@ struct store_session {
     char *objects_json;         /* the compiled objects (a JSON List), for crash recovery */
     struct store_label *labels; /* owned array; filled by _get and by lists when asked */
     size_t n_labels;
+    /* The culler's memory (migration 0003), written only through
+     * store_session_cpu_active() and store_session_cull_warned(): the latest
+     * CPU sample at or above the session's threshold, and when a cull warning
+     * was issued.  Read by _get and every list.  0 = never. */
+    int64_t cpu_active_at;
+    int64_t cull_warned_at;
 };
 
 /* Zeroes s (all pointers NULL). */
@@ -288,6 +294,40 @@ int store_session_touch_activity(struct store *st,
                                  const char *id,
                                  int64_t at,
                                  struct ty_error *err);
+
+/* ---- the culler's memory ----------------------------------------------------
+ * The reaper keeps two facts per session here so that a restarted server
+ * neither forgets CPU activity nor warns an owner twice (docs/culling.md). */
+
+/* One CPU observation of store_session_cpu_active(): session id (borrowed) and
+ * the time of a sample at or above the session's threshold. */
+struct store_cpu_active {
+    const char *id;
+    int64_t at;
+};
+
+/* For each of the n items, in ONE transaction: cpu_active_at =
+ * max(cpu_active_at, at) (never moves it backwards).  Ids that name no session
+ * (ended and deleted meanwhile) are skipped, not an error; *n_updated_out (may
+ * be NULL) receives how many rows were written.  n == 0 writes nothing.
+ * TY_EINVAL for a NULL id or at <= 0 (nothing is written).  Store errors roll
+ * the whole batch back.  items and their ids are borrowed for the call. */
+int store_session_cpu_active(struct store *st,
+                             const struct store_cpu_active *items,
+                             size_t n,
+                             size_t *n_updated_out,
+                             struct ty_error *err);
+
+/* Records a cull warning issued at `at` (> 0): cull_warned_at = at and an event
+ * row (from = to = the current state, reason "cull-warning", message, actor),
+ * in one transaction.  message and actor are borrowed (actor NULL = "culler").
+ * TY_ENOTFOUND when absent; TY_EINVAL for at <= 0. */
+int store_session_cull_warned(struct store *st,
+                              const char *id,
+                              int64_t at,
+                              const char *message,
+                              const char *actor,
+                              struct ty_error *err);
 
 /* Labels.  Keys: 1-253 bytes, values up to 1024 bytes (TY_EINVAL otherwise).
  * Setting replaces the old value.  When actor is not NULL an event row

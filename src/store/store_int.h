@@ -32,6 +32,8 @@ enum stmt_id {
     STMT_SESSION_TRANSITION,
     STMT_SESSION_UPDATE,
     STMT_SESSION_TOUCH,
+    STMT_SESSION_CPU_ACTIVE,
+    STMT_SESSION_CULL_WARNED,
     STMT_EVENT_INSERT,
     STMT_EVENTS_LIST,
     STMT_LABEL_UPSERT,
@@ -105,7 +107,7 @@ int64_t col_i64(sqlite3_stmt *s, int i);
     "id, username, app_id, app_name, context, registry_commit, system_name, namespace, "      \
     "state, state_reason, state_message, state_deadline_at, cpu_millis, memory_bytes, gpus, " \
     "ephemeral_bytes, url, created_at, updated_at, ready_at, stopped_at, last_activity_at, "  \
-    "stopped_by, stop_reason, spec_hash, objects_json"
+    "stopped_by, stop_reason, spec_hash, objects_json, cpu_active_at, cull_warned_at"
 void session_from_row(sqlite3_stmt *s, struct store_session *out);
 /* Fills out->labels from session_labels. */
 int session_load_labels(struct store *st, struct store_session *out, struct ty_error *err);

@@ -105,6 +105,8 @@ void session_from_row(sqlite3_stmt *s, struct store_session *out)
     out->stop_reason = col_dup(s, 23);
     out->spec_hash = col_dup(s, 24);
     out->objects_json = col_dup(s, 25);
+    out->cpu_active_at = col_i64(s, 26);
+    out->cull_warned_at = col_i64(s, 27);
 }
 
 int store_session_labels_get(
@@ -684,6 +686,96 @@ int store_session_touch_activity(struct store *st, const char *id, int64_t at, s
     if (sqlite3_changes(st->db) == 0)
         return ty_error_set(err, TY_ENOTFOUND, "store: no session '%s'", id ? id : "(null)");
     return 0;
+}
+
+/* ---------------------------------------------------------------- the culler */
+
+int store_session_cpu_active(struct store *st,
+                             const struct store_cpu_active *items,
+                             size_t n,
+                             size_t *n_updated_out,
+                             struct ty_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    size_t updated = 0;
+    int rc;
+
+    if (n_updated_out)
+        *n_updated_out = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].id || items[i].at <= 0)
+            return ty_error_set(err, TY_EINVAL, "store: CPU activity %zu: %s", i,
+                                !items[i].id ? "no session id" : "the time must be > 0");
+    if (n == 0)
+        return 0;
+    rc = tx_begin(st, err);
+    if (rc)
+        return rc;
+    rc = stmt_get(st, STMT_SESSION_CPU_ACTIVE, &s, err);
+    if (rc)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        bind_text(s, 1, items[i].id);
+        sqlite3_bind_int64(s, 2, items[i].at);
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+            rc = store_fail(st, rc, err, "record CPU activity");
+            goto fail;
+        }
+        sqlite3_reset(s);
+        /* A session deleted meanwhile is no longer anyone's concern. */
+        updated += (size_t)sqlite3_changes(st->db);
+    }
+    stmt_done(s);
+    rc = tx_commit(st, err);
+    if (rc)
+        return rc;
+    if (n_updated_out)
+        *n_updated_out = updated;
+    return 0;
+fail:
+    stmt_done(s);
+    tx_rollback(st);
+    return rc;
+}
+
+int store_session_cull_warned(struct store *st,
+                              const char *id,
+                              int64_t at,
+                              const char *message,
+                              const char *actor,
+                              struct ty_error *err)
+{
+    enum store_state cur;
+    sqlite3_stmt *s;
+    int rc;
+
+    if (at <= 0)
+        return ty_error_set(err, TY_EINVAL, "store: a cull warning needs a time > 0");
+    rc = tx_begin(st, err);
+    if (rc)
+        return rc;
+    rc = state_get(st, id, &cur, err);
+    if (rc)
+        goto fail;
+    rc = stmt_get(st, STMT_SESSION_CULL_WARNED, &s, err);
+    if (rc)
+        goto fail;
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, at);
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        rc = store_fail(st, rc, err, "record cull warning");
+        goto fail;
+    }
+    rc = event_add(st, id, at, &cur, cur, "cull-warning", message, actor ? actor : "culler", err);
+    if (rc)
+        goto fail;
+    return tx_commit(st, err);
+fail:
+    tx_rollback(st);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- labels */

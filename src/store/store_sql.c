@@ -52,6 +52,11 @@ const char *const store_sql[STMT__COUNT] = {
     [STMT_SESSION_TOUCH] =
         "UPDATE sessions SET last_activity_at = max(COALESCE(last_activity_at, ?2), ?2) "
         "WHERE id = ?1",
+    /* Migration 0003: the culler's memory.  max() keeps the latest sample. */
+    [STMT_SESSION_CPU_ACTIVE] =
+        "UPDATE sessions SET cpu_active_at = max(COALESCE(cpu_active_at, ?2), ?2) "
+        "WHERE id = ?1",
+    [STMT_SESSION_CULL_WARNED] = "UPDATE sessions SET cull_warned_at = ?2 WHERE id = ?1",
     [STMT_EVENT_INSERT] =
         "INSERT INTO session_events (session_id, at, from_state, to_state, reason, message, "
         "actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
