@@ -59,7 +59,7 @@ async function streamEvents(path, onEvent, signal) {
   const headers = { 'Accept': 'text/event-stream' };
   if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
   const res = await fetch(path, { headers, signal });
-  if (!res.ok || !res.body) throw new ApiError(res.status, 'error', 'progress stream unavailable');
+  if (!res.ok || !res.body) throw new ApiError(res.status, 'error', 'progress stream unavailable (HTTP ' + res.status + ')');
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let buf = '';
@@ -299,31 +299,67 @@ async function launch(ev) {
     return;
   }
   launchAbort = new AbortController();
+  const signal = launchAbort.signal;
+  const showReady = (url) => {
+    progressLine('Ready', 'ready');
+    $('#launch-result').replaceChildren(el('a', { href: url || session.url, target: '_blank', rel: 'noopener', id: 'open-app' }, 'Open ' + (session.app_name || session.app)));
+  };
+  const showFailed = (reason, message) => {
+    progressLine('Failed: ' + (reason || '') + ' ' + (message || ''), 'failed');
+    $('#launch-result').textContent = 'The app could not start.';
+  };
   let finished = false;
   try {
     await streamEvents(`/v1/sessions/${session.id}/progress`, (type, data) => {
       const msg = (data && (data.message || data.state || data.reason)) || String(data);
       if (type === 'ready') {
         finished = true;
-        progressLine('Ready', 'ready');
-        const url = data.url || session.url;
-        $('#launch-result').replaceChildren(el('a', { href: url, target: '_blank', rel: 'noopener', id: 'open-app' }, 'Open ' + (session.app_name || session.app)));
+        showReady(data.url);
         return false;
       }
       if (type === 'failed') {
         finished = true;
-        progressLine('Failed: ' + (data.reason || '') + ' ' + (data.message || ''), 'failed');
-        $('#launch-result').textContent = 'The app could not start.';
+        showFailed(data.reason, data.message);
         return false;
       }
       progressLine(msg);
       return true;
-    }, launchAbort.signal);
+    }, signal);
   } catch (e) {
-    if (e.name !== 'AbortError') progressLine('Progress unavailable: ' + e.message, 'failed');
+    if (e.name === 'AbortError') return;
+    /* The server keeps a bounded number of streams (503 when all are in use):
+       follow the launch by polling the session instead. */
+    progressLine('Following the launch by polling (' + e.message + ')');
   }
-  if (!finished && !launchAbort.signal.aborted) progressLine('The progress stream ended; see My sessions.');
+  if (!finished && !signal.aborted) {
+    const end = await pollLaunch(session.id, signal);
+    if (end && end.state === 'running') showReady(end.url);
+    else if (end) showFailed(end.reason || end.state, end.message);
+  }
   $('#launch-go').hidden = true;
+}
+
+/* Polls a session every 2 s until it runs or ends, printing each new state.
+   Returns the last session read, or null when aborted. */
+async function pollLaunch(id, signal) {
+  let last = '';
+  while (!signal.aborted) {
+    let s;
+    try {
+      s = await api(`/v1/sessions/${id}`);
+    } catch (e) {
+      progressLine('Cannot read the session: ' + e.message, 'failed');
+      return null;
+    }
+    const line = s.state + (s.message ? ': ' + s.message : '');
+    if (s.state === 'running' || ['stopping', 'stopped', 'failed', 'lost'].includes(s.state)) return s;
+    if (line !== last) { last = line; progressLine(line); }
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+  }
+  return null;
 }
 
 /* My sessions */

@@ -185,6 +185,10 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
           (double)sum.errors);
     gauge(&b, "tycho_kube_watch_events_total", "Watch events received.", "counter",
           (double)sum.watch_events);
+    gauge(&b, "tycho_http_streams_open", "Progress streams open (each holds a worker thread).",
+          "gauge", (double)__atomic_load_n(&srv->streams_open, __ATOMIC_RELAXED));
+    gauge(&b, "tycho_http_streams_max", "Progress streams this server keeps open at most.",
+          "gauge", (double)srv->streams_max);
     gauge(&b, "tycho_cluster_simulated", "1 when the simulated in-process cluster is used.",
           "gauge", srv->sim ? 1 : 0);
 

@@ -80,6 +80,7 @@ static void config_copy(struct api_config *dst, const struct api_config *src)
     dst->db = dup_or_null(src->db);
     dst->registry = dup_or_null(src->registry);
     dst->context = dup_or_null(src->context);
+    dst->spec_branch = dup_or_null(src->spec_branch);
     dst->cluster = dup_or_null(src->cluster);
     dst->kubeconfig = dup_or_null(src->kubeconfig);
     dst->kube_context = dup_or_null(src->kube_context);
@@ -438,6 +439,16 @@ auth_need_check(const struct api_route *r, const struct api_req *req, struct ty_
     return 0;
 }
 
+/* Takes one of the stream slots; false when all are in use. */
+static bool stream_slot_take(struct api_server *srv)
+{
+    int n = __atomic_add_fetch(&srv->streams_open, 1, __ATOMIC_RELAXED);
+    if (n <= srv->streams_max)
+        return true;
+    __atomic_sub_fetch(&srv->streams_open, 1, __ATOMIC_RELAXED);
+    return false;
+}
+
 static int handle(struct mg_connection *conn, void *cbdata)
 {
     struct api_server *srv = cbdata;
@@ -513,7 +524,18 @@ static int handle(struct mg_connection *conn, void *cbdata)
         if (rc < 0)
             goto out;
     }
+    if (route->is_stream && !stream_slot_take(srv)) {
+        resp.status = 503;
+        resp.retry_after_s = 2;
+        rc = ty_error_set(&err, TY_ELIMIT,
+                          "%d streams are open, the most this server keeps (each holds one of its "
+                          "%d worker threads); retry later, or poll GET /v1/sessions/{id}",
+                          srv->streams_max, srv->cfg.threads);
+        goto out;
+    }
     rc = route->fn(&req, &resp, &err);
+    if (route->is_stream)
+        __atomic_sub_fetch(&srv->streams_open, 1, __ATOMIC_RELAXED);
     if (rc < 0 && err.code == TY_OK)
         ty_error_set(&err, (enum ty_code)rc, "%s", "request failed");
 
@@ -599,7 +621,11 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
         goto fail;
     }
     src_ok = true;
-    rc = registry_holder_new(&srv->reg, &src, NULL, err);
+    {
+        struct registry_load_opts ropts = REGISTRY_LOAD_OPTS_INIT;
+        ropts.spec_branch = cfg->spec_branch;
+        rc = registry_holder_new(&srv->reg, &src, &ropts, err);
+    }
     if (rc < 0) {
         ty_error_wrap(err, "registry %s: ", cfg->registry);
         goto fail;
@@ -679,6 +705,7 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
         goto fail;
 
     char threads[16], timeout[16], hdr[16];
+    srv->streams_max = cfg->threads - (cfg->threads / 4 > 1 ? cfg->threads / 4 : 1);
     snprintf(threads, sizeof(threads), "%d", cfg->threads);
     snprintf(timeout, sizeof(timeout), "%d", cfg->request_timeout_ms);
     snprintf(hdr, sizeof(hdr), "%d", cfg->max_header_bytes);

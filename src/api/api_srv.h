@@ -49,6 +49,10 @@ struct api_server {
     /* culling (the reaper thread; api_culler.c serves its routes) */
     struct reaper_policy cull_policy;
     struct reaper *reaper;
+    /* Streams (SSE) hold a worker thread each; at most streams_max are open at
+     * once so that a quarter of the threads always serve ordinary requests. */
+    int streams_open; /* atomic */
+    int streams_max;  /* set once at start */
 };
 
 /* A store connection for this thread; give it back with api_server_store_put(). */

@@ -47,7 +47,7 @@ async function signIn(token, viewport) {
   return { ctx, page };
 }
 
-async function launchFirstApp(page, appId, shotName) {
+async function launchFirstApp(page, appId, shotName, progressSays) {
   await page.waitForSelector(`[data-launch="${appId}"]`);
   await page.click(`[data-launch="${appId}"]`);
   await page.waitForSelector('#launch-dialog[open]');
@@ -55,7 +55,9 @@ async function launchFirstApp(page, appId, shotName) {
   await page.click('#launch-go');
   await page.waitForSelector('#launch-progress li.ready, #launch-progress li.failed', { timeout: 60000 });
   const ok = await page.$('#launch-progress li.ready');
-  check(ok, `${appId} reached ready: ` + await page.textContent('#launch-progress'));
+  const said = await page.textContent('#launch-progress');
+  check(ok, `${appId} reached ready: ` + said);
+  if (progressSays) check(said.includes(progressSays), `progress says "${progressSays}": ` + said);
   const link = await page.$('#open-app');
   check(link && (await link.getAttribute('href')).includes('/private/'), 'open link points at the app');
   await page.click('#launch-cancel');
@@ -67,8 +69,14 @@ try {
   const appId = apps[0].id;
 
   // Bob launches something first; Alice must never see it.
+  // Bob's browser gets no progress stream (as when every stream slot of the
+  // server is in use: 503 + Retry-After): the UI follows the launch by polling.
   const bob = await signIn(process.env.BOB);
-  await launchFirstApp(bob.page, appId);
+  await bob.page.route('**/v1/sessions/*/progress', route => route.fulfill({
+    status: 503, contentType: 'application/json', headers: { 'Retry-After': '2' },
+    body: JSON.stringify({ error: { code: 'limit', message: 'all stream slots are in use' } }),
+  }));
+  await launchFirstApp(bob.page, appId, null, 'polling');
   const bobSessions = (await api(process.env.BOB, 'GET', '/v1/sessions')).json.items.map(s => s.id);
   check(bobSessions.length === 1, 'bob has one session');
 
