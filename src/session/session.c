@@ -1117,3 +1117,42 @@ int session_activity(struct session_service *svc,
     session_store_put(svc, st);
     return rc;
 }
+
+int session_cpu_active(struct session_service *svc,
+                       const struct store_cpu_active *items,
+                       size_t n,
+                       size_t *n_updated_out,
+                       struct ty_error *err)
+{
+    struct store *st = NULL;
+    int rc;
+    if (n_updated_out)
+        *n_updated_out = 0;
+    if (n == 0)
+        return 0;
+    if ((rc = session_store_get(svc, &st, err)))
+        return rc;
+    pthread_mutex_lock(&svc->wmu);
+    rc = store_session_cpu_active(st, items, n, n_updated_out, err);
+    pthread_mutex_unlock(&svc->wmu);
+    session_store_put(svc, st);
+    return rc;
+}
+
+int session_cull_warned(struct session_service *svc,
+                        const char *id,
+                        int64_t at_ms,
+                        const char *message,
+                        struct ty_error *err)
+{
+    struct store *st = NULL;
+    int rc;
+    if ((rc = session_store_get(svc, &st, err)))
+        return rc;
+    pthread_mutex_lock(&svc->wmu);
+    rc =
+        store_session_cull_warned(st, id, at_ms > 0 ? at_ms : svc_now(svc), message, "culler", err);
+    pthread_mutex_unlock(&svc->wmu);
+    session_store_put(svc, st);
+    return rc;
+}

@@ -205,6 +205,29 @@ int session_activity(struct session_service *svc,
                      int64_t at_ms,
                      struct ty_error *err);
 
+/* The culler's memory (the reaper calls these; see docs/culling.md).  Both
+ * write through a pooled connection under the service's write lock.
+ *
+ * session_cpu_active: for every item, cpu_active_at = max(old, item.at), all n
+ * in one transaction (store_session_cpu_active); ids of sessions that no longer
+ * exist are skipped.  *n_updated_out (may be NULL): rows written.  items are
+ * borrowed for the call.
+ *
+ * session_cull_warned: records that the owner of id was warned at at_ms (0 =
+ * now): cull_warned_at and a "cull-warning" event by actor "culler" carrying
+ * message (borrowed; the explanation sentence), in one transaction.
+ * TY_ENOTFOUND when absent. */
+int session_cpu_active(struct session_service *svc,
+                       const struct store_cpu_active *items,
+                       size_t n,
+                       size_t *n_updated_out,
+                       struct ty_error *err);
+int session_cull_warned(struct session_service *svc,
+                        const char *id,
+                        int64_t at_ms,
+                        const char *message,
+                        struct ty_error *err);
+
 /* Counters of one reconcile pass (or totals since the reconciler started). */
 struct session_reconcile_stats {
     long synced;       /* sessions examined */
