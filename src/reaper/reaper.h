@@ -88,9 +88,9 @@ struct reaper_facts {
     int64_t created_at;
     int64_t state_since;        /* when the current state was entered */
     int64_t last_heartbeat_at;  /* POST /v1/sessions/{id}/activity */
-    int64_t last_cpu_active_at; /* last metrics sample at or above the threshold */
+    int64_t last_cpu_active_at; /* last metrics sample at or above the threshold; stored */
     bool has_cpu_metrics;       /* the cluster serves metrics for this session */
-    int64_t warned_at;          /* a cull warning was issued (0 = none) */
+    int64_t warned_at;          /* a cull warning was issued (0 = none); stored */
     const json_t *labels;       /* object key -> string value, may be NULL */
     const json_t *app_culling;  /* the registry app's `culling` object, may be NULL */
 };
@@ -158,8 +158,10 @@ int reaper_start(struct reaper *r, struct ty_error *err);
 void reaper_stop(struct reaper *r);
 
 /* Runs one pass on the calling thread.  With dry_run (or the policy's dry_run)
- * nothing is stopped or recorded.  *report_out (may be NULL) receives a new
- * array with one object per session that is warned, culled or would be:
+ * nothing is stopped and no warning is recorded; busy CPU samples are stored
+ * in every pass (they are facts about the session, like heartbeats).
+ * *report_out (may be NULL) receives a new array with one object per session
+ * that is warned, culled or would be:
  * {"session","username","app_id","state","action","reason","explanation",
  * "cull_at","done"(bool),"error"(string, when the stop failed)}. */
 int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_error *err);

@@ -9,10 +9,13 @@
  * the pass wins; session_stop itself is idempotent, so a race that slips
  * through ends in one stop, not two.
  *
- * What the store does not keep per source (the last busy CPU sample and the
- * time a warning was issued) is kept here, in memory, under the reaper's
- * mutex: after a restart CPU activity is re-learnt from the next sample and a
- * warning is issued again, which errs on the side of keeping sessions.
+ * What the culler must remember is in the store, written through the session
+ * service: the latest busy CPU sample (every busy session of a pass in one
+ * transaction, session_cpu_active) and the time a warning was issued
+ * (session_cull_warned, with a "cull-warning" event), so a restarted server
+ * neither forgets CPU activity nor warns twice, and culls at the time it
+ * announced.  Only this process's observations of the current metrics (does
+ * the cluster serve CPU for the session, its last usage) stay in memory.
  */
 #include "kube/kube.h"
 #include "reaper/reaper.h"
@@ -40,7 +43,7 @@ struct reaper {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    json_t *seen; /* id -> {"cpu_at": ms, "warned_at": ms, "has_cpu": bool} */
+    json_t *seen; /* id -> {"has_cpu": bool, "cpu_mc": n}: metrics observed, in memory */
     struct reaper_stats stats;
 
     pthread_t thread;
@@ -96,19 +99,24 @@ static json_t *seen_entry(struct reaper *r, const char *id)
     return e;
 }
 
-static void seen_set(struct reaper *r, const char *id, const char *key, int64_t v)
+static void count_error(struct reaper *r)
 {
     pthread_mutex_lock(&r->mu);
-    json_object_set_new(seen_entry(r, id), key, json_integer(v));
+    r->stats.errors++;
     pthread_mutex_unlock(&r->mu);
 }
 
 /* Samples CPU for every tycho pod in the namespace with one metrics call and
- * records, per session, the time of the latest sample at or above the
- * threshold that applies to it.  A cluster without the metrics API is fine:
- * sessions then have no CPU source. */
-static void sample_cpu(struct reaper *r, int64_t now, json_t *thresholds)
+ * records in the store, for every session whose sample is at or above the
+ * threshold that applies to it, cpu_active_at = now - all of them in one
+ * transaction.  *busy_out (a new object, or NULL when nothing was sampled)
+ * receives the ids of those sessions, so the pass can use the sample even if
+ * the write failed.  A cluster without the metrics API is fine: sessions then
+ * have no CPU source. */
+static void sample_cpu(struct reaper *r, int64_t now, json_t *thresholds, json_t **busy_out)
 {
+    struct store_cpu_active *busy = NULL;
+    size_t n_busy = 0;
     json_t *list = NULL, *item;
     struct ty_error err = TY_ERROR_INIT;
     json_t *per_session;
@@ -116,17 +124,17 @@ static void sample_cpu(struct reaper *r, int64_t now, json_t *thresholds)
     const char *id;
     json_t *v;
 
+    *busy_out = NULL;
     if (!r->kube)
         return;
     if (kube_pod_metrics(&list, r->kube, r->ns, "executor=tycho", &err)) {
         if (err.code != TY_ENOTFOUND) {
             ty_warn("reaper", "CPU metrics unavailable: %s", err.msg);
-            pthread_mutex_lock(&r->mu);
-            r->stats.errors++;
-            pthread_mutex_unlock(&r->mu);
+            count_error(r);
         }
         return;
     }
+    *busy_out = json_object();
     per_session = json_object();
     json_array_foreach(json_object_get(list, "items"), i, item)
     {
@@ -150,15 +158,29 @@ static void sample_cpu(struct reaper *r, int64_t now, json_t *thresholds)
     json_object_foreach(per_session, id, v)
     {
         int64_t mc = json_integer_value(v);
-        int64_t threshold = json_integer_value(json_object_get(thresholds, id));
+        json_t *t = json_object_get(thresholds, id);
+        if (!t)
+            continue; /* not a live session of this pass */
         pthread_mutex_lock(&r->mu);
         json_t *e = seen_entry(r, id);
         json_object_set_new(e, "has_cpu", json_true());
         json_object_set_new(e, "cpu_mc", json_integer(mc));
-        if (mc >= threshold)
-            json_object_set_new(e, "cpu_at", json_integer(now));
         pthread_mutex_unlock(&r->mu);
+        if (mc >= json_integer_value(t))
+            json_object_set_new(*busy_out, id, json_true());
     }
+    busy = ty_xcalloc(json_object_size(*busy_out) + 1, sizeof(*busy));
+    json_object_foreach(*busy_out, id, v)
+    {
+        busy[n_busy].id = id;
+        busy[n_busy].at = now;
+        n_busy++;
+    }
+    if (session_cpu_active(r->svc, busy, n_busy, NULL, &err) != 0) {
+        ty_warn("reaper", "recording CPU activity of %zu sessions: %s", n_busy, err.msg);
+        count_error(r);
+    }
+    free(busy);
     json_decref(per_session);
     json_decref(list);
 }
@@ -206,13 +228,16 @@ static void facts_for(struct reaper *r,
         registry_put(reg);
     }
     f->app_culling = *app_out;
+    /* Stored (survive a restart): the last busy CPU sample and the warning.  A
+     * stored busy sample is proof that the cluster served metrics for the
+     * session, even before this process has sampled it. */
+    f->last_cpu_active_at = s->cpu_active_at;
+    f->warned_at = s->cull_warned_at;
+    f->has_cpu_metrics = s->cpu_active_at > 0;
     pthread_mutex_lock(&r->mu);
     e = json_object_get(r->seen, s->id);
-    if (e) {
-        f->has_cpu_metrics = json_is_true(json_object_get(e, "has_cpu"));
-        f->last_cpu_active_at = json_integer_value(json_object_get(e, "cpu_at"));
-        f->warned_at = json_integer_value(json_object_get(e, "warned_at"));
-    }
+    if (e && json_is_true(json_object_get(e, "has_cpu")))
+        f->has_cpu_metrics = true;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -424,6 +449,7 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
     struct cull_job *jobs = NULL;
     json_t *report = json_array();
     json_t *thresholds = json_object();
+    json_t *busy = NULL;
     int64_t t0 = ty_time_mono_ms(), now;
     int rc;
 
@@ -444,7 +470,12 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
         decide_stored(r, &sessions[i], &d, NULL);
         json_object_set_new(thresholds, sessions[i].id, json_integer(d.limits.cpu_threshold_mc));
     }
-    sample_cpu(r, now, thresholds);
+    sample_cpu(r, now, thresholds, &busy);
+    /* The rows were read before the sample: let this pass see it too. */
+    for (size_t i = 0; busy && i < n; i++)
+        if (json_object_get(busy, sessions[i].id) && sessions[i].cpu_active_at < now)
+            sessions[i].cpu_active_at = now;
+    json_decref(busy);
 
     jobs = ty_xcalloc(n + 1, sizeof(*jobs));
     for (size_t i = 0; i < n; i++) {
@@ -467,7 +498,16 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
             continue;
         }
         if (d.action == REAPER_WARN) {
-            seen_set(r, sessions[i].id, "warned_at", now);
+            struct ty_error werr = TY_ERROR_INIT;
+            /* Stored with its event, so a restart neither warns again nor
+             * forgets the announced cull time. */
+            if (session_cull_warned(r->svc, sessions[i].id, now, d.explanation, &werr) != 0) {
+                ty_warn("reaper", "warning %s: %s", sessions[i].id, werr.msg);
+                count_error(r);
+                json_object_set_new(row, "done", json_false());
+                json_object_set_new(row, "error", json_string(werr.msg));
+                continue;
+            }
             ty_info("reaper", "warned %s: %s", sessions[i].id, d.explanation);
             pthread_mutex_lock(&r->mu);
             r->stats.warned++;
