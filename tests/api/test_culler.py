@@ -1,9 +1,10 @@
 """The culler through the real server: GET /v1/sessions/{id}/idle explains a
 session to whoever may see it (404 for others), POST /v1/admin/reap is
 admin-only and a dry run by default, `tycho reap --dry-run` prints it, the
-background culler stops an idle session (stopped_by "culler", reason "idle")
-and leaves an exempted user's session running, /v1/whoami names the caller,
-and a bad `culling` section stops the server with file:line:col."""
+background culler warns (a "cull-warning" event) and then stops an idle
+session (stopped_by "culler", reason "idle") and leaves an exempted user's
+session running, /v1/whoami names the caller, and a bad `culling` section
+stops the server with file:line:col."""
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from tyapi import TYCHO, Server, check, finish, run_cli  # noqa: E402
 
 CONFIG = """culling:
   idle_timeout: 3s
+  warning: 1s
   interval: 300ms
   users:
     carol: {idle_timeout: 0}
@@ -80,6 +82,10 @@ def main():
         st, _, ev = s.request("GET", "/v1/sessions/%s/events" % a, token=admin)
         check(any(e.get("reason") == "idle" for e in ev.get("items", [])), "cull event reason",
               str(ev))
+        # The owner was warned first; the warning is stored as an event.
+        warns = [e for e in ev.get("items", []) if e.get("reason") == "cull-warning"]
+        check(len(warns) == 1 and warns[0].get("actor") == "culler"
+              and "warned now" in (warns[0].get("message") or ""), "cull warning event", str(ev))
         st, _, sess = s.request("GET", "/v1/sessions/" + c, token=admin)
         check(sess["state"] == "running", "exempt user's session stays", str(sess))
         st, _, m = s.request("GET", "/metrics")
@@ -87,6 +93,7 @@ def main():
                       if line.startswith("tycho_culler_"))
         check(series.get("tycho_culler_enabled") == "1", "culler enabled in /metrics", m)
         check(float(series.get("tycho_culler_culled_total", 0)) >= 1, "culls counted", m)
+        check(float(series.get("tycho_culler_warned_total", 0)) >= 1, "warnings counted", m)
         check(float(series.get("tycho_culler_passes_total", 0)) >= 1, "passes counted", m)
         check(float(series.get("tycho_culler_last_pass_timestamp_seconds", 0)) > 1.7e9,
               "last pass time", m)
