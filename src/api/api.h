@@ -28,6 +28,7 @@ struct api_config {
     char *db;           /* SQLite database path */
     char *registry;     /* registry source: directory, file or git URL */
     char *context;      /* registry context (product) */
+    char *spec_branch;  /* registry spec branch (Tycho's DOCKSTORE_APPS_BRANCH), NULL = none */
     char *cluster;      /* auto | sim | kubeconfig | in-cluster */
     char *kubeconfig;   /* kubeconfig path (cluster=kubeconfig) */
     char *kube_context; /* kubeconfig context, NULL = current-context */
@@ -80,7 +81,9 @@ int api_config_set(struct api_config *cfg,
 int api_config_load_file(struct api_config *cfg, const char *path, struct ty_error *err);
 
 /* Layers the TYCHO_* variables of envp (NULL-terminated "K=V" strings) over
- * cfg.  KUBECONFIG is also read for cluster=kubeconfig. */
+ * cfg.  KUBECONFIG is also read for cluster=kubeconfig.  Without
+ * TYCHO_SPEC_BRANCH, Tycho's DOCKSTORE_APPS_BRANCH sets spec_branch when
+ * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED is "false" (registry_spec_branch_tycho_env). */
 int api_config_load_env(struct api_config *cfg, char *const *envp, struct ty_error *err);
 
 /* Checks the combination (listen address syntax, cluster mode...). */

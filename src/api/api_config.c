@@ -7,10 +7,15 @@
  * the three sources cannot drift apart and docs/api.md can list them all.  The
  * file is read with doc (positions for every member), and an unknown key is an
  * error naming file:line:col rather than a silently ignored typo.
+ *
+ * One key has a second environment name for drop-in compatibility with
+ * Tycho: spec_branch also comes from DOCKSTORE_APPS_BRANCH when
+ * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false and TYCHO_SPEC_BRANCH is absent.
  */
 #include "api/api.h"
 #include "doc/doc.h"
 #include "reaper/reaper.h"
+#include "registry/registry.h"
 #include "util/mem.h"
 #include "util/str.h"
 
@@ -39,6 +44,7 @@ static const struct ckey keys[] = {
     K("db", "TYCHO_DB", C_STR, db, 0, 0),
     K("registry", "TYCHO_REGISTRY", C_STR, registry, 0, 0),
     K("context", "TYCHO_CONTEXT", C_STR, context, 0, 0),
+    K("spec_branch", "TYCHO_SPEC_BRANCH", C_STR, spec_branch, 0, 0),
     K("cluster", "TYCHO_CLUSTER", C_STR, cluster, 0, 0),
     K("kubeconfig", "TYCHO_KUBECONFIG", C_STR, kubeconfig, 0, 0),
     K("kube_context", "TYCHO_KUBE_CONTEXT", C_STR, kube_context, 0, 0),
@@ -281,6 +287,8 @@ out:
 
 int api_config_load_env(struct api_config *cfg, char *const *envp, struct ty_error *err)
 {
+    bool own_branch = false;
+    const char *tycho_branch;
     if (!envp)
         return 0;
     for (char *const *e = envp; *e; e++) {
@@ -291,10 +299,19 @@ int api_config_load_env(struct api_config *cfg, char *const *envp, struct ty_err
         for (size_t i = 0; i < NKEYS; i++) {
             if (strlen(keys[i].env) != klen || strncmp(keys[i].env, *e, klen) != 0)
                 continue;
+            if (keys[i].off == offsetof(struct api_config, spec_branch))
+                own_branch = true;
             struct ty_error e2 = TY_ERROR_INIT;
             if (key_set(cfg, &keys[i], eq + 1, &e2) < 0)
                 return ty_error_set(err, TY_EINVAL, "environment %s: %s", keys[i].env, e2.msg);
         }
+    }
+    /* Tycho's names, for a drop-in deployment; TYCHO_SPEC_BRANCH (even empty)
+     * wins over them. */
+    tycho_branch = own_branch ? NULL : registry_spec_branch_tycho_env(envp);
+    if (tycho_branch) {
+        free(cfg->spec_branch);
+        cfg->spec_branch = ty_xstrdup(tycho_branch);
     }
     return 0;
 }
@@ -318,6 +335,8 @@ int api_config_validate(const struct api_config *cfg, struct ty_error *err)
                             "auth.bootstrap_admin_token must be at least 32 characters");
     if (!cfg->db)
         return ty_error_set(err, TY_EINVAL, "db: a database path is required");
+    if (cfg->spec_branch && registry_spec_branch_check(cfg->spec_branch, err) < 0)
+        return ty_error_wrap(err, "spec_branch: ");
     if (cfg->proxy_user_header && !cfg->trusted_proxies)
         return ty_error_set(err, TY_EINVAL,
                             "auth.proxy_user_header needs auth.trusted_proxies (the addresses "

@@ -49,7 +49,17 @@ struct registry;
  * 1 taken, 0 not this flag, -1 value missing (printed). */
 int cli_registry_flag(int argc, char **argv, int *i, const char *name, const char **out);
 /* Loads source (NULL: the default registry) with base_url (may be NULL) into
- * *out, printing the error; returns 0 or 1. */
-int cli_registry_open(struct registry **out, const char *source, const char *base_url);
+ * *out, printing the error; returns 0 or 1.  spec_branch is --spec-branch
+ * (NULL: $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH when
+ * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; "" at any step: no rewrite). */
+int cli_registry_open(struct registry **out,
+                      const char *source,
+                      const char *base_url,
+                      const char *spec_branch);
+/* The --spec-branch line of the registry commands' usage texts. */
+#define CLI_SPEC_BRANCH_HELP                                                                    \
+    "  --spec-branch B  rewrite the path segment 'master' of default spec URLs to B\n"           \
+    "                   (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH when\n"  \
+    "                   EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; '' turns it off)\n"
 
 #endif

@@ -31,7 +31,8 @@ static void api_usage(FILE *f)
 {
     fprintf(f,
             "usage: tycho api [--config FILE] [--listen ADDR:PORT] [--db FILE] [--registry SRC]\n"
-            "                 [--context C] [--cluster auto|sim|kubeconfig|in-cluster]\n"
+            "                 [--context C] [--spec-branch B]\n"
+            "                 [--cluster auto|sim|kubeconfig|in-cluster]\n"
             "                 [--kubeconfig FILE] [--namespace NS] [--port-file FILE]\n"
             "                 [--public-url URL] [--log-level LEVEL] [--set KEY=VALUE]...\n"
             "\n"
@@ -48,6 +49,7 @@ static const struct {
     {"--db", "db"},
     {"--registry", "registry"},
     {"--context", "context"},
+    {"--spec-branch", "spec_branch"},
     {"--cluster", "cluster"},
     {"--kubeconfig", "kubeconfig"},
     {"--namespace", "namespace"},

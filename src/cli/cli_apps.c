@@ -13,7 +13,8 @@
 
 static void apps_usage(FILE *f)
 {
-    fprintf(f, "usage: tycho apps [--registry SRC] [--context NAME] [--base-url URL] [--json]\n"
+    fprintf(f, "usage: tycho apps [--registry SRC] [--context NAME] [--base-url URL]\n"
+               "                  [--spec-branch B] [--json]\n"
                "\n"
                "Prints the apps of a context after resolution (extends, app defaults,\n"
                "mixins, spec URLs, overrides).\n"
@@ -22,6 +23,7 @@ static void apps_usage(FILE *f)
                "                   git+URL[#REF][:PATH] (default $TYCHO_REGISTRY or ./registry)\n"
                "  --context NAME   the context (may be left out when there is only one)\n"
                "  --base-url URL   base for relative repository URLs (Tycho's registry URL)\n"
+               CLI_SPEC_BRANCH_HELP
                "  --json           print {app_id: resolved entry} as JSON\n");
 }
 
@@ -65,7 +67,7 @@ static void print_table(const json_t *apps)
 
 int cli_cmd_apps(int argc, char **argv)
 {
-    const char *source = NULL, *context = NULL, *base_url = NULL;
+    const char *source = NULL, *context = NULL, *base_url = NULL, *branch = NULL;
     struct registry *reg = NULL;
     struct registry_warnings w;
     struct ty_error err = TY_ERROR_INIT;
@@ -84,7 +86,8 @@ int cli_cmd_apps(int argc, char **argv)
         }
         if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
             (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url))) {
+            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
+            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch))) {
             if (r < 0)
                 return 2;
             continue;
@@ -94,7 +97,7 @@ int cli_cmd_apps(int argc, char **argv)
         return 2;
     }
     registry_warnings_init(&w);
-    if (cli_registry_open(&reg, source, base_url))
+    if (cli_registry_open(&reg, source, base_url, branch))
         goto out;
     if (!context) {
         if (json_object_size(reg->contexts) != 1) {

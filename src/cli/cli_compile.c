@@ -25,6 +25,7 @@ static void compile_usage(FILE *f)
     fprintf(f,
             "usage: tycho compile -f SPEC [--env-file F] --username U [--id ID] [--name N]\n"
             "                     [--registry SRC --context C --app A | --apps-json F --app A]\n"
+            "                     [--base-url URL] [--spec-branch B]\n"
             "                     [--settings F] [--policy F] [--namespace NS] [--host H]\n"
             "                     [--access-token-file F] [--limit K=V]... [--request K=V]...\n"
             "                     [-o yaml|json]\n"
@@ -40,6 +41,10 @@ static void compile_usage(FILE *f)
             "  --registry SRC     load the app entry and settings from a registry\n"
             "  --context C        the registry context\n"
             "  --app A            the app id in the registry or in --apps-json\n"
+            "  --base-url URL     base for the registry's relative repository URLs\n"
+            "  --spec-branch B    rewrite the path segment 'master' of default spec URLs to B\n"
+            "                     (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH\n"
+            "                     when EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; '' turns it off)\n"
             "  --apps-json F      {app_id: entry} JSON, as `tycho apps --json` prints\n"
             "  --settings F       YAML/JSON whose `settings` (or whole mapping) fills {{ name }}\n"
             "  --policy F         YAML/JSON compose policy (see docs/compat.md)\n"
@@ -129,7 +134,7 @@ int cli_cmd_compile(int argc, char **argv)
     const char *spec_path = NULL, *env_path = NULL, *username = NULL, *id = NULL, *name = NULL;
     const char *source = NULL, *context = NULL, *app_id = NULL, *apps_json = NULL;
     const char *settings_path = NULL, *policy_path = NULL, *ns = NULL, *host = NULL;
-    const char *token_path = NULL, *format = "yaml", *base_url = NULL;
+    const char *token_path = NULL, *format = "yaml", *base_url = NULL, *branch = NULL;
     struct compose_input in;
     struct compose_policy pol;
     struct ty_error err = TY_ERROR_INIT;
@@ -165,6 +170,7 @@ int cli_cmd_compile(int argc, char **argv)
             (r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
             (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
             (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
+            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch)) ||
             (r = cli_registry_flag(argc, argv, &i, "--app", &app_id)) ||
             (r = cli_registry_flag(argc, argv, &i, "--apps-json", &apps_json)) ||
             (r = cli_registry_flag(argc, argv, &i, "--settings", &settings_path)) ||
@@ -201,7 +207,7 @@ int cli_cmd_compile(int argc, char **argv)
 
     /* The app entry and settings: from a registry or an apps JSON file. */
     if (source) {
-        if (cli_registry_open(&reg, source, base_url))
+        if (cli_registry_open(&reg, source, base_url, branch))
             goto out;
         if (!context) {
             if (json_object_size(reg->contexts) != 1) {

@@ -4,6 +4,9 @@
  * hidden `tycho registry dump-json FILE` (a YAML file as JSON, through the same
  * loader the registry uses; the schema test validates with it).  The logic
  * lives in src/registry; this file parses flags and prints.
+ *
+ * The spec branch (Tycho's DOCKSTORE_APPS_BRANCH) is read from the
+ * environment here, never inside the registry module.
  */
 #include "cli/cli.h"
 
@@ -14,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern char **environ;
+
 static void check_usage(FILE *f)
 {
     fprintf(f, "usage: tycho registry check [--registry SRC] [--context NAME] [--base-url URL]\n"
-               "                            [--fetch]\n"
+               "                            [--spec-branch B] [--fetch]\n"
                "\n"
                "Loads a registry, resolves every context (or only NAME), reads the spec\n"
                "of every app and checks that it defines the services the app lists, and\n"
@@ -27,7 +32,7 @@ static void check_usage(FILE *f)
                "  --registry SRC   a folder, a YAML file, an http(s) base URL or\n"
                "                   git+URL[#REF][:PATH] (default $TYCHO_REGISTRY or ./registry)\n"
                "  --context NAME   check only this context (the file must still load)\n"
-               "  --base-url URL   base for relative repository URLs\n"
+               "  --base-url URL   base for relative repository URLs\n" CLI_SPEC_BRANCH_HELP
                "  --fetch          also fetch http(s) specs (default: local specs only)\n");
 }
 
@@ -52,15 +57,28 @@ int cli_registry_flag(int argc, char **argv, int *i, const char *name, const cha
 }
 
 /* Loads --registry SRC (or the default) into *out, printing errors. */
-int cli_registry_open(struct registry **out, const char *source, const char *base_url)
+int cli_registry_open(struct registry **out,
+                      const char *source,
+                      const char *base_url,
+                      const char *spec_branch)
 {
     struct registry_source src;
     struct registry_load_opts opts = REGISTRY_LOAD_OPTS_INIT;
     struct ty_error err = TY_ERROR_INIT;
+    const char *from = "--spec-branch";
     int rc;
     *out = NULL;
     if (!source)
         source = registry_source_default();
+    if (!spec_branch && (spec_branch = getenv("TYCHO_SPEC_BRANCH")))
+        from = "TYCHO_SPEC_BRANCH";
+    if (!spec_branch && (spec_branch = registry_spec_branch_tycho_env(environ)))
+        from = "DOCKSTORE_APPS_BRANCH";
+    if (spec_branch && *spec_branch && registry_spec_branch_check(spec_branch, &err) < 0) {
+        fprintf(stderr, "tycho: %s: %s\n", from, err.msg);
+        return 1;
+    }
+    opts.spec_branch = spec_branch;
     if (registry_source_parse(&src, source, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
@@ -83,7 +101,7 @@ static void print_warnings(const struct registry_warnings *w)
 
 static int registry_check(int argc, char **argv)
 {
-    const char *source = NULL, *context = NULL, *base_url = NULL;
+    const char *source = NULL, *context = NULL, *base_url = NULL, *branch = NULL;
     struct registry *reg = NULL;
     struct registry_warnings w;
     struct ty_error err = TY_ERROR_INIT;
@@ -102,7 +120,8 @@ static int registry_check(int argc, char **argv)
         }
         if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
             (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url))) {
+            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
+            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch))) {
             if (r < 0)
                 return 2;
             continue;
@@ -112,7 +131,7 @@ static int registry_check(int argc, char **argv)
         return 2;
     }
     registry_warnings_init(&w);
-    if (cli_registry_open(&reg, source, base_url))
+    if (cli_registry_open(&reg, source, base_url, branch))
         goto out;
     if (context) {
         json_t *apps = NULL;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """`tycho registry check` and `tycho apps` end to end: the bundled registry,
-error and warning output as file:line:col, --help, the default registry, and
-an http(s) registry source served by a local HTTP server on 127.0.0.1."""
+error and warning output as file:line:col, --help, the default registry, an
+http(s) registry source served by a local HTTP server on 127.0.0.1, and the
+spec branch (--spec-branch, $TYCHO_SPEC_BRANCH, Tycho's DOCKSTORE_APPS_BRANCH
+with EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false) reaching `tycho apps`,
+`tycho registry check` and `tycho compile`."""
 import http.server
 import json
 import os
@@ -15,10 +18,11 @@ TYCHO = os.environ["TYCHO_BIN"]
 SRC = os.environ["TY_SOURCE_DIR"]
 DATA = os.path.join(SRC, "tests", "data", "registry")
 failures = []
+BRANCH_VARS = ("TYCHO_SPEC_BRANCH", "DOCKSTORE_APPS_BRANCH", "EXTERNAL_TYCHO_APP_REGISTRY_ENABLED")
 
 
 def run(*args, env=None):
-    e = dict(os.environ)
+    e = {k: v for k, v in os.environ.items() if k not in BRANCH_VARS}
     e.update(env or {})
     return subprocess.run([TYCHO, *args], capture_output=True, text=True, cwd=SRC, env=e,
                           timeout=60)
@@ -32,6 +36,88 @@ def check(cond, what, p=None):
         print("FAIL " + what + extra)
     else:
         print("ok   " + what)
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def spec_branch_checks(cache):
+    """A registry whose repository is ../master/app-specs beside a develop/
+    copy holding a different image: the branch from the flag or the
+    environment must reach resolution (spec, icon) and spec reading."""
+    top = tempfile.mkdtemp(prefix="ty-spec-branch-")
+    reg = os.path.join(top, "reg")
+    write(os.path.join(reg, "app-registry.yaml"),
+          "repositories:\n  r: {url: ../master/app-specs}\nsettings: {}\n"
+          "contexts:\n  c:\n    apps:\n"
+          "      web: {docs: $r/web.md, services: {web: 8080}}\n"
+          "      pinned: {docs: d, spec: $r/web/docker-compose.yaml, services: {web: 8080}}\n")
+    for branch in ("master", "develop"):
+        write(os.path.join(top, branch, "app-specs", "web", "docker-compose.yaml"),
+              "services:\n  web:\n    image: example.org/web:%s-image\n"
+              "    ports: ['8080:8080']\n" % branch)
+    master = os.path.join(top, "master", "app-specs")
+    develop = os.path.join(top, "develop", "app-specs")
+    base = {"TYCHO_CACHE_DIR": cache}
+    tycho_env = dict(base, EXTERNAL_TYCHO_APP_REGISTRY_ENABLED="false",
+                     DOCKSTORE_APPS_BRANCH="develop")
+
+    def apps(extra_env, *flags):
+        p = run("apps", "--registry", reg, "--json", *flags, env=extra_env)
+        return p, (json.loads(p.stdout) if p.returncode == 0 else {})
+
+    try:
+        p, got = apps(base)
+        check(got.get("web", {}).get("spec") == master + "/web/docker-compose.yaml",
+              "spec branch: without the variables the default spec keeps master", p)
+        p, got = apps(tycho_env)
+        web = got.get("web", {})
+        check(web.get("spec") == develop + "/web/docker-compose.yaml" and
+              web.get("icon") == develop + "/web/icon.png" and
+              web.get("docs") == master + "/web.md" and
+              got.get("pinned", {}).get("spec") == master + "/web/docker-compose.yaml",
+              "spec branch: DOCKSTORE_APPS_BRANCH rewrites the default spec and icon only", p)
+        p, got = apps(dict(tycho_env, EXTERNAL_TYCHO_APP_REGISTRY_ENABLED="true"))
+        check(got.get("web", {}).get("spec") == master + "/web/docker-compose.yaml",
+              "spec branch: ignored with EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=true", p)
+        p, got = apps(dict(base, DOCKSTORE_APPS_BRANCH="develop"))
+        check(got.get("web", {}).get("spec") == master + "/web/docker-compose.yaml",
+              "spec branch: ignored without EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false", p)
+        p, got = apps(dict(tycho_env, TYCHO_SPEC_BRANCH=""))
+        check(got.get("web", {}).get("spec") == master + "/web/docker-compose.yaml",
+              "spec branch: an empty TYCHO_SPEC_BRANCH wins over Tycho's variables", p)
+        p, got = apps(dict(base, TYCHO_SPEC_BRANCH="develop"))
+        check(got.get("web", {}).get("spec") == develop + "/web/docker-compose.yaml",
+              "spec branch: TYCHO_SPEC_BRANCH", p)
+        p, got = apps(dict(tycho_env, TYCHO_SPEC_BRANCH="v9"), "--spec-branch", "develop")
+        check(got.get("web", {}).get("spec") == develop + "/web/docker-compose.yaml",
+              "spec branch: --spec-branch wins over the environment", p)
+        p = run("apps", "--registry", reg, env=dict(tycho_env, DOCKSTORE_APPS_BRANCH="a b"))
+        check(p.returncode == 1 and "DOCKSTORE_APPS_BRANCH: spec branch 'a b'" in p.stderr,
+              "spec branch: a bad branch is refused naming the variable", p)
+        p = run("registry", "check", "--registry", reg, env=tycho_env)
+        check(p.returncode == 0 and "2 specs checked" in p.stdout and p.stderr == "",
+              "spec branch: registry check reads the develop spec", p)
+        p = run("registry", "check", "--registry", reg, "--spec-branch", "nope", env=base)
+        check(p.returncode == 0 and re.search(r"warning: .*nope/app-specs/web/docker-compose",
+                                              p.stderr),
+              "spec branch: registry check --spec-branch warns about a spec not there", p)
+        p = run("compile", "--registry", reg, "--context", "c", "--app", "web",
+                "--username", "alice", "--id", "0123456789abcdef0123456789abcdef", "-o", "json",
+                env=tycho_env)
+        check(p.returncode == 0 and "web:develop-image" in p.stdout and
+              "master-image" not in p.stdout,
+              "spec branch: compile reads the spec from the branch", p)
+        p = run("compile", "--registry", reg, "--context", "c", "--app", "web",
+                "--username", "alice", "--id", "0123456789abcdef0123456789abcdef", "-o", "json",
+                env=base)
+        check(p.returncode == 0 and "web:master-image" in p.stdout,
+              "spec branch: compile without it reads master", p)
+    finally:
+        subprocess.run(["rm", "-rf", top])
 
 
 def main():
@@ -89,6 +175,8 @@ def main():
     p = run("apps", "--json", env={"TYCHO_REGISTRY": os.path.join(DATA, "valid", "urls"),
                                    "TYCHO_CACHE_DIR": cache})
     check(p.returncode == 2 and '"main"' in p.stderr, "TYCHO_REGISTRY names the default", p)
+
+    spec_branch_checks(cache)
 
     # An http(s) source: files fetched under the base URL, relative repositories
     # resolved against it.
