@@ -46,10 +46,15 @@ struct api_config {
     double rate_limit_burst;
     int sse_keepalive_ms;
     int sse_max_ms; /* an SSE stream ends after this long */
-    /* sessions */
+    /* sessions (the session service's settings, session.h; durations in ms) */
     int64_t start_deadline_ms;    /* pending -> running, else failed with the reason */
     int64_t creating_deadline_ms; /* requested/creating -> pending */
     int64_t stopping_deadline_ms; /* stopping: deletes re-sent after this */
+    int64_t running_check_ms;     /* running: re-checked against the cluster this often */
+    int64_t resync_ms;            /* reconciler: full list + lost/orphan pass */
+    int64_t watch_stall_ms;       /* reconciler: restart a watch silent this long */
+    int64_t tick_ms;              /* reconciler: deadline scan period */
+    int orphan_policy;            /* enum session_orphan_policy (adopt, delete, ignore) */
     int max_per_user;             /* live sessions per user; 0 = no limit */
     int max_global;               /* live sessions in total; 0 = no limit */
     /* auth */

@@ -8,6 +8,12 @@
  * file is read with doc (positions for every member), and an unknown key is an
  * error naming file:line:col rather than a silently ignored typo.
  *
+ * The `sessions` section also carries the session service's orphan policy,
+ * deadlines and reconciler timings: durations are written as in `culling`
+ * ("500ms", "30s", "5m", "1h30m"; a bare number is seconds) and parsed by
+ * ty_duration_parse().  The older integer *_ms keys set the same values; a
+ * mapping that sets both forms of one value is an error.
+ *
  * One key has a second environment name for drop-in compatibility with
  * Tycho: spec_branch also comes from DOCKSTORE_APPS_BRANCH when
  * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false and TYCHO_SPEC_BRANCH is absent.
@@ -16,15 +22,19 @@
 #include "doc/doc.h"
 #include "reaper/reaper.h"
 #include "registry/registry.h"
+#include "session/session.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "util/time.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum ckind { C_STR, C_INT, C_I64, C_DBL, C_BOOL };
+/* C_DUR: a duration into an int64_t of milliseconds (min/max in ms);
+ * C_ORPHAN: adopt|delete|ignore into an int (enum session_orphan_policy). */
+enum ckind { C_STR, C_INT, C_I64, C_DBL, C_BOOL, C_DUR, C_ORPHAN };
 
 struct ckey {
     const char *name; /* "limits.max_body_bytes" */
@@ -89,6 +99,24 @@ static const struct ckey keys[] = {
       stopping_deadline_ms,
       1000,
       86400000),
+    K("sessions.creating_deadline",
+      "TYCHO_CREATING_DEADLINE",
+      C_DUR,
+      creating_deadline_ms,
+      1000,
+      86400000),
+    K("sessions.start_deadline", "TYCHO_START_DEADLINE", C_DUR, start_deadline_ms, 1000, 86400000),
+    K("sessions.stopping_deadline",
+      "TYCHO_STOPPING_DEADLINE",
+      C_DUR,
+      stopping_deadline_ms,
+      1000,
+      86400000),
+    K("sessions.running_check", "TYCHO_RUNNING_CHECK", C_DUR, running_check_ms, 1000, 86400000),
+    K("sessions.resync", "TYCHO_RESYNC", C_DUR, resync_ms, 1000, 86400000),
+    K("sessions.watch_stall", "TYCHO_WATCH_STALL", C_DUR, watch_stall_ms, 2000, 86400000),
+    K("sessions.tick", "TYCHO_TICK", C_DUR, tick_ms, 10, 60000),
+    K("sessions.orphan_policy", "TYCHO_ORPHAN_POLICY", C_ORPHAN, orphan_policy, 0, 0),
     K("sessions.max_per_user", "TYCHO_MAX_PER_USER", C_INT, max_per_user, 0, 1000000),
     K("sessions.max_global", "TYCHO_MAX_GLOBAL", C_INT, max_global, 0, 10000000),
     K("auth.allow_anonymous", "TYCHO_ALLOW_ANONYMOUS", C_BOOL, allow_anonymous, 0, 0),
@@ -103,6 +131,7 @@ static const struct ckey keys[] = {
 
 void api_config_init(struct api_config *cfg)
 {
+    const struct session_config sd = SESSION_CONFIG_INIT;
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen = ty_xstrdup("127.0.0.1:8080");
     cfg->db = ty_xstrdup("tycho.db");
@@ -118,9 +147,15 @@ void api_config_init(struct api_config *cfg)
     cfg->rate_limit_burst = 100;
     cfg->sse_keepalive_ms = 8000;
     cfg->sse_max_ms = 600000;
-    cfg->start_deadline_ms = 300000;
-    cfg->creating_deadline_ms = 60000;
-    cfg->stopping_deadline_ms = 120000;
+    /* The session service's own defaults (session.h), so they cannot drift. */
+    cfg->start_deadline_ms = sd.start_deadline_ms;
+    cfg->creating_deadline_ms = sd.creating_deadline_ms;
+    cfg->stopping_deadline_ms = sd.stopping_deadline_ms;
+    cfg->running_check_ms = sd.running_check_ms;
+    cfg->resync_ms = sd.resync_ms;
+    cfg->watch_stall_ms = sd.watch_stall_ms;
+    cfg->tick_ms = sd.tick_ms;
+    cfg->orphan_policy = (int)sd.orphan_policy;
     cfg->allow_anonymous = true;
     cfg->token_cache_ms = 10000;
 }
@@ -177,6 +212,28 @@ key_set(struct api_config *cfg, const struct ckey *k, const char *value, struct 
             return ty_error_set(err, TY_EINVAL, "%s: expected a number in [%g, %g], got '%s'",
                                 k->name, k->min, k->max, value);
         *(double *)p = v;
+        return 0;
+    }
+    case C_DUR: {
+        int64_t v;
+        if (ty_duration_parse(value, &v) < 0 || v < (int64_t)k->min || v > (int64_t)k->max) {
+            char lo[32], hi[32];
+            ty_duration_format(lo, sizeof(lo), (int64_t)k->min);
+            ty_duration_format(hi, sizeof(hi), (int64_t)k->max);
+            return ty_error_set(err, TY_EINVAL,
+                                "%s: expected a duration from %s to %s (like 500ms, 30s, 5m or "
+                                "1h30m; a bare number is seconds), got '%s'",
+                                k->name, lo, hi, value);
+        }
+        *(int64_t *)p = v;
+        return 0;
+    }
+    case C_ORPHAN: {
+        enum session_orphan_policy pol;
+        if (session_orphan_policy_parse(&pol, value) < 0)
+            return ty_error_set(err, TY_EINVAL, "%s: expected adopt, delete or ignore, got '%s'",
+                                k->name, value);
+        *(int *)p = (int)pol;
         return 0;
     }
     case C_BOOL:
@@ -242,6 +299,16 @@ static int load_map(struct api_config *cfg,
         const struct ckey *k = key_find(full);
         if (!k)
             return doc_error(err, TY_EINVAL, d, obj, name, "unknown configuration key '%s'", full);
+        /* Two spellings of one value ("start_deadline" and "start_deadline_ms")
+         * in one mapping: which one wins would depend on their order. */
+        for (size_t i = 0; i < NKEYS; i++) {
+            size_t plen = strlen(prefix);
+            if (keys[i].off != k->off || &keys[i] == k || strncmp(keys[i].name, prefix, plen) ||
+                !json_object_get(obj, keys[i].name + plen))
+                continue;
+            return doc_error(err, TY_EINVAL, d, obj, name, "%s and %s set the same value: keep one",
+                             full, keys[i].name);
+        }
         char text[4096];
         if (scalar_text(text, sizeof(text), v) < 0)
             return doc_error(err, TY_EINVAL, d, obj, name, "%s: expected a scalar, got %s", full,
@@ -337,6 +404,16 @@ int api_config_validate(const struct api_config *cfg, struct ty_error *err)
         return ty_error_set(err, TY_EINVAL, "db: a database path is required");
     if (cfg->spec_branch && registry_spec_branch_check(cfg->spec_branch, err) < 0)
         return ty_error_wrap(err, "spec_branch: ");
+    if (cfg->tick_ms > cfg->resync_ms || cfg->tick_ms >= cfg->watch_stall_ms) {
+        char t[32], r[32], w[32];
+        return ty_error_set(err, TY_EINVAL,
+                            "sessions.tick (%s) must not be longer than sessions.resync (%s) "
+                            "and must be shorter than sessions.watch_stall (%s): both are "
+                            "checked once per tick",
+                            ty_duration_format(t, sizeof(t), cfg->tick_ms),
+                            ty_duration_format(r, sizeof(r), cfg->resync_ms),
+                            ty_duration_format(w, sizeof(w), cfg->watch_stall_ms));
+    }
     if (cfg->proxy_user_header && !cfg->trusted_proxies)
         return ty_error_set(err, TY_EINVAL,
                             "auth.proxy_user_header needs auth.trusted_proxies (the addresses "

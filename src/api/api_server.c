@@ -675,6 +675,11 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     sc.start_deadline_ms = cfg->start_deadline_ms;
     sc.creating_deadline_ms = cfg->creating_deadline_ms;
     sc.stopping_deadline_ms = cfg->stopping_deadline_ms;
+    sc.running_check_ms = cfg->running_check_ms;
+    sc.resync_ms = cfg->resync_ms;
+    sc.watch_stall_ms = cfg->watch_stall_ms;
+    sc.tick_ms = cfg->tick_ms;
+    sc.orphan_policy = (enum session_orphan_policy)cfg->orphan_policy;
     sc.max_per_user = cfg->max_per_user;
     sc.max_global = cfg->max_global;
     sc.store_path = cfg->db;
@@ -694,6 +699,18 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     if (rc < 0) {
         ty_error_wrap(err, "sessions: ");
         goto fail;
+    }
+    {
+        char d[5][32];
+        ty_info("api",
+                "sessions: orphans %s; deadlines creating %s, start %s, stopping %s; resync %s, "
+                "tick %s",
+                session_orphan_policy_name(sc.orphan_policy),
+                ty_duration_format(d[0], sizeof(d[0]), sc.creating_deadline_ms),
+                ty_duration_format(d[1], sizeof(d[1]), sc.start_deadline_ms),
+                ty_duration_format(d[2], sizeof(d[2]), sc.stopping_deadline_ms),
+                ty_duration_format(d[3], sizeof(d[3]), sc.resync_ms),
+                ty_duration_format(d[4], sizeof(d[4]), sc.tick_ms));
     }
     rc = session_reconciler_start(srv->svc, err);
     if (rc < 0) {
