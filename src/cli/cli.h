@@ -58,8 +58,8 @@ int cli_registry_open(struct registry **out,
                       const char *spec_branch);
 /* The --spec-branch line of the registry commands' usage texts. */
 #define CLI_SPEC_BRANCH_HELP                                                                    \
-    "  --spec-branch B  rewrite the path segment 'master' of default spec URLs to B\n"           \
-    "                   (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH when\n"  \
+    "  --spec-branch B  rewrite the path segment 'master' of default spec URLs to B\n"          \
+    "                   (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH when\n" \
     "                   EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; '' turns it off)\n"
 
 #endif

@@ -22,9 +22,8 @@ static void apps_usage(FILE *f)
                "  --registry SRC   a folder, a YAML file, an http(s) base URL or\n"
                "                   git+URL[#REF][:PATH] (default $TYCHO_REGISTRY or ./registry)\n"
                "  --context NAME   the context (may be left out when there is only one)\n"
-               "  --base-url URL   base for relative repository URLs (Tycho's registry URL)\n"
-               CLI_SPEC_BRANCH_HELP
-               "  --json           print {app_id: resolved entry} as JSON\n");
+               "  --base-url URL   base for relative repository URLs (Tycho's registry URL)\n");
+    fputs(CLI_SPEC_BRANCH_HELP "  --json           print {app_id: resolved entry} as JSON\n", f);
 }
 
 static void services_text(char *buf, size_t n, const json_t *services)

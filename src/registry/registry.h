@@ -16,8 +16,9 @@
  * tycho-reference.md section 1): depth-first `extends` with whole-entry
  * overrides, app-defaults deep-merged with the defaults winning, mixins that
  * only touch present apps (parents' mixins first), the spec URL from the first
- * repository, `$repo` substitution in spec/icon/docs, icon beside the spec, and
- * the selected context's bare-key overrides last.  Unlike Tycho, a missing
+ * repository (optionally on another branch: registry_load_opts.spec_branch,
+ * Tycho's DOCKSTORE_APPS_BRANCH), `$repo` substitution in spec/icon/docs, icon
+ * beside the spec, and the selected context's bare-key overrides last.  Unlike Tycho, a missing
  * parent, an `extends` cycle and a non-mapping where a mapping belongs are
  * errors with file:line:col; an unknown mixin and an app without docs are
  * warnings.  Every context is resolved once at load time, so a registry that

@@ -341,7 +341,7 @@ char *registry_spec_branch_apply(const char *url, const char *branch)
         start = (size_t)(colon - url) + 1;
         if (url[start] == '/' && url[start + 1] == '/')
             start += 2 + strcspn(url + start + 2, "/?#"); /* the authority stays */
-        end = start + strcspn(url + start, "?#");      /* so do query and fragment */
+        end = start + strcspn(url + start, "?#");         /* so do query and fragment */
     }
     ty_buf_puts(&b, "");
     ty_buf_append(&b, url, start);

@@ -676,7 +676,8 @@ START_TEST(test_spec_branch)
         const char *url, *want;
     } cases[] = {
         {"https://github.com/o/r/raw/master/app-specs", "https://github.com/o/r/raw/dev/app-specs"},
-        {"https://master.example.org/masterclass/master", "https://master.example.org/masterclass/dev"},
+        {"https://master.example.org/masterclass/master",
+         "https://master.example.org/masterclass/dev"},
         {"https://h/a/master/?ref=master#master", "https://h/a/dev/?ref=master#master"},
         {"https://h/master-x/xmaster/Master", "https://h/master-x/xmaster/Master"},
         {"/srv/master/specs", "/srv/dev/specs"},
@@ -685,8 +686,8 @@ START_TEST(test_spec_branch)
         {"https://master", "https://master"},
         {"", ""},
     };
-    const char *bad[] = {"", "a b", "a..b", "/x", "x/", "x.lock", "x.", "a:b", "a?b",
-                         "a#b", "a%b", "a//b", "a@{1}", "a\tb", "a~1", "a^", "a*", "a[", "a\\b"};
+    const char *bad[] = {"",    "a b",  "a..b",  "/x",   "x/",  "x.lock", "x.", "a:b", "a?b", "a#b",
+                         "a%b", "a//b", "a@{1}", "a\tb", "a~1", "a^",     "a*", "a[",  "a\\b"};
     char *env_set[] = {"EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false", "DOCKSTORE_APPS_BRANCH=v1.6.0",
                        NULL};
     char *env_true[] = {"EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=true", "DOCKSTORE_APPS_BRANCH=dev",
