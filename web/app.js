@@ -380,7 +380,7 @@ async function loadSessions() {
       el('th', { scope: 'row' }, s.app_name || s.app),
       el('td', {}, stateBadge(s.state), s.reason ? el('span', { class: 'muted' }, ' ' + s.reason) : null),
       el('td', {}, ago(s.created_at)),
-      el('td', {}, s.state === 'running' ? ago(s.last_activity_at || s.ready_at || s.created_at) : ''),
+      el('td', {}, s.state === 'running' ? idleCell(s) : ''),
       el('td', {}, resourcesText(s.resources)),
       el('td', {}, el('div', { class: 'actions' },
         s.state === 'running' && s.url ? el('a', { href: s.url, target: '_blank', rel: 'noopener' }, 'Open') : null,
@@ -388,6 +388,21 @@ async function loadSessions() {
         live && s.state !== 'stopping' ? el('button', { type: 'button', class: 'danger',
           'aria-label': 'Stop ' + (s.app_name || s.app), onclick: () => stopSession(s) }, 'Stop') : null))));
   }
+}
+
+/* How long ago the session was last active (heartbeat or CPU), and a notice
+   when the culler has warned that it will stop it. */
+function idleCell(s) {
+  const times = [s.last_activity_at, s.cpu_active_at, s.ready_at, s.created_at]
+    .filter(Boolean).map((t) => Date.parse(t));
+  const last = Math.max(...times);
+  const cell = [ago(new Date(last).toISOString())];
+  if (s.cull_warned_at && Date.parse(s.cull_warned_at) >= last) {
+    cell.push(' ', el('button', { type: 'button', class: 'warn-badge', 'data-warned': s.id,
+      title: 'The culler will stop this session soon unless it is used',
+      onclick: () => explainIdle(s) }, 'culling soon'));
+  }
+  return cell;
 }
 
 async function stopSession(s) {

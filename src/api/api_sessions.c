@@ -75,6 +75,8 @@ json_t *api_session_json(const struct store_session *s)
     json_object_set_new(o, "ready_at", api_time_json(s->ready_at));
     json_object_set_new(o, "stopped_at", api_time_json(s->stopped_at));
     json_object_set_new(o, "last_activity_at", api_time_json(s->last_activity_at));
+    json_object_set_new(o, "cpu_active_at", api_time_json(s->cpu_active_at));
+    json_object_set_new(o, "cull_warned_at", api_time_json(s->cull_warned_at));
     json_object_set_new(o, "stopped_by", str_or_null(s->stopped_by));
     json_object_set_new(o, "stop_reason", str_or_null(s->stop_reason));
     json_object_set_new(o, "labels", labels);

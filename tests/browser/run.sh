@@ -32,8 +32,16 @@ db="$tmp/tycho.db"
 ALICE=$("$TYCHO_BIN" token create --db "$db" --role user --user alice)
 BOB=$("$TYCHO_BIN" token create --db "$db" --role user --user bob)
 ADMIN=$("$TYCHO_BIN" token create --db "$db" --role admin --name browser-test)
+# Sessions are warned as soon as they are idle (and culled only after 10 min),
+# so "My sessions" shows the culler's notice.
+cat >"$tmp/tycho.yaml" <<'EOF'
+culling:
+  idle_timeout: 10m
+  warning: 10m
+  interval: 500ms
+EOF
 "$TYCHO_BIN" api --listen 127.0.0.1:0 --port-file "$tmp/port" --db "$db" \
-    --registry "$TY_SOURCE_DIR/registry" >"$tmp/server.log" 2>&1 &
+    --config "$tmp/tycho.yaml" --registry "$TY_SOURCE_DIR/registry" >"$tmp/server.log" 2>&1 &
 pid=$!
 i=0
 while [ ! -s "$tmp/port" ]; do

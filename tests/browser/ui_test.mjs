@@ -98,8 +98,17 @@ try {
   check(rows.length === 1, 'alice sees exactly her one session: ' + rows);
   check(!rows.some(id => bobSessions.includes(id)), "alice never sees bob's session");
   check((await page.textContent('#session-table tbody')).includes('running'), 'her session is running');
+  // The culler warns idle sessions (the test server warns at once): the list says so.
+  for (let i = 0; i < 40 && !(await page.$('[data-warned]')); i++) {
+    await page.waitForTimeout(250);
+    await Promise.all([page.waitForResponse(r => r.url().includes('/v1/sessions?')),
+      page.click('#sessions-refresh')]);
+    await page.waitForSelector('#session-table tbody tr');
+  }
+  check(await page.$(`[data-warned="${rows[0]}"]`), 'the culling notice is shown: ' +
+    JSON.stringify((await api(process.env.ALICE, 'GET', '/v1/sessions/' + rows[0])).json));
   await page.screenshot({ path: path.join(SHOTS, 'my-sessions.png') });
-  await page.getByRole('button', { name: 'Culling' }).click();
+  await page.getByRole('button', { name: 'Culling', exact: true }).click();
   await page.waitForFunction(() => document.querySelector('#idle-text').textContent.length > 20);
   check((await page.textContent('#idle-detail')).includes('Last active'), 'culling explanation');
   await page.screenshot({ path: path.join(SHOTS, 'culling.png') });
