@@ -138,7 +138,7 @@ void api_config_init(struct api_config *cfg)
     cfg->registry = ty_xstrdup("registry");
     cfg->cluster = ty_xstrdup("auto");
     cfg->log_level = ty_xstrdup("info");
-    cfg->threads = 16;
+    cfg->threads = 64;
     cfg->max_body_bytes = 1 << 20;
     cfg->max_json_depth = 32;
     cfg->max_header_bytes = 16384;
