@@ -536,18 +536,19 @@ const json_t *registry_app_find(const json_t *apps, const char *app_id)
 /* ------------------------------------------------------------- app files */
 
 /* Reads location (a path, a file:// URL or an http(s) URL; relative paths
- * are taken from the registry's folder). */
+ * are taken from the registry's folder), at most max bytes. */
 static int read_location(char **out,
                          size_t *len_out,
                          char **name_out,
                          const struct registry *reg,
                          const char *location,
+                         size_t max,
                          struct ty_error *err)
 {
     char *path = NULL;
     int rc;
     if (ty_str_has_prefix(location, "http://") || ty_str_has_prefix(location, "https://")) {
-        rc = fetch_http_get(out, len_out, location, reg->cache_dir, SPEC_MAX_BYTES, err);
+        rc = fetch_http_get(out, len_out, location, reg->cache_dir, max, err);
         if (rc == 0 && name_out)
             *name_out = ty_xstrdup(location);
         return rc;
@@ -573,7 +574,7 @@ static int read_location(char **out,
         free(path);
         path = real;
     }
-    rc = ty_file_read(out, len_out, path, SPEC_MAX_BYTES, err);
+    rc = ty_file_read(out, len_out, path, max, err);
 out:
     if (name_out && rc == 0) {
         *name_out = path;
@@ -598,7 +599,25 @@ int registry_app_spec_read(char **out,
         *len_out = 0;
     if (!spec)
         return ty_error_set(err, TY_EINVAL, "app has no spec");
-    return read_location(out, len_out, name_out, reg, spec, err);
+    return read_location(out, len_out, name_out, reg, spec, SPEC_MAX_BYTES, err);
+}
+
+int registry_app_icon_read(char **out,
+                           size_t *len_out,
+                           char **name_out,
+                           const struct registry *reg,
+                           const json_t *app,
+                           struct ty_error *err)
+{
+    const char *icon = json_string_value(json_object_get(app, "icon"));
+    *out = NULL;
+    if (name_out)
+        *name_out = NULL;
+    if (len_out)
+        *len_out = 0;
+    if (!icon || !*icon)
+        return ty_error_set(err, TY_ENOTFOUND, "app has no icon");
+    return read_location(out, len_out, name_out, reg, icon, REGISTRY_ICON_MAX_BYTES, err);
 }
 
 int registry_app_env_read(char **out,
@@ -617,7 +636,7 @@ int registry_app_env_read(char **out,
         return ty_error_set(err, TY_EINVAL, "app has no spec");
     dir = registry_dirname(spec);
     loc = ty_xasprintf("%s/.env", dir);
-    rc = read_location(out, len_out, NULL, reg, loc, err);
+    rc = read_location(out, len_out, NULL, reg, loc, SPEC_MAX_BYTES, err);
     if (rc == TY_ENOTFOUND) {
         /* Tycho: a .env that cannot be fetched is an empty one. */
         ty_error_clear(err);

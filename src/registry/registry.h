@@ -232,6 +232,28 @@ int registry_app_spec_read(char **out,
                            const json_t *app,
                            struct ty_error *err);
 
+/* The largest icon registry_app_icon_read() reads. */
+#define REGISTRY_ICON_MAX_BYTES ((size_t)1 << 20)
+
+/* Reads the bytes of the app's icon (entry["icon"], which resolution sets to
+ * dirname(spec)/icon.png unless an override replaced it), with the same rules
+ * as registry_app_spec_read(): a local path (a relative one from the
+ * registry's folder), a file:// URL, or an http(s) URL fetched through the
+ * cache; for a git source, local paths must stay inside the checkout.  The
+ * content is not checked: callers serving it decide which formats they accept.
+ * On success *out is a new buffer (free()) of *len_out bytes (len_out may be
+ * NULL; a NUL follows the bytes), and *name_out (may be NULL) a new string
+ * naming the file (free()); on failure both are NULL.  Errors: TY_ENOTFOUND
+ * (no icon in the entry, or no such file), TY_ELIMIT (larger than
+ * REGISTRY_ICON_MAX_BYTES), TY_EUPSTREAM and TY_ETIMEOUT (an http(s) fetch),
+ * TY_EINVAL (outside the repository, unsupported URL scheme). */
+int registry_app_icon_read(char **out,
+                           size_t *len_out,
+                           char **name_out,
+                           const struct registry *reg,
+                           const json_t *app,
+                           struct ty_error *err);
+
 /* Reads the .env beside the spec (dirname(spec)/.env).  As in Tycho a missing
  * file is not an error: *out is "" then.  *out is new (free()). */
 int registry_app_env_read(char **out,

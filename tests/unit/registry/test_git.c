@@ -324,6 +324,86 @@ START_TEST(test_specs_stay_in_repository)
 }
 END_TEST
 
+/* Icons follow the same rules as specs, with a byte cap: inside the checkout
+ * (no absolute path, ".." or file:// URL out of it; a symlink is a plain
+ * file), at most REGISTRY_ICON_MAX_BYTES, TY_ENOTFOUND when there is none. */
+START_TEST(test_icons_stay_in_repository)
+{
+    char c1[41];
+    char *text = source_text(NULL), *cache = NULL, *icon = NULL, *name = NULL;
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry *reg = NULL;
+    struct ty_error err = TY_ERROR_INIT;
+    const json_t *apps = NULL;
+    size_t len = 1;
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 'x'};
+
+    {
+        char *path = ty_xasprintf("%s/work/registry/app-specs/a/icon.png", tmp);
+        ck_assert_ok(ty_file_write_atomic(path, png, sizeof(png), &err), &err);
+        free(path);
+    }
+    sh("cd %s/work/registry/app-specs && mkdir link big && ln -s /etc/passwd link/icon.png && "
+       "head -c %zu /dev/zero > big/icon.png",
+       tmp, REGISTRY_ICON_MAX_BYTES + 1);
+    commit_registry("repositories:\n  specs: {url: app-specs}\n"
+                    "contexts:\n  c:\n    apps:\n      a: {docs: d}\n      none: {docs: d}\n"
+                    "      link: {docs: d}\n      big: {docs: d}\n"
+                    "      abs: {docs: d}\n      up: {docs: d}\n      file: {docs: d}\n"
+                    "      nullicon: {docs: d}\n"
+                    "    abs: {icon: /etc/hostname}\n"
+                    "    up: {icon: ../../../outside/icon.png}\n"
+                    "    file: {icon: 'file:///etc/passwd'}\n"
+                    "    nullicon: {icon: null}\n",
+                    c1);
+    ck_assert_ok(registry_source_parse(&src, text, &err), &err);
+    ck_assert_ok(registry_load(&reg, &src, &o, &err), &err);
+    ck_assert_ok(registry_apps_get(&apps, reg, "c", &err), &err);
+    ck_assert_ok(
+        registry_app_icon_read(&icon, &len, &name, reg, registry_app_find(apps, "a"), &err), &err);
+    ck_assert_uint_eq(len, sizeof(png));
+    ck_assert_mem_eq(icon, png, sizeof(png));
+    ck_assert_ptr_nonnull(strstr(name, "/registry/app-specs/a/icon.png"));
+    free(icon);
+    free(name);
+    /* A symlink is checked out as a plain file holding its target. */
+    ck_assert_ok(
+        registry_app_icon_read(&icon, &len, NULL, reg, registry_app_find(apps, "link"), &err),
+        &err);
+    ck_assert_str_eq(icon, "/etc/passwd");
+    free(icon);
+    {
+        const struct {
+            const char *app;
+            int code;
+            const char *msg;
+        } bad[] = {
+            {"abs", TY_EINVAL, "outside the registry's repository"},
+            {"up", TY_EINVAL, "outside the registry's repository"},
+            {"file", TY_EINVAL, "outside the registry's repository"},
+            {"big", TY_ELIMIT, ""},
+            {"none", TY_ENOTFOUND, ""},
+            {"nullicon", TY_ENOTFOUND, "app has no icon"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            icon = name = NULL;
+            len = 1;
+            ck_assert_fails_with(registry_app_icon_read(&icon, &len, &name, reg,
+                                                        registry_app_find(apps, bad[i].app), &err),
+                                 &err, bad[i].code, bad[i].msg);
+            ck_assert_ptr_null(icon);
+            ck_assert_ptr_null(name);
+            ck_assert_uint_eq(len, 0);
+        }
+    }
+    registry_put(reg);
+    registry_source_cleanup(&src);
+    free(text);
+    free(cache);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("registry_git");
@@ -347,6 +427,7 @@ int main(void)
     tcase_add_test(tc, test_missing_ref_and_default_head);
     tcase_add_test(tc, test_prune_waits_for_readers);
     tcase_add_test(tc, test_specs_stay_in_repository);
+    tcase_add_test(tc, test_icons_stay_in_repository);
     suite_add_tcase(s, tc);
     rc = ty_run_suite(s);
     fetch_global_cleanup();
