@@ -13,6 +13,7 @@
 
 #include "util/mem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -739,6 +740,52 @@ fail:
     return rc;
 }
 
+/* Steps s (bound by the caller) for session id and, when reason is not NULL,
+ * appends an event in the session's current state, in one transaction.  An
+ * unknown session is TY_ENOTFOUND; so is, with must_change, a step that
+ * changed no row (missing is the message).  Resets s. */
+static int write_with_event(struct store *st,
+                            const char *id,
+                            sqlite3_stmt *s,
+                            const char *what,
+                            bool must_change,
+                            const char *missing,
+                            int64_t at,
+                            const char *reason,
+                            const char *message,
+                            const char *actor,
+                            struct ty_error *err)
+{
+    enum store_state cur;
+    int rc = tx_begin(st, err);
+
+    if (rc) {
+        stmt_done(s);
+        return rc;
+    }
+    rc = state_get(st, id, &cur, err);
+    if (rc) {
+        stmt_done(s);
+        goto fail;
+    }
+    rc = sqlite3_step(s);
+    stmt_done(s);
+    if (rc != SQLITE_DONE) {
+        rc = store_fail(st, rc, err, what);
+        goto fail;
+    }
+    if (must_change && sqlite3_changes(st->db) == 0) {
+        rc = ty_error_set(err, TY_ENOTFOUND, "store: %s", missing);
+        goto fail;
+    }
+    if (reason && (rc = event_add(st, id, at, &cur, cur, reason, message, actor, err)) != 0)
+        goto fail;
+    return tx_commit(st, err);
+fail:
+    tx_rollback(st);
+    return rc;
+}
+
 int store_session_cull_warned(struct store *st,
                               const char *id,
                               int64_t at,
@@ -746,36 +793,18 @@ int store_session_cull_warned(struct store *st,
                               const char *actor,
                               struct ty_error *err)
 {
-    enum store_state cur;
     sqlite3_stmt *s;
     int rc;
 
     if (at <= 0)
         return ty_error_set(err, TY_EINVAL, "store: a cull warning needs a time > 0");
-    rc = tx_begin(st, err);
-    if (rc)
-        return rc;
-    rc = state_get(st, id, &cur, err);
-    if (rc)
-        goto fail;
     rc = stmt_get(st, STMT_SESSION_CULL_WARNED, &s, err);
     if (rc)
-        goto fail;
+        return rc;
     bind_text(s, 1, id);
     sqlite3_bind_int64(s, 2, at);
-    rc = sqlite3_step(s);
-    stmt_done(s);
-    if (rc != SQLITE_DONE) {
-        rc = store_fail(st, rc, err, "record cull warning");
-        goto fail;
-    }
-    rc = event_add(st, id, at, &cur, cur, "cull-warning", message, actor ? actor : "culler", err);
-    if (rc)
-        goto fail;
-    return tx_commit(st, err);
-fail:
-    tx_rollback(st);
-    return rc;
+    return write_with_event(st, id, s, "record cull warning", false, NULL, at, "cull-warning",
+                            message, actor ? actor : "culler", err);
 }
 
 /* ---------------------------------------------------------------- labels */
@@ -823,42 +852,20 @@ int store_session_label_delete(struct store *st,
                                int64_t now,
                                struct ty_error *err)
 {
-    enum store_state cur;
     sqlite3_stmt *s = NULL;
-    char *msg = NULL;
-    int rc = tx_begin(st, err);
+    char missing[600], *msg;
+    int rc = stmt_get(st, STMT_LABEL_DELETE, &s, err);
 
     if (rc)
         return rc;
-    rc = state_get(st, id, &cur, err);
-    if (rc)
-        goto fail;
-    rc = stmt_get(st, STMT_LABEL_DELETE, &s, err);
-    if (rc)
-        goto fail;
     bind_text(s, 1, id);
     bind_text(s, 2, key);
-    rc = sqlite3_step(s);
-    stmt_done(s);
-    if (rc != SQLITE_DONE) {
-        rc = store_fail(st, rc, err, "delete label");
-        goto fail;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        rc = ty_error_set(err, TY_ENOTFOUND, "store: session %s has no label '%s'", id,
-                          key ? key : "(null)");
-        goto fail;
-    }
-    if (actor) {
-        msg = ty_xasprintf("%s deleted", key);
-        rc = event_add(st, id, now, &cur, cur, "label", msg, actor, err);
-        free(msg);
-        if (rc)
-            goto fail;
-    }
-    return tx_commit(st, err);
-fail:
-    tx_rollback(st);
+    snprintf(missing, sizeof missing, "session %s has no label '%s'", id ? id : "(null)",
+             key ? key : "(null)");
+    msg = ty_xasprintf("%s deleted", key ? key : "(null)");
+    rc = write_with_event(st, id, s, "delete label", true, missing, now, actor ? "label" : NULL,
+                          msg, actor, err);
+    free(msg);
     return rc;
 }
 
