@@ -14,10 +14,18 @@
  *   users: [name, ...]                     (listed to those users, and admins)
  * Platform tokens see what the user they name (X-Tycho-User / ?user=) sees,
  * or everything when they name nobody.
+ *
+ * GET /v1/apps/:id/icon serves the file the entry's `icon` names (read through
+ * registry_app_icon_read(), so a git registry's icon stays inside its
+ * checkout) to those who may see the app, and only when its first bytes say it
+ * is a PNG, JPEG, GIF or WebP image: an SVG, HTML or anything else named
+ * icon.png could carry script, so it is refused like a missing icon.  The
+ * browser may keep an icon for a few minutes (private, varied by caller).
  */
 #include "api/api_srv.h"
 #include "doc/doc.h"
 #include "registry/registry.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -94,6 +102,25 @@ static void spec_resources(json_t *view, const char *name, const char *text, siz
     doc_free(d);
 }
 
+/* "/v1/apps/<id>/icon" with id percent-encoded outside [A-Za-z0-9._~-]. */
+static json_t *icon_url_json(const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct ty_buf b = TY_BUF_INIT;
+    ty_buf_puts(&b, "/v1/apps/");
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("._~-", *p))
+            ty_buf_append(&b, p, 1);
+        else
+            ty_buf_printf(&b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+    }
+    ty_buf_puts(&b, "/icon");
+    json_t *out = json_stringn(b.data, b.len);
+    ty_buf_cleanup(&b);
+    return out;
+}
+
 static json_t *build_list(struct registry *r, const json_t *apps)
 {
     json_t *list = json_array();
@@ -109,6 +136,8 @@ static json_t *build_list(struct registry *r, const json_t *apps)
             json_t *x = json_object_get(a, *k);
             json_object_set_new(v, *k, x ? json_deep_copy(x) : json_null());
         }
+        const char *icon = json_string_value(json_object_get(a, "icon"));
+        json_object_set_new(v, "icon_url", icon && *icon ? icon_url_json(id) : json_null());
         char *text = NULL, *name = NULL;
         size_t len = 0;
         struct ty_error e = TY_ERROR_INIT;
@@ -215,10 +244,13 @@ static int apps_list(struct api_req *req, struct api_resp *resp, struct ty_error
     return 0;
 }
 
-static int apps_get(struct api_req *req, struct api_resp *resp, struct ty_error *err)
+/* The view of app id (a new reference in *out) when the caller may see it;
+ * TY_ENOTFOUND otherwise, whether it exists or not. */
+static int app_view_find(json_t **out, struct api_req *req, const char *id, struct ty_error *err)
 {
     char user[128];
-    json_t *list = NULL, *found = NULL;
+    json_t *list = NULL;
+    *out = NULL;
     int rc = api_acting_user(user, sizeof(user), req, NULL, false, err);
     if (rc < 0)
         return rc;
@@ -226,19 +258,95 @@ static int apps_get(struct api_req *req, struct api_resp *resp, struct ty_error 
         return rc;
     size_t i;
     json_t *v;
-    const char *id = api_param(req, "id");
     json_array_foreach(list, i, v)
     {
         if (!strcmp(json_string_value(json_object_get(v, "id")), id) && visible(v, req, user)) {
-            found = json_incref(v);
+            *out = json_incref(v);
             break;
         }
     }
     json_decref(list);
-    if (!found)
+    if (!*out)
         return ty_error_set(err, TY_ENOTFOUND, "no such app: %.100s", id);
+    return 0;
+}
+
+static int apps_get(struct api_req *req, struct api_resp *resp, struct ty_error *err)
+{
+    json_t *found = NULL;
+    int rc = app_view_find(&found, req, api_param(req, "id"), err);
+    if (rc < 0)
+        return rc;
     api_resp_json(resp, 200, found);
     return 0;
+}
+
+/* The Content-Type of a raster image recognised by its magic bytes, or NULL. */
+static const char *icon_type(const unsigned char *d, size_t len)
+{
+    if (len >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
+        return "image/png";
+    if (len >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
+        return "image/jpeg";
+    if (len >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6)))
+        return "image/gif";
+    if (len >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
+        return "image/webp";
+    return NULL;
+}
+
+static int apps_icon(struct api_req *req, struct api_resp *resp, struct ty_error *err)
+{
+    const char *id = api_param(req, "id");
+    json_t *view = NULL;
+    char *data = NULL;
+    size_t len = 0;
+    struct ty_error e = TY_ERROR_INIT;
+    int rc = app_view_find(&view, req, id, err);
+    if (rc < 0)
+        return rc;
+    json_decref(view);
+    struct registry *r = registry_holder_get(req->srv->reg);
+    const json_t *apps = NULL, *entry = NULL;
+    if ((rc = registry_apps_get(&apps, r, req->srv->context, err)) < 0)
+        goto out;
+    /* The view may come from the registry a reload just replaced. */
+    entry = registry_app_find(apps, id);
+    if (!entry) {
+        rc = ty_error_set(err, TY_ENOTFOUND, "no such app: %.100s", id);
+        goto out;
+    }
+    rc = registry_app_icon_read(&data, &len, NULL, r, entry, &e);
+    if (rc == TY_ENOTFOUND) {
+        rc = ty_error_set(err, TY_ENOTFOUND, "app %.100s has no icon", id);
+        goto out;
+    }
+    if (rc == TY_ELIMIT || rc == TY_EINVAL) {
+        /* The registry's fault, not the caller's: the icon cannot be served. */
+        rc = ty_error_set(err, TY_ENOTFOUND, "app %.100s has no icon that can be served: %s", id,
+                          e.msg);
+        goto out;
+    }
+    if (rc < 0) {
+        if (err)
+            *err = e;
+        ty_error_wrap(err, "app %.100s icon: ", id);
+        goto out;
+    }
+    const char *ctype = icon_type((const unsigned char *)data, len);
+    if (!ctype) {
+        rc = ty_error_set(err, TY_ENOTFOUND,
+                          "app %.100s has no icon that can be served: %.200s is not a PNG, JPEG, "
+                          "GIF or WebP image",
+                          id, json_string_value(json_object_get(entry, "icon")));
+        goto out;
+    }
+    api_resp_text(resp, 200, ctype, data, len);
+    resp->cache_control = "private, max-age=300";
+out:
+    free(data);
+    registry_put(r);
+    return rc;
 }
 
 /* Whether user may launch app_id (used by the launch routes). */
@@ -271,5 +379,6 @@ int api_app_check_visible(struct api_req *req,
 const struct api_route api_apps_routes[] = {
     {.method = "GET", .path = "/v1/apps", .fn = apps_list, .auth = API_AUTH_ANY},
     {.method = "GET", .path = "/v1/apps/:id", .fn = apps_get, .auth = API_AUTH_ANY},
+    {.method = "GET", .path = "/v1/apps/:id/icon", .fn = apps_icon, .auth = API_AUTH_ANY},
     {0},
 };

@@ -70,6 +70,10 @@ struct api_resp {
     const char *content_type; /* static; default application/json */
     char location[256];       /* Location header when set */
     int retry_after_s;        /* Retry-After when > 0 */
+    /* static; NULL = "no-store".  When set, the response also says "Vary:
+     * Authorization, Cookie, X-Tycho-User", since routes answer per caller.
+     * api_error_fill() resets it: errors are never cached. */
+    const char *cache_control;
 };
 
 typedef int (*api_handler_fn)(struct api_req *req, struct api_resp *resp, struct ty_error *err);

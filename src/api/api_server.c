@@ -279,9 +279,11 @@ write_resp(struct mg_connection *conn, const char *method, struct api_resp *resp
     if (len || resp->json || resp->text)
         ty_buf_printf(&h, "Content-Type: %s\r\n", ctype ? ctype : "text/plain; charset=utf-8");
     ty_buf_printf(&h,
-                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                  "Content-Length: %zu\r\nCache-Control: %s\r\n"
                   "X-Content-Type-Options: nosniff\r\n",
-                  len);
+                  len, resp->cache_control ? resp->cache_control : "no-store");
+    if (resp->cache_control)
+        ty_buf_puts(&h, "Vary: Authorization, Cookie, X-Tycho-User\r\n");
     if (resp->retry_after_s > 0)
         ty_buf_printf(&h, "Retry-After: %d\r\n", resp->retry_after_s);
     if (resp->location[0])

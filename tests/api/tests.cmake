@@ -1,7 +1,7 @@
 # HTTP API tests (tests/api/): a real `tycho api` on port 0 with the simulated
 # cluster in-process, driven over HTTP by Python 3 (stdlib only) scripts.
 if(Python3_Interpreter_FOUND)
-    foreach(_t endpoints cli authz malformed external culler streams session_config)
+    foreach(_t endpoints cli authz malformed external culler streams session_config icons)
         ty_script_test(integration.api.${_t} "integration;api"
             ${Python3_EXECUTABLE} "${CMAKE_CURRENT_SOURCE_DIR}/api/test_${_t}.py")
     endforeach()
