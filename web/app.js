@@ -54,6 +54,32 @@ async function api(path, opts = {}) {
   return data;
 }
 
+/* App icons come from /v1/apps/{id}/icon, which needs the token, so an
+ * <img src> cannot name it: each is fetched once with the token and kept as an
+ * object URL for the page's life (per app id; cleared on sign-out).  The
+ * promise resolves to null on any error, and the card keeps its letter. */
+const iconCache = new Map();
+
+function appIcon(a) {
+  if (!a.icon_url) return Promise.resolve(null);
+  let p = iconCache.get(a.id);
+  if (!p) {
+    const headers = { 'Accept': 'image/png, image/jpeg, image/gif, image/webp' };
+    if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+    p = fetch(a.icon_url, { headers })
+      .then(res => (res.ok ? res.blob() : null))
+      .then(b => (b && /^image\/(png|jpeg|gif|webp)$/.test(b.type) ? URL.createObjectURL(b) : null))
+      .catch(() => null);
+    iconCache.set(a.id, p);
+  }
+  return p;
+}
+
+function iconCacheClear() {
+  for (const p of iconCache.values()) p.then(u => { if (u) URL.revokeObjectURL(u); });
+  iconCache.clear();
+}
+
 /* Server-Sent Events over fetch, so the Authorization header can be sent. */
 async function streamEvents(path, onEvent, signal) {
   const headers = { 'Accept': 'text/event-stream' };
@@ -178,6 +204,7 @@ async function whoami() {
 function signOut() {
   state.token = '';
   state.me = null;
+  iconCacheClear();
   localStorage.removeItem('tycho.token');
   $('#who-name').textContent = '';
   $('#sign-out').hidden = true;
@@ -199,16 +226,25 @@ function renderApps() {
   const apps = state.apps.filter(a => !q || (a.name + ' ' + a.id + ' ' + (a.description || '')).toLowerCase().includes(q));
   if (!apps.length) list.append(el('li', { class: 'muted' }, q ? 'No app matches.' : 'No apps are available to you.'));
   for (const a of apps) {
-    /* Registry icons are files or remote URLs: only icons tycho serves itself
-     * are loaded (no request leaves the server); others get a letter avatar. */
-    const icon = a.icon && a.icon.startsWith('/v1/')
-      ? el('img', { src: a.icon, alt: '' })
-      : (a.name || a.id).slice(0, 1).toUpperCase();
+    /* A letter avatar, replaced by the app's icon once (and if) it loads.  The
+     * heading names the app, so the picture is decorative (aria-hidden). */
+    const letter = (a.name || a.id).slice(0, 1).toUpperCase();
+    const avatar = el('div', { class: 'avatar', style: `background:${colorFor(a.id)}`, 'aria-hidden': 'true' }, letter);
+    appIcon(a).then(url => {
+      if (!url) return;
+      const img = el('img', { src: url, alt: '', width: 44, height: 44 });
+      img.addEventListener('error', () => {
+        avatar.style.background = colorFor(a.id);
+        avatar.replaceChildren(letter);
+      });
+      avatar.style.background = 'none';
+      avatar.replaceChildren(img);
+    });
     const max = (a.resources && a.resources.max) || {};
     list.append(el('li', {},
       el('article', { class: 'card app', 'aria-labelledby': 'app-' + a.id },
         el('header', {},
-          el('div', { class: 'avatar', style: `background:${colorFor(a.id)}`, 'aria-hidden': 'true' }, icon),
+          avatar,
           el('h2', { id: 'app-' + a.id }, a.name || a.id)),
         el('p', {}, a.description || ''),
         el('div', { class: 'meta' }, resourcesText(max) ? 'Up to ' + resourcesText(max) : ''),
@@ -584,6 +620,7 @@ function init() {
     ev.preventDefault();
     state.token = $('#token-input').value.trim();
     state.me = null;
+    iconCacheClear();
     if (await whoami()) {
       localStorage.setItem('tycho.token', state.token);
       $('#signin-error').textContent = '';

@@ -1,7 +1,8 @@
 // The web UI end to end in headless Chromium: a user launches an app from the
 // catalogue and watches it reach running, opens its culling explanation, stops
-// it; another user's sessions never show; an admin sees everyone's history,
-// the charts, the registry and the simulated-cluster banner.  Every request the
+// it; app icons show through blob: URLs; another user's sessions never show;
+// an admin sees everyone's history, the charts, the registry and the
+// simulated-cluster banner.  Every request the
 // page makes must go to the tycho server itself.
 import { createRequire } from 'module';
 import path from 'path';
@@ -36,7 +37,8 @@ async function signIn(token, viewport) {
   const page = await ctx.newPage();
   page.on('request', r => {
     const u = r.url();
-    check(u.startsWith(BASE) || u.startsWith('data:'), 'request outside the server: ' + u);
+    check(u.startsWith(BASE) || u.startsWith('data:') || u.startsWith('blob:' + BASE),
+      'request outside the server: ' + u);
   });
   page.on('pageerror', e => check(false, 'page error: ' + e.message));
   await page.goto(BASE + '/');
@@ -85,6 +87,22 @@ try {
   const { page } = alice;
   check(await page.isVisible('#sim-banner'), 'simulated-cluster banner');
   check((await page.$$('#app-list article')).length === apps.length, 'catalogue lists the apps');
+  // Icons: fetched with the token and shown through object URLs (blob:), not
+  // through the registry's own location; the picture is decorative.
+  check(apps.every(a => a.icon_url === '/v1/apps/' + a.id + '/icon'), 'apps carry icon_url');
+  await page.waitForSelector('#app-list article .avatar img[src^="blob:"]');
+  // Every bundled app has an icon.png: all cards get one, and each decodes.
+  await page.waitForFunction(n => {
+    const imgs = [...document.querySelectorAll('#app-list article .avatar img')];
+    return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
+  }, apps.length, { timeout: 10000 }).catch(() => {});
+  const icons = await page.$$eval('#app-list article .avatar img', imgs => imgs.map(i =>
+    ({ src: i.src, alt: i.alt, w: i.naturalWidth,
+       hidden: i.closest('[aria-hidden="true"]') !== null })));
+  check(icons.length === apps.length && icons.every(i => i.src.startsWith('blob:' + BASE + '/')),
+    'catalogue icons are blob: URLs: ' + JSON.stringify(icons));
+  check(icons.every(i => i.w === 64), 'icons decode (64 px wide): ' + JSON.stringify(icons));
+  check(icons.every(i => i.alt === '' && i.hidden), 'icons are decorative (alt="", aria-hidden)');
   await page.screenshot({ path: path.join(SHOTS, 'catalogue.png'), fullPage: true });
   await page.fill('#app-search', apps[1].name);
   check((await page.$$('#app-list article')).length >= 1, 'search keeps the match');
