@@ -32,9 +32,10 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
-async function signIn(token, viewport) {
+async function signIn(token, viewport, setup) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
   const page = await ctx.newPage();
+  if (setup) await setup(page);
   page.on('request', r => {
     const u = r.url();
     check(u.startsWith(BASE) || u.startsWith('data:') || u.startsWith('blob:' + BASE),
@@ -145,8 +146,28 @@ try {
   // Admin links are hidden from users, and the admin view refuses them.
   check(!(await page.isVisible('a[data-nav="admin"]')), 'no admin link for a user');
 
-  // A phone-sized screen still works.
-  const phone = await signIn(process.env.ALICE, { width: 390, height: 800 });
+  // A phone-sized screen still works.  There, one icon is missing (404) and
+  // another is not an image the browser can decode: both cards keep the letter.
+  const [noIcon, badIcon, goodIcon] = apps;
+  const phone = await signIn(process.env.ALICE, { width: 390, height: 800 }, async p => {
+    await p.route(`**/v1/apps/${noIcon.id}/icon`, route => route.fulfill({
+      status: 404, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'not_found', message: `app ${noIcon.id} has no icon` } }),
+    }));
+    await p.route(`**/v1/apps/${badIcon.id}/icon`, route => route.fulfill({
+      status: 200, contentType: 'image/png', body: 'not a png' }));
+  });
+  const avatar = id => `#app-list article[aria-labelledby="app-${id}"] .avatar`;
+  await phone.page.waitForSelector(avatar(goodIcon.id) + ' img[src^="blob:"]');
+  await phone.page.waitForFunction(sel => {
+    const a = document.querySelector(sel);
+    return a && !a.querySelector('img') && a.textContent.length === 1;
+  }, avatar(badIcon.id), { timeout: 5000 }).catch(() => {});
+  for (const a of [noIcon, badIcon]) {
+    const got = await phone.page.$eval(avatar(a.id), e => ({ img: !!e.querySelector('img'), text: e.textContent }));
+    check(!got.img && got.text === (a.name || a.id).slice(0, 1).toUpperCase(),
+      `letter avatar when ${a.id}'s icon fails: ` + JSON.stringify(got));
+  }
   await phone.page.screenshot({ path: path.join(SHOTS, 'catalogue-phone.png'), fullPage: true });
   await phone.ctx.close();
 
