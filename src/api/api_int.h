@@ -74,6 +74,9 @@ struct api_resp {
      * Authorization, Cookie, X-Tycho-User", since routes answer per caller.
      * api_error_fill() resets it: errors are never cached. */
     const char *cache_control;
+    /* Content-Security-Policy for HTML pages; borrowed (static or kept for
+     * the process's life); NULL = none.  api_error_fill() resets it. */
+    const char *csp;
 };
 
 typedef int (*api_handler_fn)(struct api_req *req, struct api_resp *resp, struct ty_error *err);

@@ -476,6 +476,7 @@ void api_error_fill(struct api_resp *resp, enum api_error_style style, const str
     resp->status = api_error_status(code);
     resp->content_type = NULL;
     resp->cache_control = NULL;
+    resp->csp = NULL;
 }
 
 /* ---- responses ----------------------------------------------------------- */

@@ -284,6 +284,11 @@ write_resp(struct mg_connection *conn, const char *method, struct api_resp *resp
                   len, resp->cache_control ? resp->cache_control : "no-store");
     if (resp->cache_control)
         ty_buf_puts(&h, "Vary: Authorization, Cookie, X-Tycho-User\r\n");
+    if (resp->csp)
+        ty_buf_printf(&h,
+                      "Content-Security-Policy: %s\r\nReferrer-Policy: no-referrer\r\n"
+                      "X-Frame-Options: DENY\r\n",
+                      resp->csp);
     if (resp->retry_after_s > 0)
         ty_buf_printf(&h, "Retry-After: %d\r\n", resp->retry_after_s);
     if (resp->location[0])

@@ -4,7 +4,8 @@
  *
  * Only embedded files are served, by exact name, so there is no file system
  * path to escape from; the content type comes from the extension.  HTML gets
- * a Content-Security-Policy that allows nothing but this origin.  When the
+ * a Content-Security-Policy that allows nothing but this origin (and blob:
+ * images, which is how the UI shows the icons it fetched).  When the
  * binary carries no index.html (the UI is built separately), "/" answers with
  * a short page pointing at /docs and /healthz.
  */
@@ -49,12 +50,20 @@ static const char fallback[] =
     "<body><h1>Tycho</h1><p>This build has no web UI.  The API is described at "
     "<a href=\"/docs\">/docs</a>; health at <a href=\"/healthz\">/healthz</a>.</p></body></html>\n";
 
+/* The UI loads its script, style and images from this server only, talks
+ * only to it, and shows icons it fetched itself as blob: URLs. */
+static const char ui_csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
+                             "img-src 'self' blob:; connect-src 'self'; base-uri 'none'; "
+                             "form-action 'self'; frame-ancestors 'none'";
+
 static int serve(struct api_resp *resp, const char *path, struct ty_error *err)
 {
     const struct ty_embedded_file *f = find(path);
     if (!f)
         return ty_error_set(err, TY_ENOTFOUND, "no such file: /ui/%.200s", path);
     api_resp_static(resp, content_type(path), f->data, f->size);
+    if (ty_str_has_suffix(path, ".html"))
+        resp->csp = ui_csp;
     return 0;
 }
 
@@ -62,6 +71,7 @@ static int ui_index(struct api_req *req, struct api_resp *resp, struct ty_error 
 {
     if (!find("index.html")) {
         api_resp_text(resp, 200, "text/html; charset=utf-8", fallback, sizeof(fallback) - 1);
+        resp->csp = ui_csp;
         return 0;
     }
     return serve(resp, "index.html", err);

@@ -599,7 +599,7 @@ int kubesim_write_kubeconfig(const struct kubesim *s,
         size_t n = 0;
         if ((rc = ty_file_read(&pem, &n, s->ca_file, 1u << 20, err)) != 0)
             return rc;
-        ca_b64 = ks_base64(pem, n);
+        ca_b64 = ty_base64(pem, n);
         free(pem);
     }
     /* The namespace of the context exists, so a demo can use it at once. */

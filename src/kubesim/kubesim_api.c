@@ -11,6 +11,7 @@
  * s->mu held, serialisation included, so handlers see one consistent store.
  */
 #include "kubesim/kubesim_int.h"
+#include "util/crypto.h"
 #include "util/mem.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -609,7 +610,7 @@ static void apply_defaults(struct kubesim *s, enum ks_res r, json_t *obj, const 
             const char *sv = json_string_value(v);
             if (!sv)
                 continue;
-            char *b64 = ks_base64(sv, strlen(sv));
+            char *b64 = ty_base64(sv, strlen(sv));
             json_object_set_new(ks_obj_at(obj, "data"), k, json_string(b64));
             free(b64);
         }
@@ -939,7 +940,7 @@ static char *continue_token(long rv, const char *key)
 {
     json_t *t = json_pack("{s:i,s:s}", "rv", (json_int_t)rv, "start", key);
     char *text = json_dumps(t, JSON_COMPACT);
-    char *b64 = ks_base64(text, strlen(text));
+    char *b64 = ty_base64(text, strlen(text));
     free(text);
     json_decref(t);
     return b64;

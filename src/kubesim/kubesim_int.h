@@ -286,7 +286,4 @@ void ks_tls_stop(struct ks_tls *t);
  * backend_client_port (CivetWeb's remote_port).  Returns true when found. */
 bool ks_tls_drop(struct ks_tls *t, int backend_client_port);
 
-/* base64 of data: new string, free() it */
-char *ks_base64(const void *data, size_t len);
-
 #endif

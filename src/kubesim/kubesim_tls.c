@@ -36,13 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-char *ks_base64(const void *data, size_t len)
-{
-    char *out = ty_xmalloc(4 * ((len + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-    return out;
-}
-
 static int ssl_fail(struct ty_error *err, const char *what)
 {
     char buf[256];

@@ -2,6 +2,7 @@
  * crypto.c - SHA-256, HMAC and random bytes on top of libcrypto (see crypto.h).
  */
 #include "util/crypto.h"
+#include "util/mem.h"
 #include "util/str.h"
 
 #include <openssl/evp.h>
@@ -54,4 +55,12 @@ void ty_guid_new(char out[33])
     unsigned char b[16];
     ty_random_bytes(b, sizeof(b));
     ty_hex_encode(out, b, sizeof(b));
+}
+
+char *ty_base64(const void *data, size_t len)
+{
+    char *out = ty_xmalloc(4 * ((len + 2) / 3) + 1);
+    /* EVP_EncodeBlock writes no line breaks and NUL-terminates. */
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
 }

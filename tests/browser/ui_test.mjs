@@ -32,6 +32,13 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
+// Anything the page's Content-Security-Policy blocks is a failure.
+function watchPolicy(page) {
+  page.on('console', m => {
+    if (/Content Security Policy/i.test(m.text())) check(false, 'blocked by the policy: ' + m.text());
+  });
+}
+
 async function signIn(token, viewport, setup) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
   const page = await ctx.newPage();
@@ -42,7 +49,10 @@ async function signIn(token, viewport, setup) {
       'request outside the server: ' + u);
   });
   page.on('pageerror', e => check(false, 'page error: ' + e.message));
-  await page.goto(BASE + '/');
+  watchPolicy(page);
+  const res = await page.goto(BASE + '/');
+  check(/script-src 'self'/.test(res.headers()['content-security-policy'] || ''),
+    'the UI is served with a Content-Security-Policy');
   await page.waitForSelector('#view-signin:not([hidden])');
   await page.getByLabel('Access token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -198,6 +208,14 @@ try {
   await ap.waitForSelector('#view-admin:not([hidden])');
   await ap.keyboard.press('Tab');
   check(await ap.evaluate(() => document.activeElement.classList.contains('skip')), 'skip link first');
+
+  // The API reference renders under its own policy (inline code allowed by hash only).
+  const docs = await admin.ctx.newPage();
+  watchPolicy(docs);
+  const dres = await docs.goto(BASE + '/docs');
+  check(/script-src 'sha256-/.test(dres.headers()['content-security-policy'] || ''), '/docs policy');
+  await docs.waitForSelector('#ops details.op');
+  check((await docs.$$('#ops details.op')).length >= 20, '/docs lists the operations');
 
   await bob.ctx.close();
   await alice.ctx.close();

@@ -11,6 +11,7 @@
 #include "ty_check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -116,6 +117,18 @@ START_TEST(hashes_and_ids)
     ck_assert_str_ne(guid, guid2);
     ty_hmac_sha256_hex(hex, "key", 3, "The quick brown fox jumps over the lazy dog", 43);
     ck_assert_str_eq(hex, "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+    /* RFC 4648 section 10 vectors, and bytes that are not text. */
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                        "Zm9vYmFy"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        char *b = ty_base64(plain[i], strlen(plain[i]));
+        ck_assert_str_eq(b, coded[i]);
+        free(b);
+    }
+    char *b = ty_base64("\xff\x00\xfe", 3);
+    ck_assert_str_eq(b, "/wD+");
+    free(b);
 }
 END_TEST
 
