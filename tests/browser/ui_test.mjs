@@ -2,7 +2,8 @@
 // catalogue and watches it reach running, opens its culling explanation, stops
 // it; app icons show through blob: URLs; another user's sessions never show;
 // an admin sees everyone's history, the charts, the registry and the
-// simulated-cluster banner.  Every request the
+// simulated-cluster banner; behind a trusted proxy the user is named by a
+// header and nobody signs in.  Every request the
 // page makes must go to the tycho server itself.
 import { createRequire } from 'module';
 import path from 'path';
@@ -39,17 +40,22 @@ function watchPolicy(page) {
   });
 }
 
-async function signIn(token, viewport, setup) {
-  const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  if (setup) await setup(page);
+// Fails on page errors and on any request that does not go to server.
+function watchPage(page, server) {
   page.on('request', r => {
     const u = r.url();
-    check(u.startsWith(BASE) || u.startsWith('data:') || u.startsWith('blob:' + BASE),
+    check(u.startsWith(server) || u.startsWith('data:') || u.startsWith('blob:' + server),
       'request outside the server: ' + u);
   });
   page.on('pageerror', e => check(false, 'page error: ' + e.message));
   watchPolicy(page);
+}
+
+async function signIn(token, viewport, setup) {
+  const ctx = await browser.newContext({ viewport: viewport || { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  if (setup) await setup(page);
+  watchPage(page, BASE);
   const res = await page.goto(BASE + '/');
   check(/script-src 'self'/.test(res.headers()['content-security-policy'] || ''),
     'the UI is served with a Content-Security-Policy');
@@ -208,6 +214,31 @@ try {
   await ap.waitForSelector('#view-admin:not([hidden])');
   await ap.keyboard.press('Tab');
   check(await ap.evaluate(() => document.activeElement.classList.contains('skip')), 'skip link first');
+
+  // Trusted-proxy mode (a second server): the proxy names the user in
+  // X-Remote-User, so nobody signs in and there is nothing to sign out of.
+  const PROXY = process.env.PROXY_URL;
+  const carol = await browser.newContext({ extraHTTPHeaders: { 'X-Remote-User': 'carol' } });
+  const cp = await carol.newPage();
+  watchPage(cp, PROXY);
+  await cp.goto(PROXY + '/');
+  await cp.waitForSelector('#view-apps:not([hidden])');
+  check((await cp.textContent('#who-name')) === 'carol (user)', 'the proxy names carol');
+  check(await cp.isHidden('#sign-out'), 'no sign-out behind the proxy');
+  check(await cp.isHidden('a[data-nav="admin"]'), 'no admin view for carol');
+  await launchFirstApp(cp, appId);
+  await cp.click('a[data-nav="sessions"]');
+  await cp.waitForSelector('#session-table tbody tr');
+  check((await cp.$$('#session-table tbody tr')).length === 1, "carol sees her session");
+  await cp.screenshot({ path: path.join(SHOTS, 'proxy-sessions.png') });
+  // Without the header the same server asks for a token.
+  const nobody = await browser.newContext();
+  const np = await nobody.newPage();
+  watchPage(np, PROXY);
+  await np.goto(PROXY + '/');
+  await np.waitForSelector('#view-signin:not([hidden])');
+  await carol.close();
+  await nobody.close();
 
   // The API reference renders under its own policy (inline code allowed by hash only).
   const docs = await admin.ctx.newPage();
