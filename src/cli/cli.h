@@ -48,6 +48,16 @@ struct registry;
 /* Takes the value of "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i):
  * 1 taken, 0 not this flag, -1 value missing (printed). */
 int cli_registry_flag(int argc, char **argv, int *i, const char *name, const char **out);
+/* The flags every command that reads a registry takes (values borrowed from argv). */
+struct cli_registry_args {
+    const char *source;   /* --registry */
+    const char *context;  /* --context */
+    const char *base_url; /* --base-url */
+    const char *branch;   /* --spec-branch */
+};
+/* Takes one of those flags at argv[*i] (advancing *i): 1 taken, 0 not one of
+ * them, -1 value missing (printed). */
+int cli_registry_args_take(struct cli_registry_args *a, int argc, char **argv, int *i);
 /* Loads source (NULL: the default registry) with base_url (may be NULL) into
  * *out, printing the error; returns 0 or 1.  spec_branch is --spec-branch
  * (NULL: $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH when

@@ -66,7 +66,7 @@ static void print_table(const json_t *apps)
 
 int cli_cmd_apps(int argc, char **argv)
 {
-    const char *source = NULL, *context = NULL, *base_url = NULL, *branch = NULL;
+    struct cli_registry_args ra = {0};
     struct registry *reg = NULL;
     struct registry_warnings w;
     struct ty_error err = TY_ERROR_INIT;
@@ -83,10 +83,7 @@ int cli_cmd_apps(int argc, char **argv)
             as_json = 1;
             continue;
         }
-        if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch))) {
+        if ((r = cli_registry_args_take(&ra, argc, argv, &i)) != 0) {
             if (r < 0)
                 return 2;
             continue;
@@ -96,9 +93,9 @@ int cli_cmd_apps(int argc, char **argv)
         return 2;
     }
     registry_warnings_init(&w);
-    if (cli_registry_open(&reg, source, base_url, branch))
+    if (cli_registry_open(&reg, ra.source, ra.base_url, ra.branch))
         goto out;
-    if (!context) {
+    if (!ra.context) {
         if (json_object_size(reg->contexts) != 1) {
             json_t *names = registry_context_names(reg);
             char *list = json_dumps(names, JSON_COMPACT);
@@ -108,10 +105,10 @@ int cli_cmd_apps(int argc, char **argv)
             status = 2;
             goto out;
         }
-        context = json_object_iter_key(json_object_iter(reg->contexts));
+        ra.context = json_object_iter_key(json_object_iter(reg->contexts));
     }
     /* Resolve afresh so the warnings are this context's only. */
-    if (registry_resolve(&apps, reg, context, NULL, &w, &err) < 0) {
+    if (registry_resolve(&apps, reg, ra.context, NULL, &w, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         goto out;
     }

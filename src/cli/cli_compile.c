@@ -22,38 +22,39 @@
 
 static void compile_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tycho compile -f SPEC [--env-file F] --username U [--id ID] [--name N]\n"
-            "                     [--registry SRC --context C --app A | --apps-json F --app A]\n"
-            "                     [--base-url URL] [--spec-branch B]\n"
-            "                     [--settings F] [--policy F] [--namespace NS] [--host H]\n"
-            "                     [--access-token-file F] [--limit K=V]... [--request K=V]...\n"
-            "                     [-o yaml|json]\n"
-            "\n"
-            "Prints the Kubernetes objects of one launch as a List.\n"
-            "\n"
-            "  -f SPEC            the docker-compose file (default with --registry: the app's spec)\n"
-            "  --env-file F       variables for ${VAR} and the containers (default: .env beside\n"
-            "                     the spec, when present)\n"
-            "  --username U       the launching user (required)\n"
-            "  --id ID            the launch id (default: a new random GUID)\n"
-            "  --name N           the app id (default: --app, else the spec's folder name)\n"
-            "  --registry SRC     load the app entry and settings from a registry\n"
-            "  --context C        the registry context\n"
-            "  --app A            the app id in the registry or in --apps-json\n"
-            "  --base-url URL     base for the registry's relative repository URLs\n"
-            "  --spec-branch B    rewrite the path segment 'master' of default spec URLs to B\n"
-            "                     (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH\n"
-            "                     when EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; '' turns it off)\n"
-            "  --apps-json F      {app_id: entry} JSON, as `tycho apps --json` prints\n"
-            "  --settings F       YAML/JSON whose `settings` (or whole mapping) fills {{ name }}\n"
-            "  --policy F         YAML/JSON compose policy (see docs/compat.md)\n"
-            "  --namespace NS     metadata.namespace of every object\n"
-            "  --host H           the public host name (HOST env)\n"
-            "  --access-token-file F  the user's access token (goes into the launch Secret)\n"
-            "  --limit K=V        resource limit override: cpu, memory, gpu, ephemeral-storage\n"
-            "  --request K=V      resource request override (same keys)\n"
-            "  -o yaml|json       output format (default yaml)\n");
+    fprintf(
+        f,
+        "usage: tycho compile -f SPEC [--env-file F] --username U [--id ID] [--name N]\n"
+        "                     [--registry SRC --context C --app A | --apps-json F --app A]\n"
+        "                     [--base-url URL] [--spec-branch B]\n"
+        "                     [--settings F] [--policy F] [--namespace NS] [--host H]\n"
+        "                     [--access-token-file F] [--limit K=V]... [--request K=V]...\n"
+        "                     [-o yaml|json]\n"
+        "\n"
+        "Prints the Kubernetes objects of one launch as a List.\n"
+        "\n"
+        "  -f SPEC            the docker-compose file (default with --registry: the app's spec)\n"
+        "  --env-file F       variables for ${VAR} and the containers (default: .env beside\n"
+        "                     the spec, when present)\n"
+        "  --username U       the launching user (required)\n"
+        "  --id ID            the launch id (default: a new random GUID)\n"
+        "  --name N           the app id (default: --app, else the spec's folder name)\n"
+        "  --registry SRC     load the app entry and settings from a registry\n"
+        "  --context C        the registry context\n"
+        "  --app A            the app id in the registry or in --apps-json\n"
+        "  --base-url URL     base for the registry's relative repository URLs\n"
+        "  --spec-branch B    rewrite the path segment 'master' of default spec URLs to B\n"
+        "                     (default $TYCHO_SPEC_BRANCH, else Tycho's DOCKSTORE_APPS_BRANCH\n"
+        "                     when EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false; '' turns it off)\n"
+        "  --apps-json F      {app_id: entry} JSON, as `tycho apps --json` prints\n"
+        "  --settings F       YAML/JSON whose `settings` (or whole mapping) fills {{ name }}\n"
+        "  --policy F         YAML/JSON compose policy (see docs/compat.md)\n"
+        "  --namespace NS     metadata.namespace of every object\n"
+        "  --host H           the public host name (HOST env)\n"
+        "  --access-token-file F  the user's access token (goes into the launch Secret)\n"
+        "  --limit K=V        resource limit override: cpu, memory, gpu, ephemeral-storage\n"
+        "  --request K=V      resource request override (same keys)\n"
+        "  -o yaml|json       output format (default yaml)\n");
 }
 
 struct spec_dir {
@@ -132,9 +133,10 @@ static char *dir_basename(const char *path)
 int cli_cmd_compile(int argc, char **argv)
 {
     const char *spec_path = NULL, *env_path = NULL, *username = NULL, *id = NULL, *name = NULL;
-    const char *source = NULL, *context = NULL, *app_id = NULL, *apps_json = NULL;
+    struct cli_registry_args ra = {0};
+    const char *app_id = NULL, *apps_json = NULL;
     const char *settings_path = NULL, *policy_path = NULL, *ns = NULL, *host = NULL;
-    const char *token_path = NULL, *format = "yaml", *base_url = NULL, *branch = NULL;
+    const char *token_path = NULL, *format = "yaml";
     struct compose_input in;
     struct compose_policy pol;
     struct ty_error err = TY_ERROR_INIT;
@@ -167,10 +169,7 @@ int cli_cmd_compile(int argc, char **argv)
             (r = cli_registry_flag(argc, argv, &i, "--username", &username)) ||
             (r = cli_registry_flag(argc, argv, &i, "--id", &id)) ||
             (r = cli_registry_flag(argc, argv, &i, "--name", &name)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch)) ||
+            (r = cli_registry_args_take(&ra, argc, argv, &i)) ||
             (r = cli_registry_flag(argc, argv, &i, "--app", &app_id)) ||
             (r = cli_registry_flag(argc, argv, &i, "--apps-json", &apps_json)) ||
             (r = cli_registry_flag(argc, argv, &i, "--settings", &settings_path)) ||
@@ -185,9 +184,12 @@ int cli_cmd_compile(int argc, char **argv)
                 status = 2;
                 goto out;
             }
-            if ((lim && set_resource(&in.limits, lim)) || (req && set_resource(&in.requests, req))) {
-                fprintf(stderr, "tycho: compile: invalid resource '%s' (cpu=, memory=, gpu=, "
-                                "ephemeral-storage=)\n", lim ? lim : req);
+            if ((lim && set_resource(&in.limits, lim)) ||
+                (req && set_resource(&in.requests, req))) {
+                fprintf(stderr,
+                        "tycho: compile: invalid resource '%s' (cpu=, memory=, gpu=, "
+                        "ephemeral-storage=)\n",
+                        lim ? lim : req);
                 status = 2;
                 goto out;
             }
@@ -198,33 +200,34 @@ int cli_cmd_compile(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (!username || (!spec_path && !source) || (app_id && !source && !apps_json) ||
-        ((source || apps_json) && !app_id) || (strcmp(format, "yaml") && strcmp(format, "json"))) {
+    if (!username || (!spec_path && !ra.source) || (app_id && !ra.source && !apps_json) ||
+        ((ra.source || apps_json) && !app_id) ||
+        (strcmp(format, "yaml") && strcmp(format, "json"))) {
         compile_usage(stderr);
         status = 2;
         goto out;
     }
 
     /* The app entry and settings: from a registry or an apps JSON file. */
-    if (source) {
-        if (cli_registry_open(&reg, source, base_url, branch))
+    if (ra.source) {
+        if (cli_registry_open(&reg, ra.source, ra.base_url, ra.branch))
             goto out;
-        if (!context) {
+        if (!ra.context) {
             if (json_object_size(reg->contexts) != 1) {
                 fprintf(stderr, "tycho: compile: --context is required\n");
                 status = 2;
                 goto out;
             }
-            context = json_object_iter_key(json_object_iter(reg->contexts));
+            ra.context = json_object_iter_key(json_object_iter(reg->contexts));
         }
         const json_t *apps = NULL;
-        if (registry_apps_get(&apps, reg, context, &err)) {
+        if (registry_apps_get(&apps, reg, ra.context, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             goto out;
         }
         app = registry_app_find(apps, app_id);
         if (!app) {
-            fprintf(stderr, "tycho: compile: no app '%s' in context '%s'\n", app_id, context);
+            fprintf(stderr, "tycho: compile: no app '%s' in context '%s'\n", app_id, ra.context);
             goto out;
         }
         settings = reg->settings;
@@ -258,7 +261,8 @@ int cli_cmd_compile(int argc, char **argv)
         if (load_doc_json(&root, &settings_doc, settings_path))
             goto out;
         settings = json_is_object(json_object_get(root, "settings"))
-                       ? json_object_get(root, "settings") : root;
+                       ? json_object_get(root, "settings")
+                       : root;
         if (!json_is_object(settings)) {
             fprintf(stderr, "tycho: compile: %s: settings must be a mapping\n", settings_path);
             goto out;

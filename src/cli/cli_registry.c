@@ -56,6 +56,17 @@ int cli_registry_flag(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
+int cli_registry_args_take(struct cli_registry_args *a, int argc, char **argv, int *i)
+{
+    int r;
+    if ((r = cli_registry_flag(argc, argv, i, "--registry", &a->source)) ||
+        (r = cli_registry_flag(argc, argv, i, "--context", &a->context)) ||
+        (r = cli_registry_flag(argc, argv, i, "--base-url", &a->base_url)) ||
+        (r = cli_registry_flag(argc, argv, i, "--spec-branch", &a->branch)))
+        return r;
+    return 0;
+}
+
 /* Loads --registry SRC (or the default) into *out, printing errors. */
 int cli_registry_open(struct registry **out,
                       const char *source,
@@ -101,7 +112,7 @@ static void print_warnings(const struct registry_warnings *w)
 
 static int registry_check(int argc, char **argv)
 {
-    const char *source = NULL, *context = NULL, *base_url = NULL, *branch = NULL;
+    struct cli_registry_args ra = {0};
     struct registry *reg = NULL;
     struct registry_warnings w;
     struct ty_error err = TY_ERROR_INIT;
@@ -118,10 +129,7 @@ static int registry_check(int argc, char **argv)
             fetch = 1;
             continue;
         }
-        if ((r = cli_registry_flag(argc, argv, &i, "--registry", &source)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--context", &context)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--base-url", &base_url)) ||
-            (r = cli_registry_flag(argc, argv, &i, "--spec-branch", &branch))) {
+        if ((r = cli_registry_args_take(&ra, argc, argv, &i)) != 0) {
             if (r < 0)
                 return 2;
             continue;
@@ -131,11 +139,11 @@ static int registry_check(int argc, char **argv)
         return 2;
     }
     registry_warnings_init(&w);
-    if (cli_registry_open(&reg, source, base_url, branch))
+    if (cli_registry_open(&reg, ra.source, ra.base_url, ra.branch))
         goto out;
-    if (context) {
+    if (ra.context) {
         json_t *apps = NULL;
-        if (registry_resolve(&apps, reg, context, NULL, &w, &err) < 0) {
+        if (registry_resolve(&apps, reg, ra.context, NULL, &w, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             goto out;
         }
@@ -154,7 +162,7 @@ static int registry_check(int argc, char **argv)
             ncontexts++;
         }
     }
-    nspecs = registry_specs_check(reg, context, fetch, &w, &err);
+    nspecs = registry_specs_check(reg, ra.context, fetch, &w, &err);
     if (nspecs < 0) {
         fprintf(stderr, "%s\n", err.msg);
         goto out;
