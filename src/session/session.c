@@ -533,6 +533,7 @@ out:
 struct launch_ctx {
     struct registry *reg;
     const json_t *app;
+    json_t *merged; /* the registry entry with the request's overlay (owned) */
     char *spec, *spec_name, *env;
     size_t spec_len, env_len;
     json_t *list;
@@ -541,6 +542,7 @@ struct launch_ctx {
 static void launch_ctx_cleanup(struct launch_ctx *c)
 {
     registry_put(c->reg);
+    json_decref(c->merged);
     free(c->spec);
     free(c->spec_name);
     free(c->env);
@@ -619,6 +621,8 @@ static int launch_validate(const struct session_launch_req *req, struct ty_error
         return ty_error_set(err, TY_EINVAL, "launch: cpu %g is out of range", req->cpu);
     if (req->memory && session_memory_parse(&n, req->memory, err))
         return ty_error_wrap(err, "launch: ");
+    if (req->app_overlay && !json_is_object(req->app_overlay))
+        return ty_error_set(err, TY_EINVAL, "launch: the entry overlay must be an object");
     return check_labels(req->labels, req->n_labels, false, err);
 }
 
@@ -657,6 +661,15 @@ int session_launch(struct store_session *out,
         rc = ty_error_set(err, TY_ENOTFOUND, "unknown app '%s' in context '%s'", req->app_id,
                           svc->context);
         goto out;
+    }
+    if (req->app_overlay) {
+        /* The request's fields win over the registry's, field by field. */
+        c.merged = c.app ? json_deep_copy(c.app) : json_object();
+        if (!c.merged || json_object_update(c.merged, (json_t *)req->app_overlay)) {
+            rc = ty_error_set(err, TY_ERR, "launch: cannot apply the entry overlay");
+            goto out;
+        }
+        c.app = c.merged;
     }
     app_count = json_integer_value(json_object_get(c.app, "count"));
 

@@ -24,6 +24,7 @@
 #include "util/error.h"
 #include "util/time.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -125,6 +126,15 @@ struct session_launch_req {
      * settings.  env_text: .env text for it (NULL = none). */
     const char *spec_text;
     const char *env_text;
+    /* Optional entry overlay (borrowed for the call; must be an object, else
+     * TY_EINVAL): top-level fields of a registry entry, in the registry's own
+     * spelling (services, conn_string, securityContext, proxy-rewrite,
+     * gitea-integration, serviceAccount, ...), that replace the registry
+     * entry's fields of the same name for this launch only, or make the whole
+     * entry when the registry has none (then spec_text is required).  A field
+     * is replaced whole (a `services` map is not merged with the registry's).
+     * The registry itself is never modified. */
+    const json_t *app_overlay;
 };
 
 /* Launches one app for one user: resolve the app, check the limits (TY_ELIMIT,

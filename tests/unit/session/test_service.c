@@ -1,7 +1,7 @@
 /*
  * test_service.c - the session service's operations against the simulated
  * cluster and a temporary database: launch -> running, stop -> stopped with
- * every object gone, modify, limits, validation, quantities.
+ * every object gone, modify, limits, validation, the entry overlay, quantities.
  */
 #include "session_test.h"
 
@@ -289,6 +289,83 @@ START_TEST(launch_from_request_spec)
 }
 END_TEST
 
+/* The entry overlay (Tycho's /system/start keys): it makes the whole entry
+ * for an app the registry lacks, replaces fields of one it has, and leaves
+ * the registry itself as it was. */
+static const char *st_deploy_sa(const char *id, json_t **keep)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
+    char sel[80];
+    snprintf(sel, sizeof(sel), "tycho-guid=%s", id);
+    lo.label_selector = sel;
+    ck_assert_ok(kube_list(keep, E.kube, KUBE_DEPLOYMENT, "default", &lo, &err), &err);
+    json_t *d = json_array_get(json_object_get(*keep, "items"), 0);
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(d, "spec"), "template"), "spec"),
+        "serviceAccountName"));
+}
+
+START_TEST(launch_with_overlay)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct session_launch_req req;
+    struct store_session s;
+    json_t *list = NULL;
+    const char *spec = "services:\n"
+                       "  lab:\n"
+                       "    image: example.org/lab:1\n"
+                       "    ports: [\"8888:8888\"]\n"
+                       "  side:\n"
+                       "    image: example.org/side:1\n";
+    json_t *ov = json_pack("{s:{s:i,s:s},s:s}", "services", "lab", 8888, "side", "9000",
+                           "serviceAccount", "spark");
+    json_t *bad = json_string("not an object");
+
+    memset(&req, 0, sizeof(req));
+    req.username = "kim";
+    req.app_id = "lab";
+    req.gpu = -1;
+    req.spec_text = spec;
+    req.app_overlay = bad;
+    req.id = "aaaabbbbccccddddeeeeffff00001111";
+    ck_assert_fails_with(session_launch(NULL, E.svc, &req, &err), &err, TY_EINVAL,
+                         "overlay must be an object");
+    ck_assert_int_eq(st_count_objects(req.id), 0);
+
+    /* Unregistered: the overlay is the entry (a Service per listed container). */
+    req.id = NULL;
+    req.app_overlay = ov;
+    ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
+    ck_assert_int_eq(st_count_kind(s.id, KUBE_SERVICE), 2);
+    ck_assert_str_eq(st_deploy_sa(s.id, &list), "spark");
+    json_decref(list);
+    store_session_cleanup(&s);
+
+    /* Registered: the overlay's fields win, for this launch only. */
+    req.app_id = "web";
+    req.spec_text = NULL;
+    json_object_del(ov, "services");
+    ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
+    ck_assert_str_eq(s.app_name, "Web");
+    ck_assert_str_eq(st_deploy_sa(s.id, &list), "spark");
+    json_decref(list);
+    store_session_cleanup(&s);
+    req.app_overlay = NULL;
+    ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
+    ck_assert_ptr_null(st_deploy_sa(s.id, &list));
+    json_decref(list);
+    store_session_cleanup(&s);
+
+    /* An overlay alone is no app: an unknown app without a spec stays unknown. */
+    req.app_id = "nosuchapp";
+    req.app_overlay = ov;
+    ck_assert_fails_with(session_launch(NULL, E.svc, &req, &err), &err, TY_ENOTFOUND, "nosuchapp");
+    json_decref(ov);
+    json_decref(bad);
+}
+END_TEST
+
 START_TEST(activity_and_list)
 {
     struct ty_error err = TY_ERROR_INIT;
@@ -355,6 +432,7 @@ int main(void)
     tcase_add_test(tc, limits_per_user_app_global);
     tcase_add_test(tc, launch_validation);
     tcase_add_test(tc, launch_from_request_spec);
+    tcase_add_test(tc, launch_with_overlay);
     tcase_add_test(tc, activity_and_list);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("pure");
