@@ -13,18 +13,22 @@
  * zero-padded (plus an ISO 8601 `created_at`); /system/modify exists; an
  * unknown guid in /system/delete is a 404.  Sessions are read from the store
  * (the session service keeps it in step with the cluster) and the network
- * details from the cluster's Services.
+ * details from the cluster's Services.  /system/start's registry-derived keys
+ * (services, conn_string, security_context, ...) become the launch's
+ * registry-entry overlay (session_launch_req.app_overlay), type-checked here.
  */
 #include "api/api_srv.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/slug.h"
 #include "util/str.h"
 #include "util/time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static json_t *ok_body(json_t *result, const char *fmt, const char *arg)
@@ -218,7 +222,7 @@ static const struct api_field start_fields[] = {
     {"services", API_J_OBJECT, false, true},
     {"conn_string", API_J_STRING, false, true},
     {"security_context", API_J_OBJECT, false, true},
-    {"proxy_rewrite", API_J_ANY, false, true},
+    {"proxy_rewrite", API_J_OBJECT, false, true},
     {"gitea_integration", API_J_ANY, false, true},
     {"init_resources", API_J_ANY, false, true},
     {"labels", API_J_STRMAP, false, true},
@@ -233,6 +237,250 @@ static const struct api_field principal_fields[] = {
     {"extra_container_env", API_J_OBJECT, false, true},
     {NULL, 0, false, false},
 };
+
+/* ---- the registry-entry overlay of /system/start ---------------------------
+ *
+ * Appstore computes these keys from the app's registry entry and sends them
+ * with the launch; they map to the entry fields the compose compiler reads
+ * (docs/compat.md, "HTTP API"):
+ *
+ *   serviceaccount    -> serviceAccount
+ *   services          -> services {container: port}
+ *   conn_string       -> conn_string
+ *   security_context  -> securityContext
+ *   proxy_rewrite     -> proxy-rewrite {enabled, target}
+ *   gitea_integration -> gitea-integration
+ *
+ * A request value replaces the registry's (null: the registry's stays).
+ * init_resources has no counterpart (the init container's resources are the
+ * server's compose policy) and is accepted without effect, as documented. */
+
+static const struct api_field start_service_fields[] = {
+    {"port", API_J_NUMBER_OR_STRING, false, true},
+    {"clients", API_J_ARRAY, false, true},
+    {NULL, 0, false, false},
+};
+
+static const struct api_field security_context_fields[] = {
+    {"runAsUser", API_J_NUMBER_OR_STRING, false, true},
+    {"runAsGroup", API_J_NUMBER_OR_STRING, false, true},
+    {"fsGroup", API_J_NUMBER_OR_STRING, false, true},
+    {"initRunAsUser", API_J_NUMBER_OR_STRING, false, true},
+    {"initRunAsGroup", API_J_NUMBER_OR_STRING, false, true},
+    {NULL, 0, false, false},
+};
+
+static const struct api_field proxy_rewrite_fields[] = {
+    {"enabled", API_J_BOOL, false, true},
+    {"target", API_J_STRING, false, true},
+    {NULL, 0, false, false},
+};
+
+/* A port: an integer or a decimal string in 1..65535 (null: none). */
+static int overlay_port(json_t **out, const json_t *v, const char *where, struct ty_error *err)
+{
+    int64_t n;
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        *out = json_null();
+        return 0;
+    }
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 65535) {
+        *out = json_integer(json_integer_value(v));
+        return 0;
+    }
+    if (json_is_string(v) && !ty_str_to_i64(json_string_value(v), 1, 65535, &n)) {
+        *out = json_integer(n);
+        return 0;
+    }
+    if (json_is_string(v))
+        return ty_error_set(err, TY_EINVAL, "%s must be a port number (1-65535), got \"%.40s\"",
+                            where, json_string_value(v));
+    return ty_error_set(err, TY_EINVAL, "%s must be a port number (1-65535), got %s", where,
+                        api_json_type_name(v));
+}
+
+/* services {container: {port, clients}} (Tycho's request form) or
+ * {container: port} (the registry's) -> the registry's {container: port}. */
+static int overlay_services(json_t **out,
+                            const json_t *services,
+                            const json_t *spec_services,
+                            struct ty_error *err)
+{
+    json_t *map = json_object();
+    const char *k;
+    json_t *v;
+    char where[200];
+    int rc = 0;
+    *out = NULL;
+    json_object_foreach((json_t *)services, k, v)
+    {
+        json_t *port = NULL;
+        snprintf(where, sizeof(where), "body.services.%.100s", k);
+        if (!json_object_get(spec_services, k)) {
+            rc = ty_error_set(err, TY_EINVAL, "%s: body.system.services has no service '%.100s'",
+                              where, k);
+            break;
+        }
+        if (json_is_object(v)) {
+            if ((rc = api_fields_check(v, start_service_fields, where, err)) < 0)
+                break;
+            const json_t *clients = json_object_get(v, "clients");
+            if (json_array_size(clients) > 0) {
+                rc = ty_error_set(err, TY_EINVAL,
+                                  "%s.clients: per-launch client ranges are not supported (the "
+                                  "server's compose policy client_cidrs sets who may connect); "
+                                  "send []",
+                                  where);
+                break;
+            }
+            snprintf(where, sizeof(where), "body.services.%.100s.port", k);
+            rc = overlay_port(&port, json_object_get(v, "port"), where, err);
+        } else if (json_is_integer(v) || json_is_string(v) || json_is_null(v)) {
+            rc = overlay_port(&port, v, where, err);
+        } else {
+            rc = ty_error_set(err, TY_EINVAL,
+                              "%s must be an object {port, clients} or a port, "
+                              "got %s",
+                              where, api_json_type_name(v));
+        }
+        if (rc < 0)
+            break;
+        json_object_set_new(map, k, port);
+    }
+    if (rc < 0) {
+        json_decref(map);
+        return rc;
+    }
+    *out = map;
+    return 0;
+}
+
+/* securityContext ids: an integer or decimal string in 0..2^31-1, "" or null
+ * (that id is not set).  Copied as given. */
+static int overlay_security_context(json_t **out, const json_t *sc, struct ty_error *err)
+{
+    int64_t n;
+    *out = NULL;
+    int rc = api_fields_check(sc, security_context_fields, "body.security_context", err);
+    if (rc < 0)
+        return rc;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)sc, k, v)
+    {
+        if (json_is_null(v) || (json_is_string(v) && !json_string_value(v)[0]))
+            continue;
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 2147483647)
+            continue;
+        if (json_is_string(v) && !ty_str_to_i64(json_string_value(v), 0, 2147483647, &n))
+            continue;
+        if (json_is_string(v))
+            return ty_error_set(err, TY_EINVAL,
+                                "body.security_context.%s must be a user or group id "
+                                "(0-2147483647), got \"%.40s\"",
+                                k, json_string_value(v));
+        return ty_error_set(err, TY_EINVAL,
+                            "body.security_context.%s must be a user or group id "
+                            "(0-2147483647), got %s",
+                            k, api_json_type_name(v));
+    }
+    *out = json_deep_copy(sc);
+    return 0;
+}
+
+static int overlay_proxy_rewrite(json_t **out, const json_t *pr, struct ty_error *err)
+{
+    *out = NULL;
+    int rc = api_fields_check(pr, proxy_rewrite_fields, "body.proxy_rewrite", err);
+    if (rc < 0)
+        return rc;
+    const char *t = json_string_value(json_object_get(pr, "target"));
+    if (t && t[0] && (t[0] != '/' || strpbrk(t, " \t\r\n")))
+        return ty_error_set(err, TY_EINVAL,
+                            "body.proxy_rewrite.target must be a path starting with '/' "
+                            "without spaces, got \"%.60s\"",
+                            t);
+    *out = json_pack("{s:b}", "enabled", json_is_true(json_object_get(pr, "enabled")));
+    if (t && t[0])
+        json_object_set_new(*out, "target", json_string(t));
+    return 0;
+}
+
+/* The overlay for session_launch_req.app_overlay: a new object (possibly
+ * empty), or NULL with err set naming the request field. */
+static int start_overlay(json_t **out, const json_t *body, struct ty_error *err)
+{
+    json_t *o = json_object(), *x = NULL;
+    const json_t *v;
+    int rc = 0;
+    *out = NULL;
+    v = json_object_get(body, "serviceaccount");
+    if (json_is_string(v)) {
+        const char *sa = json_string_value(v);
+        if (sa[0] && !ty_is_dns1123_subdomain(sa)) {
+            rc = ty_error_set(err, TY_EINVAL,
+                              "body.serviceaccount: '%.60s' is not a valid service account name",
+                              sa);
+            goto out;
+        }
+        json_object_set_new(o, "serviceAccount", json_string(sa));
+    }
+    v = json_object_get(body, "services");
+    if (json_is_object(v)) {
+        const json_t *spec = json_object_get(json_object_get(body, "system"), "services");
+        if ((rc = overlay_services(&x, v, spec, err)) < 0)
+            goto out;
+        json_object_set_new(o, "services", x);
+    }
+    v = json_object_get(body, "conn_string");
+    if (json_is_string(v)) {
+        const char *cs = json_string_value(v);
+        for (const unsigned char *p = (const unsigned char *)cs; *p; p++)
+            if (*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#') {
+                rc = ty_error_set(err, TY_EINVAL,
+                                  "body.conn_string: '%.60s' cannot hold spaces, control "
+                                  "characters, '?' or '#' (it ends the proxy path)",
+                                  cs);
+                goto out;
+            }
+        json_object_set_new(o, "conn_string", json_string(cs));
+    }
+    v = json_object_get(body, "security_context");
+    if (json_is_object(v)) {
+        if ((rc = overlay_security_context(&x, v, err)) < 0)
+            goto out;
+        json_object_set_new(o, "securityContext", x);
+    }
+    v = json_object_get(body, "proxy_rewrite");
+    if (json_is_object(v)) {
+        if ((rc = overlay_proxy_rewrite(&x, v, err)) < 0)
+            goto out;
+        json_object_set_new(o, "proxy-rewrite", x);
+    }
+    v = json_object_get(body, "gitea_integration");
+    if (v && !json_is_null(v)) {
+        const char *gs = json_string_value(v);
+        bool on;
+        if (json_is_boolean(v))
+            on = json_is_true(v);
+        else if (gs && (!strcasecmp(gs, "true") || !strcasecmp(gs, "false")))
+            on = !strcasecmp(gs, "true");
+        else {
+            rc = ty_error_set(err, TY_EINVAL, "body.gitea_integration must be a boolean, got %s",
+                              api_json_type_name(v));
+            goto out;
+        }
+        json_object_set_new(o, "gitea-integration", json_boolean(on));
+    }
+out:
+    if (rc < 0) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
 
 /* The env object as .env text ("KEY=value" lines). */
 static int env_text(char **out, const json_t *env, struct ty_error *err)
@@ -274,7 +522,7 @@ static int env_text(char **out, const json_t *env, struct ty_error *err)
 static int system_start(struct api_req *req, struct api_resp *resp, struct ty_error *err)
 {
     struct api_server *srv = req->srv;
-    json_t *principal = NULL, *containers = NULL;
+    json_t *principal = NULL, *containers = NULL, *overlay = NULL;
     char *spec = NULL, *envs = NULL;
     struct session_label *labels = NULL;
     size_t nl = 0;
@@ -313,6 +561,8 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
         rc = ty_error_set(err, TY_EINVAL, "body.system must be a compose spec with services");
         goto out;
     }
+    if ((rc = start_overlay(&overlay, req->json, err)) < 0)
+        goto out;
     spec = json_dumps(system, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (json_object_get(req->json, "env") &&
         (rc = env_text(&envs, json_object_get(req->json, "env"), err)) < 0)
@@ -328,6 +578,7 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
     lr.gpu = -1;
     lr.spec_text = spec;
     lr.env_text = envs;
+    lr.app_overlay = overlay;
     lr.labels = labels;
     lr.n_labels = nl;
     lr.access_token = json_string_value(json_object_get(principal, "access_token"));
@@ -378,6 +629,7 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
 out:
     json_decref(principal);
     json_decref(containers);
+    json_decref(overlay);
     store_session_cleanup(&s);
     free(spec);
     free(envs);
