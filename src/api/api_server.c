@@ -727,6 +727,9 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     rc = culler_start(srv, err);
     if (rc < 0)
         goto fail;
+    rc = api_kevents_start(&srv->kevents, srv->kube, srv->kcfg.namespace, err);
+    if (rc < 0)
+        goto fail;
 
     char threads[16], timeout[16], hdr[16];
     srv->streams_max = cfg->threads - (cfg->threads / 4 > 1 ? cfg->threads / 4 : 1);
@@ -785,6 +788,8 @@ void api_server_stop(struct api_server *srv)
         mg_stop(srv->ctx);
     if (srv->mg_inited)
         mg_exit_library();
+    api_kevents_stop(srv->kevents); /* the streams that read it have ended */
+    srv->kevents = NULL;
     if (srv->svc) {
         reaper_free(srv->reaper);
         srv->reaper = NULL;

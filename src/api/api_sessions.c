@@ -609,68 +609,40 @@ static int state_progress(enum store_state s)
     }
 }
 
-/* Sends Kubernetes events about the session's pods not sent yet (uids in
- * seen).  Errors are ignored: the stream still reports state changes. */
-static int send_kube_events(struct api_req *req, const char *id, json_t *seen)
+/* Sends the Kubernetes Events about the session's pods (named
+ * "<system_name>-...") that arrived since *cursor and were not sent yet (uids
+ * in seen), from the server's shared Event watch: no API call per stream.
+ * Returns 0, or -1 when the client left. */
+static int send_kube_events(struct api_req *req,
+                            const char *system_name,
+                            uint64_t *cursor,
+                            json_t *seen)
 {
-    struct api_server *srv = req->srv;
-    char sel[128];
-    snprintf(sel, sizeof(sel), "tycho-guid=%s", id);
-    struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
-    lo.label_selector = sel;
-    json_t *pods = NULL;
-    if (kube_list(&pods, srv->kube, KUBE_POD, session_service_namespace(srv->svc), &lo, NULL) < 0)
-        return 0;
+    char prefix[300];
+    json_t *evs, *e;
     size_t i;
-    json_t *pod;
     int rc = 0;
-    json_array_foreach(json_object_get(pods, "items"), i, pod)
+    if (!req->srv->kevents || !system_name)
+        return 0;
+    snprintf(prefix, sizeof(prefix), "%s-", system_name);
+    evs = api_kevents_since(req->srv->kevents, prefix, cursor);
+    json_array_foreach(evs, i, e)
     {
-        const char *pname =
-            json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
-        if (!pname)
+        const char *uid = json_string_value(json_object_get(e, "uid"));
+        if (!uid || json_object_get(seen, uid))
             continue;
-        char fsel[320];
-        snprintf(fsel, sizeof(fsel), "involvedObject.name=%s", pname);
-        struct kube_list_opts eo = KUBE_LIST_OPTS_INIT;
-        eo.field_selector = fsel;
-        json_t *evs = NULL;
-        if (kube_list(&evs, srv->kube, KUBE_EVENT, session_service_namespace(srv->svc), &eo, NULL) <
-            0)
-            continue;
-        size_t j;
-        json_t *e;
-        json_array_foreach(json_object_get(evs, "items"), j, e)
-        {
-            json_t *md = json_object_get(e, "metadata");
-            const char *uid = json_string_value(json_object_get(md, "uid"));
-            if (!uid)
-                uid = json_string_value(json_object_get(md, "name"));
-            if (!uid || json_object_get(seen, uid))
-                continue;
-            /* Only events about this pod (a simulator may ignore the selector). */
-            const char *inv =
-                json_string_value(json_object_get(json_object_get(e, "involvedObject"), "name"));
-            if (inv && strcmp(inv, pname) != 0)
-                continue;
-            json_object_set_new(seen, uid, json_true());
-            json_t *d =
-                json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "source", "kubernetes", "type",
-                          json_string_value(json_object_get(e, "type")), "reason",
-                          json_string_value(json_object_get(e, "reason")), "message",
-                          json_string_value(json_object_get(e, "message")), "object", pname);
-            if (api_sse_event(req, "kubernetes", d) < 0)
-                rc = -1;
-            json_decref(d);
-            if (rc < 0)
-                break;
-        }
-        json_decref(evs);
+        json_object_set_new(seen, uid, json_true());
+        json_t *d = json_pack("{s:s, s:O?, s:O?, s:O?, s:O}", "source", "kubernetes", "type",
+                              json_object_get(e, "type"), "reason", json_object_get(e, "reason"),
+                              "message", json_object_get(e, "message"), "object",
+                              json_object_get(e, "object"));
+        rc = api_sse_event(req, "kubernetes", d);
+        json_decref(d);
         if (rc < 0)
             break;
     }
-    json_decref(pods);
-    return rc;
+    json_decref(evs);
+    return rc < 0 ? -1 : 0;
 }
 
 static int sessions_progress(struct api_req *req, struct api_resp *resp, struct ty_error *err)
@@ -685,7 +657,7 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
 
     json_t *seen = json_object();
     int64_t last_event = 0, started = ty_time_mono_ms(), last_send = started;
-    int64_t last_kube = 0;
+    uint64_t kube_cursor = 0;
     char last_msg[600] = "";
     if (api_sse_begin(req) < 0)
         goto out;
@@ -725,10 +697,10 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
                 goto out;
             }
         }
-        if (ty_time_mono_ms() - last_kube >= 1000 &&
-            (st == STORE_STATE_CREATING || st == STORE_STATE_PENDING)) {
-            last_kube = ty_time_mono_ms();
-            if (send_kube_events(req, id, seen) < 0) {
+        /* The pods' Events, until the launch ends (those of the last moment too). */
+        if (st == STORE_STATE_CREATING || st == STORE_STATE_PENDING ||
+            st == STORE_STATE_RUNNING) {
+            if (send_kube_events(req, s.system_name, &kube_cursor, seen) < 0) {
                 store_session_cleanup(&s);
                 goto out;
             }

@@ -53,7 +53,25 @@ struct api_server {
      * once so that a quarter of the threads always serve ordinary requests. */
     int streams_open; /* atomic */
     int streams_max;  /* set once at start */
+    /* pod Events for the progress streams (api_kevents.c); NULL without a cluster */
+    struct api_kevents *kevents;
 };
+
+/* ---- api_kevents.c: one watch on the namespace's pod Events ---- */
+struct api_kevents;
+/* Starts the thread (it retries while the cluster is away).  kube is borrowed
+ * and must outlive api_kevents_stop(); ns is copied (NULL: the client's). */
+int api_kevents_start(struct api_kevents **out,
+                      struct kube_client *kube,
+                      const char *ns,
+                      struct ty_error *err);
+/* Stops the thread (within about a second) and frees.  NULL is ok. */
+void api_kevents_stop(struct api_kevents *k);
+/* A new array of the Events kept about pods whose name starts with
+ * pod_prefix and recorded after *cursor (0: every one kept), each
+ * {uid, type, reason, message, object}; *cursor moves past the newest.
+ * Thread-safe. */
+json_t *api_kevents_since(struct api_kevents *k, const char *pod_prefix, uint64_t *cursor);
 
 /* A store connection for this thread; give it back with api_server_store_put(). */
 int api_server_store_get(struct api_server *srv, struct store **out, struct ty_error *err);

@@ -2,7 +2,9 @@
 the server's worker threads, so with `threads: 4` at most three are open at
 once.  The fourth gets 503 with Retry-After and a message saying what to do,
 ordinary requests are still answered while three streams are open, and a
-slot is free again once a stream ends."""
+slot is free again once a stream ends.  The streams carry their pods'
+Kubernetes Events from the server's one shared Event watch: open streams
+make no Kubernetes calls of their own."""
 import http.client
 import os
 import sys
@@ -33,6 +35,15 @@ def read_until(resp, word, limit=200):
     return lines
 
 
+def kube_calls(s):
+    st, _, m = s.request("GET", "/metrics")
+    for line in m.splitlines():
+        if line.startswith("tycho_kube_api_calls_total "):
+            return float(line.split()[1])
+    check(False, "tycho_kube_api_calls_total in /metrics", m[-2000:])
+    return 0.0
+
+
 def main():
     # The "broken" app's image cannot be pulled: its sessions stay pending until
     # the start deadline, so their streams stay open that long.
@@ -46,6 +57,12 @@ def main():
             check(st in (200, 201, 202), "launch", "%s %s" % (st, body))
             ids.append(body["id"])
 
+        # What the server calls on its own (reconciler, culler) while nobody watches...
+        time.sleep(1.0)
+        c0 = kube_calls(s)
+        time.sleep(3.0)
+        idle_calls = kube_calls(s) - c0
+
         streams = []
         for sid in ids[:3]:
             c, r = open_stream(s, sid, admin)
@@ -53,6 +70,23 @@ def main():
             check(any("tycho progress stream" in x for x in read_until(r, "tycho progress")),
                   "stream greeting")
             streams.append((c, r))
+        # Each stream tells its pod's Events (the image cannot be pulled).
+        st, _, sess = s.request("GET", "/v1/sessions/" + ids[0], token=admin)
+        lines = read_until(streams[0][1], "event: kubernetes")
+        data = read_until(streams[0][1], "data:", limit=3)
+        check(any("event: kubernetes" in x for x in lines) and
+              any(sess["system_name"] + "-" in x for x in data),
+              "the stream carries its pod's Kubernetes Events", "".join(lines + data)[-1500:])
+
+        # ... and with three streams open for as long: no more than that.
+        c0 = kube_calls(s)
+        time.sleep(3.0)
+        stream_calls = kube_calls(s) - c0
+        # (Listing pods and their Events per stream once a second would add 18;
+        # the margin absorbs a reconciler resync falling in one window only.)
+        check(stream_calls <= idle_calls + 9,
+              "open streams make no Kubernetes calls of their own",
+              "%d calls in 3 s with 3 streams, %d without" % (stream_calls, idle_calls))
 
         st, hd, body = s.request("GET", "/metrics")
         check("tycho_http_streams_open 3" in body, "three streams counted", body[-2000:])
