@@ -657,7 +657,7 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
 
     json_t *seen = json_object();
     int64_t last_event = 0, started = ty_time_mono_ms(), last_send = started;
-    uint64_t kube_cursor = 0;
+    uint64_t kube_cursor = 0, changes = 0;
     char last_msg[600] = "";
     if (api_sse_begin(req) < 0)
         goto out;
@@ -737,7 +737,14 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
                 break;
             last_send = now;
         }
-        usleep(200 * 1000);
+        /* Until the session service writes something (this one or another
+         * session), or a second passes (keepalives, the pods' Events); but
+         * never more than five reads a second, however busy the service. */
+        int64_t read_at = ty_time_mono_ms();
+        changes = session_changes_wait(srv->svc, changes, 1000);
+        int64_t since = ty_time_mono_ms() - read_at;
+        if (since < 200)
+            usleep((useconds_t)(200 - since) * 1000);
     }
 out:
     json_decref(seen);

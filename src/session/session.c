@@ -21,9 +21,11 @@
 #include "util/slug.h"
 #include "util/str.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ENV_FILE_MAX (1u << 20)
 
@@ -111,6 +113,16 @@ int session_service_new(struct session_service **out,
     svc->tick_ms = cfg->tick_ms;
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->wmu, NULL);
+    pthread_mutex_init(&svc->cmu, NULL);
+    {
+        /* Waits time out on the monotonic clock: a clock step must not
+         * stretch or cut them. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&svc->ccond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     pthread_mutex_init(&svc->rmu, NULL);
     pthread_cond_init(&svc->rcond, NULL);
 
@@ -139,6 +151,8 @@ void session_service_free(struct session_service *svc)
     free(svc->dirty);
     pthread_mutex_destroy(&svc->mu);
     pthread_mutex_destroy(&svc->wmu);
+    pthread_mutex_destroy(&svc->cmu);
+    pthread_cond_destroy(&svc->ccond);
     pthread_mutex_destroy(&svc->rmu);
     pthread_cond_destroy(&svc->rcond);
     free(svc);
@@ -163,6 +177,34 @@ void session_store_put(struct session_service *svc, struct store *st)
         store_pool_put(svc->pool, st);
 }
 
+void session_changed(struct session_service *svc)
+{
+    pthread_mutex_lock(&svc->cmu);
+    svc->changes++;
+    pthread_cond_broadcast(&svc->ccond);
+    pthread_mutex_unlock(&svc->cmu);
+}
+
+uint64_t session_changes_wait(struct session_service *svc, uint64_t since, int timeout_ms)
+{
+    struct timespec until;
+    uint64_t now;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&svc->cmu);
+    while (svc->changes == since &&
+           pthread_cond_timedwait(&svc->ccond, &svc->cmu, &until) != ETIMEDOUT)
+        ;
+    now = svc->changes;
+    pthread_mutex_unlock(&svc->cmu);
+    return now;
+}
+
 int session_db_insert(struct session_service *svc,
                       struct store *st,
                       const struct store_session *s,
@@ -174,6 +216,8 @@ int session_db_insert(struct session_service *svc,
     pthread_mutex_lock(&svc->wmu);
     rc = store_session_insert(st, s, lim, actor, err);
     pthread_mutex_unlock(&svc->wmu);
+    if (rc == 0)
+        session_changed(svc);
     return rc;
 }
 
@@ -195,6 +239,8 @@ int session_db_transition(struct session_service *svc,
     rc = store_session_transition(st, id, expected_from, to, reason, message, actor, deadline_at,
                                   now, prev_out, err);
     pthread_mutex_unlock(&svc->wmu);
+    if (rc == 0)
+        session_changed(svc);
     return rc;
 }
 
@@ -209,6 +255,8 @@ int session_db_update(struct session_service *svc,
     pthread_mutex_lock(&svc->wmu);
     rc = store_session_update_fields(st, id, u, now, err);
     pthread_mutex_unlock(&svc->wmu);
+    if (rc == 0)
+        session_changed(svc);
     return rc;
 }
 
@@ -1059,6 +1107,7 @@ int session_modify(struct session_service *svc,
             goto out;
     }
 out:
+    session_changed(svc); /* labels may have changed even when a later step failed */
     json_decref(deploy);
     json_decref(patch);
     json_decref(containers);
@@ -1128,6 +1177,8 @@ int session_activity(struct session_service *svc,
         return rc;
     rc = store_session_touch_activity(st, id, at_ms > 0 ? at_ms : svc_now(svc), err);
     session_store_put(svc, st);
+    if (rc == 0)
+        session_changed(svc);
     return rc;
 }
 
@@ -1167,5 +1218,7 @@ int session_cull_warned(struct session_service *svc,
         store_session_cull_warned(st, id, at_ms > 0 ? at_ms : svc_now(svc), message, "culler", err);
     pthread_mutex_unlock(&svc->wmu);
     session_store_put(svc, st);
+    if (rc == 0)
+        session_changed(svc);
     return rc;
 }

@@ -201,6 +201,14 @@ int session_list(struct store_page *out,
                  const struct store_query *q,
                  struct ty_error *err);
 
+/* Waits until this service has written to the store since it returned
+ * `since` (a launch, a state change, a modification, activity, a warning),
+ * or timeout_ms passed; returns the count of writes so far.  Call with 0
+ * first.  Writes by other processes on the same database are not seen: treat
+ * the timeout as the longest delay.  Thread-safe; for readers that follow
+ * sessions (progress streams) instead of polling. */
+uint64_t session_changes_wait(struct session_service *svc, uint64_t since, int timeout_ms);
+
 /* The session's events, oldest first (store_events_list); free the array with
  * store_events_free().  TY_ENOTFOUND. */
 int session_events(struct store_event **out,

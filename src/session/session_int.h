@@ -45,6 +45,11 @@ struct session_service {
      * time, and waiting on a mutex is far cheaper than SQLite's busy-handler
      * sleeps (1, 2, 5, 10... ms) when launches run on several threads. */
     pthread_mutex_t wmu;
+    /* Counts this process's store writes; ccond is broadcast after each
+     * (session_changed), for session_changes_wait. */
+    pthread_mutex_t cmu;
+    pthread_cond_t ccond;
+    uint64_t changes;
     /* Guards the in-flight set. */
     pthread_mutex_t mu;
     char (*inflight)[33]; /* guids being launched by this process */
@@ -65,6 +70,9 @@ static inline int64_t svc_now(const struct session_service *svc)
 {
     return ty_clock_now(svc->clock);
 }
+
+/* Counts a store write and wakes session_changes_wait (takes svc->cmu). */
+void session_changed(struct session_service *svc);
 
 /* Adds / removes / tests a guid in the in-flight set (takes svc->mu). */
 void session_inflight_add(struct session_service *svc, const char *id);
