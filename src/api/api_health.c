@@ -157,8 +157,7 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
         reaper_stats_get(srv->reaper, &cs);
         gauge(&b, "tycho_culler_enabled", "1 when the culler runs on its schedule.", "gauge",
               srv->cull_policy.enabled ? 1 : 0);
-        gauge(&b, "tycho_culler_passes_total", "Culling passes run.", "counter",
-              (double)cs.passes);
+        gauge(&b, "tycho_culler_passes_total", "Culling passes run.", "counter", (double)cs.passes);
         gauge(&b, "tycho_culler_culled_total", "Sessions stopped by the culler.", "counter",
               (double)cs.culled);
         gauge(&b, "tycho_culler_warned_total", "Cull warnings issued.", "counter",
@@ -168,6 +167,11 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
               (double)cs.skipped);
         gauge(&b, "tycho_culler_errors_total", "Stops or CPU samples of the culler that failed.",
               "counter", (double)cs.errors);
+        gauge(&b, "tycho_culler_notified_total", "Warnings and culls POSTed to notify_url.",
+              "counter", (double)cs.notified);
+        gauge(&b, "tycho_culler_notify_failures_total",
+              "Notifications that failed or were dropped after a failure in the same pass.",
+              "counter", (double)cs.notify_failures);
         gauge(&b, "tycho_culler_last_pass_timestamp_seconds",
               "When the last culling pass ran (0 before the first).", "gauge",
               (double)cs.last_pass_at / 1000.0);
@@ -187,8 +191,8 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
           (double)sum.watch_events);
     gauge(&b, "tycho_http_streams_open", "Progress streams open (each holds a worker thread).",
           "gauge", (double)__atomic_load_n(&srv->streams_open, __ATOMIC_RELAXED));
-    gauge(&b, "tycho_http_streams_max", "Progress streams this server keeps open at most.",
-          "gauge", (double)srv->streams_max);
+    gauge(&b, "tycho_http_streams_max", "Progress streams this server keeps open at most.", "gauge",
+          (double)srv->streams_max);
     gauge(&b, "tycho_cluster_simulated", "1 when the simulated in-process cluster is used.",
           "gauge", srv->sim ? 1 : 0);
 

@@ -55,11 +55,10 @@ static void record(struct api_kevents *k, const json_t *ev)
         uid = json_string_value(json_object_get(md, "name"));
     if (!pod || !uid)
         return;
-    json_t *view = json_pack(
-        "{s:s, s:s?, s:s?, s:s?, s:s}", "uid", uid, "type",
-        json_string_value(json_object_get(ev, "type")), "reason",
-        json_string_value(json_object_get(ev, "reason")), "message",
-        json_string_value(json_object_get(ev, "message")), "object", pod);
+    json_t *view = json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "uid", uid, "type",
+                             json_string_value(json_object_get(ev, "type")), "reason",
+                             json_string_value(json_object_get(ev, "reason")), "message",
+                             json_string_value(json_object_get(ev, "message")), "object", pod);
     if (!view)
         return; /* a non-string field: not an Event we can show */
     pthread_mutex_lock(&k->mu);

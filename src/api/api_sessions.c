@@ -613,10 +613,8 @@ static int state_progress(enum store_state s)
  * "<system_name>-...") that arrived since *cursor and were not sent yet (uids
  * in seen), from the server's shared Event watch: no API call per stream.
  * Returns 0, or -1 when the client left. */
-static int send_kube_events(struct api_req *req,
-                            const char *system_name,
-                            uint64_t *cursor,
-                            json_t *seen)
+static int
+send_kube_events(struct api_req *req, const char *system_name, uint64_t *cursor, json_t *seen)
 {
     char prefix[300];
     json_t *evs, *e;
@@ -632,10 +630,10 @@ static int send_kube_events(struct api_req *req,
         if (!uid || json_object_get(seen, uid))
             continue;
         json_object_set_new(seen, uid, json_true());
-        json_t *d = json_pack("{s:s, s:O?, s:O?, s:O?, s:O}", "source", "kubernetes", "type",
-                              json_object_get(e, "type"), "reason", json_object_get(e, "reason"),
-                              "message", json_object_get(e, "message"), "object",
-                              json_object_get(e, "object"));
+        json_t *d =
+            json_pack("{s:s, s:O?, s:O?, s:O?, s:O}", "source", "kubernetes", "type",
+                      json_object_get(e, "type"), "reason", json_object_get(e, "reason"), "message",
+                      json_object_get(e, "message"), "object", json_object_get(e, "object"));
         rc = api_sse_event(req, "kubernetes", d);
         json_decref(d);
         if (rc < 0)
@@ -698,8 +696,7 @@ static int sessions_progress(struct api_req *req, struct api_resp *resp, struct 
             }
         }
         /* The pods' Events, until the launch ends (those of the last moment too). */
-        if (st == STORE_STATE_CREATING || st == STORE_STATE_PENDING ||
-            st == STORE_STATE_RUNNING) {
+        if (st == STORE_STATE_CREATING || st == STORE_STATE_PENDING || st == STORE_STATE_RUNNING) {
             if (send_kube_events(req, s.system_name, &kube_cursor, seen) < 0) {
                 store_session_cleanup(&s);
                 goto out;

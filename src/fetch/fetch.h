@@ -163,4 +163,15 @@ int fetch_http_get(char **out,
                    size_t max_bytes,
                    struct ty_error *err);
 
+/* POSTs a JSON document (json_text, NUL-terminated) to an http(s) URL: for
+ * notifications.  No redirect is followed; the answer's body is read up to
+ * 64 KiB and dropped.  timeout_ms bounds the whole exchange (0 = 5000).
+ * Returns 0 on a 2xx answer; TY_EINVAL not an http(s) URL, TY_ETIMEOUT, or
+ * TY_EUPSTREAM for any other status (in the message) or a transport failure.
+ * Thread-safe. */
+int fetch_http_post_json(const char *url,
+                         const char *json_text,
+                         long timeout_ms,
+                         struct ty_error *err);
+
 #endif

@@ -381,3 +381,56 @@ int fetch_http_get(char **out,
     opts.max_bytes = max_bytes;
     return fetch_http_get_ex(out, len_out, NULL, url, &opts, err);
 }
+
+int fetch_http_post_json(const char *url,
+                         const char *json_text,
+                         long timeout_ms,
+                         struct ty_error *err)
+{
+    struct transfer t;
+    struct curl_slist *headers = NULL;
+    char errbuf[CURL_ERROR_SIZE];
+    CURL *curl;
+    CURLcode cres;
+    long status = 0;
+    int rc;
+
+    if ((rc = url_check(url, err)) < 0) {
+        fetch_error_scrub(err, url);
+        return rc;
+    }
+    memset(&t, 0, sizeof t);
+    ty_buf_init(&t.body);
+    t.max_bytes = 64 << 10;
+    curl = curl_easy_init();
+    if (!curl)
+        return ty_error_set(err, TY_ERR, "POST %s: cannot create a curl handle", url);
+    errbuf[0] = '\0';
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json_text);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json_text));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 5000L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "tycho/" TY_VERSION);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    cres = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (cres != CURLE_OK && !t.is_over) /* a long answer is cut short on purpose */
+        rc = ty_error_set(err, cres == CURLE_OPERATION_TIMEDOUT ? TY_ETIMEOUT : TY_EUPSTREAM,
+                          "POST %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cres));
+    else if (status < 200 || status >= 300)
+        rc = ty_error_set(err, TY_EUPSTREAM, "POST %s: HTTP %ld", url, status);
+    else
+        rc = 0;
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    ty_buf_cleanup(&t.body);
+    if (rc < 0)
+        fetch_error_scrub(err, url);
+    return rc;
+}

@@ -50,8 +50,9 @@ struct reaper_policy {
     int64_t stuck_stopping_ms;   /* stopping longer than this: stuck (deleted again) */
     int64_t warning_ms;          /* warn this long before an idle or max-age cull; 0 = off */
     char *exempt_label;          /* "key" or "key=value": sessions carrying it are never culled */
-    int concurrency;             /* stops in flight at once */
-    bool dry_run;                /* decide and report, never stop */
+    char *notify_url; /* http(s) URL POSTed a JSON note per warning and cull; NULL = none */
+    int concurrency;  /* stops in flight at once */
+    bool dry_run;     /* decide and report, never stop */
     bool enabled;
     struct reaper_override *contexts, *apps, *users, *labels;
     int n_contexts, n_apps, n_users, n_labels;
@@ -174,8 +175,10 @@ struct reaper_stats {
     long passes;
     long culled; /* sessions stopped by the culler */
     long warned;
-    long errors;  /* stops or samples that failed */
-    long skipped; /* culls abandoned at the re-check (activity or a stop raced) */
+    long errors;          /* stops or samples that failed */
+    long skipped;         /* culls abandoned at the re-check (activity or a stop raced) */
+    long notified;        /* notifications the notify_url accepted */
+    long notify_failures; /* notifications that failed or were dropped */
     int64_t last_pass_at;
     int64_t last_pass_ms; /* duration of the last pass */
 };

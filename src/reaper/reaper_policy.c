@@ -155,11 +155,23 @@ int reaper_policy_parse(struct reaper_policy *p,
                         const struct doc *d,
                         struct ty_error *err)
 {
-    static const char *const known[] = {
-        "enabled",       "interval",      "idle_timeout",   "max_age",
-        "cpu_threshold", "stuck_pending", "stuck_stopping", "warning",
-        "exempt_label",  "concurrency",   "dry_run",        "contexts",
-        "apps",          "users",         "labels",         NULL};
+    static const char *const known[] = {"enabled",
+                                        "interval",
+                                        "idle_timeout",
+                                        "max_age",
+                                        "cpu_threshold",
+                                        "stuck_pending",
+                                        "stuck_stopping",
+                                        "warning",
+                                        "exempt_label",
+                                        "concurrency",
+                                        "dry_run",
+                                        "contexts",
+                                        "apps",
+                                        "users",
+                                        "labels",
+                                        "notify_url",
+                                        NULL};
     const char *key;
     json_t *v;
     struct reaper_limits g;
@@ -234,6 +246,16 @@ int reaper_policy_parse(struct reaper_policy *p,
         }
         p->concurrency = (int)json_integer_value(v);
     }
+    if ((v = json_object_get(c, "notify_url"))) {
+        const char *u = json_string_value(v);
+        if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+            strpbrk(u, " \t\r\n")) {
+            rc = doc_error(err, TY_EINVAL, d, c, "notify_url",
+                           "culling.notify_url: expected an http:// or https:// URL");
+            goto out;
+        }
+        p->notify_url = ty_xstrdup(u);
+    }
     if ((v = json_object_get(c, "dry_run"))) {
         if (!json_is_boolean(v)) {
             rc = doc_error(err, TY_EINVAL, d, c, "dry_run", "culling.dry_run: expected a boolean");
@@ -280,6 +302,7 @@ void reaper_policy_cleanup(struct reaper_policy *p)
     if (!p)
         return;
     free(p->exempt_label);
+    free(p->notify_url);
     free_table(p->contexts, p->n_contexts);
     free_table(p->apps, p->n_apps);
     free_table(p->users, p->n_users);

@@ -17,6 +17,7 @@
  * announced.  Only this process's observations of the current metrics (does
  * the cluster serve CPU for the session, its last usage) stay in memory.
  */
+#include "fetch/fetch.h"
 #include "kube/kube.h"
 #include "reaper/reaper.h"
 #include "registry/registry.h"
@@ -43,7 +44,8 @@ struct reaper {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    json_t *seen; /* id -> {"has_cpu": bool, "cpu_mc": n}: metrics observed, in memory */
+    json_t *seen;     /* id -> {"has_cpu": bool, "cpu_mc": n}: metrics observed, in memory */
+    bool notify_down; /* the notify_url failed in this pass: the rest of it is dropped */
     struct reaper_stats stats;
 
     pthread_t thread;
@@ -104,6 +106,45 @@ static void count_error(struct reaper *r)
     pthread_mutex_lock(&r->mu);
     r->stats.errors++;
     pthread_mutex_unlock(&r->mu);
+}
+
+/* POSTs the report row of a warning or a cull, with "event" ("warned" or
+ * "culled") and "at", to the policy's notify_url: how a platform tells the
+ * owner (mail, chat).  Best effort, never retried: after one failure the
+ * rest of the pass's notifications are dropped and counted, so a dead
+ * endpoint costs one timeout per pass, not one per session. */
+static void notify(struct reaper *r, const char *event, const json_t *row, int64_t at)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    char when[40];
+    bool down;
+    if (!r->policy->notify_url)
+        return;
+    pthread_mutex_lock(&r->mu);
+    down = r->notify_down;
+    if (down)
+        r->stats.notify_failures++;
+    pthread_mutex_unlock(&r->mu);
+    if (down)
+        return;
+    json_t *body = json_deep_copy(row);
+    json_object_del(body, "done");
+    json_object_set_new(body, "event", json_string(event));
+    json_object_set_new(body, "at", json_string(ty_time_format_iso(when, sizeof(when), at, 0)));
+    char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    int rc = fetch_http_post_json(r->policy->notify_url, text, 5000, &err);
+    free(text);
+    json_decref(body);
+    pthread_mutex_lock(&r->mu);
+    if (rc == 0) {
+        r->stats.notified++;
+    } else {
+        r->stats.notify_failures++;
+        r->notify_down = true;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (rc != 0)
+        ty_warn("reaper", "notify: %s (the rest of this pass is not notified)", err.msg);
 }
 
 /* Samples CPU for every tycho pod in the namespace with one metrics call and
@@ -328,6 +369,7 @@ static void run_cull(struct reaper *r, struct cull_job *job)
     json_object_del(r->seen, job->id);
     pthread_mutex_unlock(&r->mu);
     json_object_set_new(job->report, "done", json_true());
+    notify(r, "culled", job->report, ty_clock_now(r->clock));
 }
 
 static void *cull_worker(void *arg)
@@ -456,6 +498,9 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
     if (report_out)
         *report_out = NULL;
     dry_run = dry_run || r->policy->dry_run;
+    pthread_mutex_lock(&r->mu);
+    r->notify_down = false; /* each pass tries the notify_url again */
+    pthread_mutex_unlock(&r->mu);
     rc = live_sessions(r, &sessions, &n, err);
     if (rc) {
         json_decref(report);
@@ -513,6 +558,7 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
             r->stats.warned++;
             pthread_mutex_unlock(&r->mu);
             json_object_set_new(row, "done", json_true());
+            notify(r, "warned", row, now);
             continue;
         }
         jobs[n_jobs].id = ty_xstrdup(sessions[i].id);

@@ -3,13 +3,17 @@ session to whoever may see it (404 for others), POST /v1/admin/reap is
 admin-only and a dry run by default, `tycho reap --dry-run` prints it, the
 background culler warns (a "cull-warning" event) and then stops an idle
 session (stopped_by "culler", reason "idle") and leaves an exempted user's
-session running, /v1/whoami names the caller, and a bad `culling` section
-stops the server with file:line:col."""
+session running, /v1/whoami names the caller, the culler's warnings and culls
+are POSTed to `culling.notify_url` (a loopback server here), and a bad
+`culling` section stops the server with file:line:col."""
+import http.server
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,9 +23,25 @@ CONFIG = """culling:
   idle_timeout: 3s
   warning: 1s
   interval: 300ms
+  notify_url: http://127.0.0.1:%d/hook
   users:
     carol: {idle_timeout: 0}
 """
+
+NOTES = []
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """Records the JSON bodies POSTed to /hook."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        NOTES.append((self.path, self.headers.get("Content-Type"), json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def launch(s, token):
@@ -31,7 +51,9 @@ def launch(s, token):
 
 
 def main():
-    with Server(config=CONFIG) as s:
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    with Server(config=CONFIG % hook.server_address[1]) as s:
         admin = s.token("admin")
         alice = s.token("user", "alice")
         bob = s.token("user", "bob")
@@ -97,9 +119,22 @@ def main():
         check(float(series.get("tycho_culler_passes_total", 0)) >= 1, "passes counted", m)
         check(float(series.get("tycho_culler_last_pass_timestamp_seconds", 0)) > 1.7e9,
               "last pass time", m)
+        # The platform was told: a warning, then the cull, as JSON.
+        mine = [n for n in NOTES if n[2].get("session") == a]
+        events = [n[2].get("event") for n in mine]
+        check("warned" in events and "culled" in events and
+              events.index("warned") < events.index("culled"), "notified: warned, then culled",
+              str(NOTES))
+        culled = [n for n in mine if n[2].get("event") == "culled"]
+        check(culled and culled[0][0] == "/hook" and culled[0][1] == "application/json" and
+              culled[0][2].get("username") == "alice" and culled[0][2].get("reason") == "idle" and
+              culled[0][2].get("at"), "the cull note names the user and the reason", str(culled))
+        check(not any(n[2].get("session") == c for n in NOTES), "nothing about carol", str(NOTES))
+        check(float(series.get("tycho_culler_notified_total", 0)) >= 2, "notes counted", m)
         st, _, _ = s.request("DELETE", "/v1/sessions/" + c, token=carol)
         check(st in (200, 202, 204), "stop carol", str(st))
         s.wait_state(c, ("stopped",), token=admin)
+    hook.shutdown()
 
     # A bad policy is refused at start with its position.
     tmp = tempfile.mkdtemp(prefix="tyapi-culler-")
@@ -110,6 +145,12 @@ def main():
                         os.path.join(tmp, "x.db")], capture_output=True, text=True, timeout=30)
     check(r.returncode != 0 and "bad.yaml:2:17" in r.stderr and "culling.idle_timeout"
           in r.stderr, "bad culling config", r.stderr)
+    with open(bad, "w") as f:
+        f.write("culling:\n  idle_timeout: 1h\n  notify_url: ftp://example.org/x\n")
+    r = subprocess.run([TYCHO, "api", "--config", bad, "--listen", "127.0.0.1:0", "--db",
+                        os.path.join(tmp, "x.db")], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "bad.yaml:3:15" in r.stderr and "culling.notify_url"
+          in r.stderr, "bad notify_url", r.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
     finish()
 

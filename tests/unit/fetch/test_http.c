@@ -78,7 +78,8 @@ static void serve_one(int fd)
         if (strstr(req, "\r\n\r\n"))
             break;
     }
-    if (sscanf(req, "GET %511s HTTP/1.1", path) != 1)
+    if (sscanf(req, "GET %511s HTTP/1.1", path) != 1 &&
+        sscanf(req, "POST %511s HTTP/1.1", path) != 1)
         return;
     pthread_mutex_lock(&srv.mu);
     srv.hits++;
@@ -112,6 +113,8 @@ static void serve_one(int fd)
         } else {
             reply(fd, "200 OK", lm, "dated body\n");
         }
+    } else if (strcmp(path, "/hook") == 0) {
+        reply(fd, "204 No Content", "", "");
     } else if (strcmp(path, "/missing") == 0) {
         reply(fd, "404 Not Found", "", "no such thing");
     } else if (strcmp(path, "/error") == 0) {
@@ -292,6 +295,30 @@ START_TEST(test_status_errors)
     free(url);
     /* Failures are not cached. */
     ck_assert_int_eq(ft_count(cache, ""), 0);
+}
+END_TEST
+
+/* Notifications: a JSON POST, a 2xx answer is success, nothing is followed. */
+START_TEST(test_post_json)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    char *url = srv_url("/hook");
+    ck_assert_ok(fetch_http_post_json(url, "{\"event\":\"culled\"}", 0, &err), &err);
+    ck_assert(!strncmp(srv.last_request, "POST /hook HTTP/1.1", 19));
+    ck_assert(strstr(srv.last_request, "Content-Type: application/json") != NULL);
+    free(url);
+    url = srv_url("/error");
+    ck_assert_fails_with(fetch_http_post_json(url, "{}", 0, &err), &err, TY_EUPSTREAM,
+                         "HTTP 500");
+    free(url);
+    url = srv_url("/redirect");
+    ck_assert_fails_with(fetch_http_post_json(url, "{}", 0, &err), &err, TY_EUPSTREAM,
+                         "HTTP 302");
+    free(url);
+    ck_assert_fails_with(fetch_http_post_json("ftp://127.0.0.1/x", "{}", 0, &err), &err,
+                         TY_EINVAL, "ftp://127.0.0.1/x");
+    ck_assert_fails_with(fetch_http_post_json("http://127.0.0.1:1/x", "{}", 1000, &err), &err,
+                         TY_EUPSTREAM, "POST http://127.0.0.1:1/x");
 }
 END_TEST
 
@@ -599,6 +626,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_get_200);
     tcase_add_test(tc, test_status_errors);
+    tcase_add_test(tc, test_post_json);
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_size_cap);
     tcase_add_test(tc, test_etag_revalidation);

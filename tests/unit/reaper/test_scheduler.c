@@ -139,6 +139,32 @@ START_TEST(idle_sessions_are_culled_active_ones_stay)
 }
 END_TEST
 
+/* A dead notify_url costs one failure per pass: the culls go on, the rest of
+ * the pass's notes are dropped and counted. */
+START_TEST(dead_notify_url_does_not_hold_up_culls)
+{
+    char a[33], b[33], c[33];
+    struct ty_error err = TY_ERROR_INIT;
+    json_t *report = NULL;
+    struct reaper_stats st;
+
+    P.notify_url = ty_xstrdup("http://127.0.0.1:1/hook"); /* nothing listens on port 1 */
+    launch_running(a, "alice");
+    launch_running(b, "bob");
+    launch_running(c, "dave");
+    fake_advance(&E.fclock, 2 * HOUR);
+    ck_assert_ok(reaper_pass(R, false, &report, &err), &err);
+    ck_assert_uint_eq(json_array_size(report), 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert(json_is_true(json_object_get(json_array_get(report, i), "done")));
+    json_decref(report);
+    reaper_stats_get(R, &st);
+    ck_assert_int_eq(st.culled, 3);
+    ck_assert_int_eq(st.notified, 0);
+    ck_assert_int_eq(st.notify_failures, 3);
+}
+END_TEST
+
 START_TEST(dry_run_stops_nothing)
 {
     char a[33], b[33];
@@ -251,6 +277,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, idle_sessions_are_culled_active_ones_stay);
     tcase_add_test(tc, dry_run_stops_nothing);
+    tcase_add_test(tc, dead_notify_url_does_not_hold_up_culls);
     tcase_add_test(tc, user_stop_racing_the_cull_ends_in_one_stop);
     tcase_add_test(tc, heartbeat_racing_the_cull_wins);
     tcase_add_test(tc, user_stop_during_the_cull_is_the_one_stop);

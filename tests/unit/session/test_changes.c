@@ -55,8 +55,8 @@ START_TEST(a_write_wakes_a_waiter)
     ck_assert_int_ge(ty_time_mono_ms() - t0, 140);
 
     /* A write that failed counts nothing. */
-    ck_assert_fails_with(session_activity(E.svc, "0123456789abcdef0123456789abcdef", 0, &err),
-                         &err, TY_ENOTFOUND, "");
+    ck_assert_fails_with(session_activity(E.svc, "0123456789abcdef0123456789abcdef", 0, &err), &err,
+                         TY_ENOTFOUND, "");
     ck_assert_uint_eq(session_changes_wait(E.svc, c3, 50), c3);
 }
 END_TEST
