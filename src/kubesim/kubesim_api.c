@@ -1862,15 +1862,7 @@ void ks_api_watch(struct kubesim *s, const struct ks_request *rq, ks_write_fn wr
             until = next_bookmark;
         if (until > now + 1000)
             until = now + 1000;
-        struct timespec tsp;
-        clock_gettime(CLOCK_REALTIME, &tsp);
-        int64_t wait_ms = until - now;
-        tsp.tv_sec += wait_ms / 1000;
-        tsp.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (tsp.tv_nsec >= 1000000000L) {
-            tsp.tv_sec++;
-            tsp.tv_nsec -= 1000000000L;
-        }
+        struct timespec tsp = ty_time_deadline(CLOCK_REALTIME, until - now);
         pthread_cond_timedwait(&s->cond, &s->mu, &tsp);
     }
     if (out.len > 0) {

@@ -893,13 +893,7 @@ void *ks_ctrl_main(void *arg)
         }
         if (s->o.state_file && s->dirty && ty_time_mono_ms() - s->dirty_ms >= 200)
             ks_state_save(s, s->o.state_file, NULL);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ty_time_deadline(CLOCK_REALTIME, 50);
         pthread_cond_timedwait(&s->cond, &s->mu, &ts);
         if (s->stopping)
             break;

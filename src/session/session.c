@@ -187,15 +187,8 @@ void session_changed(struct session_service *svc)
 
 uint64_t session_changes_wait(struct session_service *svc, uint64_t since, int timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = ty_time_deadline(CLOCK_MONOTONIC, timeout_ms);
     uint64_t now;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&svc->cmu);
     while (svc->changes == since &&
            pthread_cond_timedwait(&svc->ccond, &svc->cmu, &until) != ETIMEDOUT)

@@ -520,14 +520,7 @@ static bool stopping(struct session_service *svc)
 /* Sleeps up to ms, waking early on shutdown. */
 static void nap(struct session_service *svc, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ty_time_deadline(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&svc->rmu);
     while (!svc->stop_requested) {
         if (pthread_cond_timedwait(&svc->rcond, &svc->rmu, &ts) == ETIMEDOUT)

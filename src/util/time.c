@@ -187,3 +187,16 @@ const struct ty_clock *ty_clock_system(void)
     static const struct ty_clock c = {system_now, NULL};
     return &c;
 }
+
+struct timespec ty_time_deadline(clockid_t clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}

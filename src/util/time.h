@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t ty_time_now_ms(void);
@@ -16,6 +17,9 @@ int64_t ty_time_now_ms(void);
 int64_t ty_time_mono_ms(void);
 /* Nanoseconds of CLOCK_MONOTONIC, for benchmarks. */
 int64_t ty_time_mono_ns(void);
+/* The absolute time ms milliseconds from now on clock (CLOCK_REALTIME or
+ * CLOCK_MONOTONIC): the deadline pthread_cond_timedwait takes. */
+struct timespec ty_time_deadline(clockid_t clock, int64_t ms);
 
 /* Writes "2026-11-23T09:30:00Z" (with_ms=0) or "2026-11-23T09:30:00.123Z" (UTC).
  * Returns out. */

@@ -80,26 +80,6 @@ static int64_t launch_running(char *id, const char *user)
     return created;
 }
 
-static const char *pod_of(const char *id)
-{
-    static char name[256];
-    char sel[80];
-    json_t *list = NULL;
-    struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
-    struct ty_error err = TY_ERROR_INIT;
-
-    snprintf(sel, sizeof(sel), "tycho-guid=%s", id);
-    lo.label_selector = sel;
-    ck_assert_ok(kube_list(&list, E.kube, KUBE_POD, "default", &lo, &err), &err);
-    ck_assert_int_ge(json_array_size(json_object_get(list, "items")), 1);
-    snprintf(name, sizeof(name), "%s",
-             json_string_value(json_object_get(
-                 json_object_get(json_array_get(json_object_get(list, "items"), 0), "metadata"),
-                 "name")));
-    json_decref(list);
-    return name;
-}
-
 static void set_clock(int64_t at)
 {
     __atomic_store_n(&E.fclock.now, at, __ATOMIC_RELAXED);
@@ -233,8 +213,8 @@ START_TEST(cpu_activity_survives_a_restart)
     struct ty_error err = TY_ERROR_INIT;
     json_t *report, *j = NULL;
 
-    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", pod_of(busy), 500, 1 << 20), 0);
-    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", pod_of(idle), 20, 1 << 20), 0);
+    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", st_pod_of(busy), 500, 1 << 20), 0);
+    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", st_pod_of(idle), 20, 1 << 20), 0);
     set_clock(sampled);
     report = pass();
     json_decref(report);
@@ -246,7 +226,7 @@ START_TEST(cpu_activity_survives_a_restart)
     ck_assert_int_eq(cpu_at, 0);
 
     /* A later sample with the CPU gone quiet changes nothing stored. */
-    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", pod_of(busy), 0, 1 << 20), 0);
+    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", st_pod_of(busy), 0, 1 << 20), 0);
     set_clock(sampled + 1 * MIN);
     report = pass();
     json_decref(report);

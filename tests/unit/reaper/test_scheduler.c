@@ -69,26 +69,6 @@ static void launch_running(char *id, const char *user)
     st_wait_state(id, STORE_STATE_RUNNING, true, 10000);
 }
 
-static const char *pod_of(const char *id)
-{
-    static char name[256];
-    char sel[80];
-    json_t *list = NULL;
-    struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
-    struct ty_error err = TY_ERROR_INIT;
-
-    snprintf(sel, sizeof(sel), "tycho-guid=%s", id);
-    lo.label_selector = sel;
-    ck_assert_ok(kube_list(&list, E.kube, KUBE_POD, "default", &lo, &err), &err);
-    ck_assert_int_ge(json_array_size(json_object_get(list, "items")), 1);
-    snprintf(name, sizeof(name), "%s",
-             json_string_value(json_object_get(
-                 json_object_get(json_array_get(json_object_get(list, "items"), 0), "metadata"),
-                 "name")));
-    json_decref(list);
-    return name;
-}
-
 static bool culled_by_culler(const char *id)
 {
     struct store_session s;
@@ -111,7 +91,7 @@ START_TEST(idle_sessions_are_culled_active_ones_stay)
     launch_running(beating, "bob");
     launch_running(busy, "dave");
     launch_running(exempt, "carol");
-    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", pod_of(busy), 500, 1 << 20), 0);
+    ck_assert_int_eq(kubesim_set_pod_cpu(E.sim, "default", st_pod_of(busy), 500, 1 << 20), 0);
 
     fake_advance(&E.fclock, HOUR - 60000);
     ck_assert_ok(session_activity(E.svc, beating, 0, &err), &err);

@@ -209,6 +209,28 @@ static inline void st_wait_gone(const char *id, int timeout_ms)
     }
 }
 
+/* The name of the first pod of session id (static storage, valid until the
+ * next call). */
+static inline const char *st_pod_of(const char *id)
+{
+    static char name[256];
+    char sel[80];
+    json_t *list = NULL;
+    struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+
+    snprintf(sel, sizeof(sel), "tycho-guid=%s", id);
+    lo.label_selector = sel;
+    ck_assert_ok(kube_list(&list, E.kube, KUBE_POD, "default", &lo, &err), &err);
+    ck_assert_int_ge(json_array_size(json_object_get(list, "items")), 1);
+    snprintf(name, sizeof(name), "%s",
+             json_string_value(json_object_get(
+                 json_object_get(json_array_get(json_object_get(list, "items"), 0), "metadata"),
+                 "name")));
+    json_decref(list);
+    return name;
+}
+
 /* Launches app for user; returns the new id in id_out (33 bytes). */
 static inline int st_launch(char *id_out, const char *user, const char *app, struct ty_error *err)
 {
