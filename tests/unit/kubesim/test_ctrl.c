@@ -412,13 +412,20 @@ START_TEST(test_events_bounded)
     o.pod_grace_ms = 5000;
     o.max_events = 2;
     S = sim_start_opts(&o);
-    create_deploy("ev", "alice", 1, "nginx:1");
-    const char *want[] = {"Running", "1"};
-    struct sim_reply r = wait_for(PODS "?labelSelector=app%3Dev", all_pods_phase, want);
-    ck_assert_msg(all_pods_phase(r.json, want), "%s", r.body);
-    char pod[300];
-    snprintf(pod, sizeof pod, PODS "/%s", sim_str(r.json, "items.0.metadata.name"));
+    /* A bare Pod, not a Deployment's: a ReplicaSet would replace it when it is
+     * deleted below and record a SuccessfulCreate that races the Killing. */
+    struct sim_reply r = sim_req(S, "POST", PODS,
+                                 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+                                 "\"metadata\":{\"name\":\"ev-pod\",\"labels\":{\"app\":\"ev\"}},"
+                                 "\"spec\":{\"containers\":[{\"name\":\"main\","
+                                 "\"image\":\"nginx:1\"}]}}");
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
     sim_reply_free(&r);
+    const char *want[] = {"Running", "1"};
+    r = wait_for(PODS "?labelSelector=app%3Dev", all_pods_phase, want);
+    ck_assert_msg(all_pods_phase(r.json, want), "%s", r.body);
+    sim_reply_free(&r);
+    const char *pod = PODS "/ev-pod";
     r = sim_req(S, "GET", "/api/v1/namespaces/default/events", NULL);
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "items")), 2);
     sim_reply_free(&r);
