@@ -210,18 +210,152 @@ static bool dice(struct kubesim *s, double rate)
     return (double)(ks_rand(s) % 1000000) / 1e6 < rate;
 }
 
+/* Whether the request carries a valid token; sets *readonly for the
+ * read-only one.  Without any token configured everyone is let in. */
+static bool authenticate(struct kubesim *s, struct mg_connection *c, bool *readonly)
+{
+    const char *auth = header(c, "Authorization");
+    const char *bearer = auth && ty_str_has_prefix(auth, "Bearer ") ? auth + 7 : NULL;
+    *readonly = bearer && s->o.readonly_token && !strcmp(bearer, s->o.readonly_token);
+    if (!s->o.token && !s->o.readonly_token)
+        return true;
+    return *readonly || (bearer && s->o.token && !strcmp(bearer, s->o.token));
+}
+
+/* The injected error: a Status of the configured code; 429 and 503 say
+ * when to retry (header and details.retryAfterSeconds). */
+static void injected_fault(const struct kubesim_faults *f, struct ks_response *resp)
+{
+    int code = f->error_status ? f->error_status : 500;
+    const char *reason = code == 429   ? "TooManyRequests"
+                         : code == 503 ? "ServiceUnavailable"
+                         : code == 504 ? "Timeout"
+                                       : "InternalError";
+    ks_status(resp, code, reason, NULL, KS_PODS, "kubesim: injected fault (%d %s)", code, reason);
+    if (code != 429 && code != 503)
+        return;
+    resp->retry_after = f->retry_after_s > 0 ? f->retry_after_s : 1;
+    json_t *st = json_loadb(resp->body.data, resp->body.len, 0, NULL);
+    if (st) {
+        json_object_set_new(st, "details",
+                            json_pack("{s:i}", "retryAfterSeconds", resp->retry_after));
+        ks_reply_json(resp, code, st);
+    }
+}
+
+/* Reads the body (Content-Length or chunked) into *out, at most MAX_BODY
+ * bytes; false (and a 413 in resp) when it is larger. */
+static bool read_body(struct mg_connection *c, char **out, size_t *len, struct ks_response *resp)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    struct ty_buf b = TY_BUF_INIT;
+    char tmp[8192];
+    int n;
+    *out = NULL;
+    *len = 0;
+    if (ri->content_length == 0)
+        return true;
+    while ((n = mg_read(c, tmp, sizeof tmp)) > 0) {
+        ty_buf_append(&b, tmp, (size_t)n);
+        if (b.len > MAX_BODY) {
+            ty_buf_cleanup(&b);
+            ks_status(resp, 413, "RequestEntityTooLarge", NULL, KS_PODS,
+                      "the request body is larger than %u bytes", MAX_BODY);
+            return false;
+        }
+    }
+    *len = b.len;
+    if (b.len)
+        *out = ty_buf_detach(&b);
+    else
+        ty_buf_cleanup(&b);
+    return true;
+}
+
+/* The /_sim/ endpoints: faults, metrics and stats. */
+static void serve_admin(struct kubesim *s,
+                        const char *method,
+                        const char *path,
+                        const char *body,
+                        size_t blen,
+                        struct ks_response *resp)
+{
+    json_t *jb = body ? json_loadb(body, blen, 0, NULL) : NULL;
+    if (!strcmp(path, "/_sim/faults")) {
+        admin_faults(s, !strcmp(method, "POST") ? jb : NULL, resp);
+    } else if (!strcmp(path, "/_sim/metrics") && !strcmp(method, "POST") && json_is_object(jb)) {
+        admin_metrics(s, jb, resp);
+    } else if (!strcmp(path, "/_sim/stats")) {
+        pthread_mutex_lock(&s->mu);
+        resp->status = 200;
+        ty_buf_printf(&resp->body, "{\"requests\":%ld,\"resourceVersion\":%ld,\"watches\":%d}",
+                      s->requests, s->rv, s->active_watches);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        resp->status = 404;
+        ty_buf_puts(&resp->body, "{\"error\":\"unknown admin endpoint or bad body\"}");
+    }
+    json_decref(jb);
+}
+
+/* Streams a watch in chunks.  Counted until the last chunk is out:
+ * kubesim_stop() waits for it, since CivetWeb refuses writes once it is
+ * stopping. */
+static void stream_watch(struct kubesim *s, struct mg_connection *c, const struct ks_request *rq)
+{
+    mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n");
+    struct chunk_writer w = {c};
+    pthread_mutex_lock(&s->mu);
+    s->active_watches++;
+    pthread_mutex_unlock(&s->mu);
+    ks_api_watch(s, rq, write_chunk, &w);
+    mg_send_chunk(c, "", 0);
+    pthread_mutex_lock(&s->mu);
+    s->active_watches--;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* An API request, once authenticated and with its body read. */
+static void serve_api(struct kubesim *s,
+                      struct mg_connection *c,
+                      const char *body,
+                      size_t blen,
+                      bool readonly,
+                      struct ks_response *resp)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    struct ks_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.method = ri->request_method;
+    rq.path = ri->local_uri ? ri->local_uri : "/";
+    ks_query_parse(&rq.q, ri->query_string);
+    rq.body = body;
+    rq.body_len = blen;
+    rq.accept = header(c, "Accept");
+    rq.content_type = header(c, "Content-Type");
+    rq.readonly = readonly;
+    ks_api_handle(s, &rq, resp);
+    if (resp->is_watch)
+        stream_watch(s, c, &rq);
+    else
+        send_response(c, resp);
+    ks_query_free(&rq.q);
+}
+
+/* Every request: count, faults (latency, drop, error), auth, body, then the
+ * admin endpoints or the API. */
 static int handle(struct mg_connection *c, void *cbdata)
 {
     struct kubesim *s = cbdata;
     const struct mg_request_info *ri = mg_get_request_info(c);
-    struct ks_request rq;
     struct ks_response resp;
     char *body = NULL;
     size_t blen = 0;
     const char *path = ri->local_uri ? ri->local_uri : "/";
-    bool admin = ty_str_has_prefix(path, "/_sim/");
+    bool admin = ty_str_has_prefix(path, "/_sim/"), readonly;
 
-    memset(&rq, 0, sizeof rq);
     memset(&resp, 0, sizeof resp);
     ty_buf_init(&resp.body);
     resp.content_type = "application/json";
@@ -240,127 +374,26 @@ static int handle(struct mg_connection *c, void *cbdata)
     if (drop) {
         /* Answer nothing: the front end closes the client's connection. */
         ks_tls_drop(s->tls, ri->remote_port);
-        ty_buf_cleanup(&resp.body);
-        return 500;
-    }
-
-    const char *auth = header(c, "Authorization");
-    const char *bearer = auth && ty_str_has_prefix(auth, "Bearer ") ? auth + 7 : NULL;
-    bool readonly = bearer && s->o.readonly_token && !strcmp(bearer, s->o.readonly_token);
-    if (s->o.token || s->o.readonly_token) {
-        bool ok = readonly || (bearer && s->o.token && !strcmp(bearer, s->o.token));
-        if (!ok) {
-            ks_status(&resp, 401, "Unauthorized", NULL, KS_PODS, "Unauthorized");
-            send_response(c, &resp);
-            ty_buf_cleanup(&resp.body);
-            return 401;
-        }
-    }
-    if (fail) {
-        int code = f.error_status ? f.error_status : 500;
-        const char *reason = code == 429   ? "TooManyRequests"
-                             : code == 503 ? "ServiceUnavailable"
-                             : code == 504 ? "Timeout"
-                                           : "InternalError";
-        ks_status(&resp, code, reason, NULL, KS_PODS, "kubesim: injected fault (%d %s)", code,
-                  reason);
-        if (code == 429 || code == 503) {
-            resp.retry_after = f.retry_after_s > 0 ? f.retry_after_s : 1;
-            json_t *st = json_loadb(resp.body.data, resp.body.len, 0, NULL);
-            if (st) {
-                json_object_set_new(st, "details",
-                                    json_pack("{s:i}", "retryAfterSeconds", resp.retry_after));
-                char *t = json_dumps(st, JSON_COMPACT);
-                ty_buf_reset(&resp.body);
-                ty_buf_puts(&resp.body, t);
-                free(t);
-                json_decref(st);
-            }
-        }
-        send_response(c, &resp);
-        ty_buf_cleanup(&resp.body);
-        return code;
-    }
-
-    /* Body: bounded, Content-Length or chunked. */
-    if (ri->content_length != 0) {
-        struct ty_buf b = TY_BUF_INIT;
-        char tmp[8192];
-        int n;
-        while ((n = mg_read(c, tmp, sizeof tmp)) > 0) {
-            ty_buf_append(&b, tmp, (size_t)n);
-            if (b.len > MAX_BODY) {
-                ty_buf_cleanup(&b);
-                ks_status(&resp, 413, "RequestEntityTooLarge", NULL, KS_PODS,
-                          "the request body is larger than %u bytes", MAX_BODY);
-                send_response(c, &resp);
-                ty_buf_cleanup(&resp.body);
-                return 413;
-            }
-        }
-        blen = b.len;
-        body = b.len ? ty_buf_detach(&b) : (ty_buf_cleanup(&b), NULL);
-    }
-
-    if (admin && readonly) {
-        ks_status(&resp, 403, "Forbidden", NULL, KS_PODS,
-                  "forbidden: User \"kubesim:readonly\" cannot use the admin endpoints");
-        send_response(c, &resp);
+        resp.status = 500;
         goto out;
     }
-    if (admin) {
-        json_t *jb = body ? json_loadb(body, blen, 0, NULL) : NULL;
-        if (!strcmp(path, "/_sim/faults")) {
-            admin_faults(s, !strcmp(ri->request_method, "POST") ? jb : NULL, &resp);
-        } else if (!strcmp(path, "/_sim/metrics") && !strcmp(ri->request_method, "POST") &&
-                   json_is_object(jb)) {
-            admin_metrics(s, jb, &resp);
-        } else if (!strcmp(path, "/_sim/stats")) {
-            pthread_mutex_lock(&s->mu);
-            resp.status = 200;
-            ty_buf_printf(&resp.body,
-                          "{\"requests\":%ld,\"resourceVersion\":%ld,"
-                          "\"watches\":%d}",
-                          s->requests, s->rv, s->active_watches);
-            pthread_mutex_unlock(&s->mu);
+    if (!authenticate(s, c, &readonly)) {
+        ks_status(&resp, 401, "Unauthorized", NULL, KS_PODS, "Unauthorized");
+    } else if (fail) {
+        injected_fault(&f, &resp);
+    } else if (read_body(c, &body, &blen, &resp)) { /* else a 413 in resp */
+        if (admin && readonly) {
+            ks_status(&resp, 403, "Forbidden", NULL, KS_PODS,
+                      "forbidden: User \"kubesim:readonly\" cannot use the admin endpoints");
+        } else if (admin) {
+            serve_admin(s, ri->request_method, path, body, blen, &resp);
         } else {
-            resp.status = 404;
-            ty_buf_puts(&resp.body, "{\"error\":\"unknown admin endpoint or bad body\"}");
+            serve_api(s, c, body, blen, readonly, &resp);
+            goto out;
         }
-        json_decref(jb);
-        send_response(c, &resp);
-        goto out;
     }
-
-    rq.method = ri->request_method;
-    rq.path = path;
-    ks_query_parse(&rq.q, ri->query_string);
-    rq.body = body;
-    rq.body_len = blen;
-    rq.accept = header(c, "Accept");
-    rq.content_type = header(c, "Content-Type");
-    rq.readonly = readonly;
-    ks_api_handle(s, &rq, &resp);
-    if (resp.is_watch) {
-        mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\nCache-Control: no-cache, private\r\n\r\n");
-        struct chunk_writer w = {c};
-        /* Counted until the last chunk is out: kubesim_stop() waits for it,
-         * since CivetWeb refuses writes once it is stopping. */
-        pthread_mutex_lock(&s->mu);
-        s->active_watches++;
-        pthread_mutex_unlock(&s->mu);
-        ks_api_watch(s, &rq, write_chunk, &w);
-        mg_send_chunk(c, "", 0);
-        pthread_mutex_lock(&s->mu);
-        s->active_watches--;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->mu);
-    } else {
-        send_response(c, &resp);
-    }
+    send_response(c, &resp);
 out:
-    ks_query_free(&rq.q);
     free(body);
     int status = resp.status ? resp.status : 200;
     ty_buf_cleanup(&resp.body);

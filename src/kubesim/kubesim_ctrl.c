@@ -174,180 +174,248 @@ pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reas
     }
 }
 
+/* One controller look at a pod: what it is, its private state, the time. */
+struct pod_pass {
+    struct kubesim *s;
+    const json_t *pod;
+    json_t *st; /* the pod's entry in s->podsim (borrowed) */
+    const char *ns, *name;
+    char now[32];
+    int64_t now_ms, t0;
+    json_t *copy;   /* the next version being written (owned until ks_put) */
+    json_t *status; /* borrowed from copy */
+};
+
+/* Starts the next version of the pod: a deep copy to edit. */
+static void pod_begin_write(struct pod_pass *p)
+{
+    p->copy = json_deep_copy(p->pod);
+    p->status = ks_obj_at(p->copy, "status");
+}
+
+/* A terminating pod disappears after the grace delay. */
+static void pod_terminate(struct pod_pass *p)
+{
+    if (!json_object_get(p->st, "tdel"))
+        set_int(p->st, "tdel", p->now_ms);
+    if (p->now_ms - ks_int(p->st, "tdel", p->now_ms) < p->s->o.pod_grace_ms)
+        return;
+    char nsb[256], nb[300];
+    ty_strlcpy(nsb, p->ns, sizeof nsb);
+    ty_strlcpy(nb, p->name, sizeof nb);
+    json_object_del(p->s->podsim, ks_str(p->pod, "metadata.uid"));
+    ks_remove(p->s, KS_PODS, nsb, nb);
+}
+
+/* ST_NEW: an unschedulable image stays Pending; otherwise, after the
+ * schedule delay, the pod is bound to the node and its images are pulled. */
+static void pod_schedule(struct pod_pass *p)
+{
+    struct kubesim *s = p->s;
+    const char *image = NULL;
+    char msg[768];
+    static const char unschedulable[] = "0/1 nodes are available: 1 Insufficient cpu. preemption: "
+                                        "0/1 nodes are available: 1 No preemption victims found "
+                                        "for incoming pod.";
+    if (image_matches(p->pod, s->o.unschedulable_pattern, &image)) {
+        pod_begin_write(p);
+        json_t *conds = json_array();
+        json_array_append_new(
+            conds, condition("PodScheduled", false, "Unschedulable", unschedulable, p->now));
+        json_object_set_new(p->status, "conditions", conds);
+        json_object_set_new(p->status, "phase", json_string("Pending"));
+        set_int(p->st, "stage", ST_UNSCHEDULABLE);
+        ks_put(s, KS_PODS, p->copy);
+        ks_emit_event(s, p->copy, "Warning", "FailedScheduling", unschedulable);
+        return;
+    }
+    if (p->now_ms - p->t0 < s->o.pod_schedule_ms)
+        return;
+    pod_begin_write(p);
+    json_object_set_new(ks_obj_at(p->copy, "spec"), "nodeName", json_string(NODE_NAME));
+    json_object_set_new(p->status, "phase", json_string("Pending"));
+    json_object_set_new(p->status, "hostIP", json_string(NODE_IP));
+    json_object_set_new(p->status, "hostIPs", json_pack("[{s:s}]", "ip", NODE_IP));
+    json_object_set_new(p->status, "startTime", json_string(p->now));
+    pod_conditions(p->status, true, false, p->now);
+    json_object_set_new(p->status, "containerStatuses",
+                        container_statuses(p->pod, "ContainerCreating", NULL, false, 0, p->now));
+    set_int(p->st, "stage", ST_CREATING);
+    ks_put(s, KS_PODS, p->copy);
+    snprintf(msg, sizeof msg, "Successfully assigned %s/%s to %s", p->ns, p->name, NODE_NAME);
+    ks_emit_event(s, p->copy, "Normal", "Scheduled", msg);
+    pod_events_each_container(s, p->copy, "Pulling", "Pulling image \"%s\"");
+}
+
+/* ST_CREATING, the pull failing: ErrImagePull, retried later. */
+static void pod_pull_failed(struct pod_pass *p, const char *image)
+{
+    char msg[768], ev[900];
+    snprintf(msg, sizeof msg,
+             "failed to pull and unpack image \"%s\": failed to resolve reference \"%s\": not "
+             "found",
+             image, image);
+    json_object_set_new(p->status, "containerStatuses",
+                        container_statuses(p->pod, "ErrImagePull", msg, false, 0, p->now));
+    set_int(p->st, "stage", ST_PULL_FAIL);
+    set_int(p->st, "next", p->now_ms + 2L * p->s->o.pod_start_ms);
+    ks_put(p->s, KS_PODS, p->copy);
+    snprintf(ev, sizeof ev, "Failed to pull image \"%s\": %s", image, msg);
+    ks_emit_event(p->s, p->copy, "Warning", "Failed", ev);
+    ks_emit_event(p->s, p->copy, "Warning", "Failed", "Error: ErrImagePull");
+}
+
+/* ST_CREATING, a crashing image: Running but not ready, CrashLoopBackOff. */
+static void pod_crashed(struct pod_pass *p)
+{
+    char msg[768];
+    snprintf(msg, sizeof msg, "back-off 10s restarting failed container pod=%s_%s", p->name, p->ns);
+    pod_conditions(p->status, true, false, p->now);
+    json_object_set_new(p->status, "containerStatuses",
+                        container_statuses(p->pod, "CrashLoopBackOff", msg, false, 1, p->now));
+    set_int(p->st, "stage", ST_CRASH);
+    set_int(p->st, "restarts", 1);
+    set_int(p->st, "next", p->now_ms + 2L * p->s->o.pod_start_ms);
+    ks_put(p->s, KS_PODS, p->copy);
+    ks_emit_event(p->s, p->copy, "Warning", "BackOff", "Back-off restarting failed container");
+}
+
+/* ST_CREATING: after the start delay the images are pulled and the
+ * containers run (or the pull fails, or they crash). */
+static void pod_start(struct pod_pass *p)
+{
+    struct kubesim *s = p->s;
+    const char *image = NULL;
+    if (p->now_ms - p->t0 < (int64_t)s->o.pod_schedule_ms + s->o.pod_start_ms)
+        return;
+    pod_begin_write(p);
+    if (image_matches(p->pod, s->o.fail_pull_pattern, &image)) {
+        pod_pull_failed(p, image);
+        return;
+    }
+    pod_events_each_container(s, p->copy, "Pulled",
+                              "Successfully pulled image \"%s\" in 1.2s (1.2s including waiting)");
+    pod_events_each_container(s, p->copy, "Created", "Created container %s");
+    pod_events_each_container(s, p->copy, "Started", "Started container %s");
+    if (!ks_str(p->pod, "status.podIP")) {
+        unsigned n = s->next_ip++;
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.244.%u.%u", (n / 250) % 250, n % 250 + 2);
+        json_object_set_new(p->status, "podIP", json_string(ip));
+        json_object_set_new(p->status, "podIPs", json_pack("[{s:s}]", "ip", ip));
+    }
+    json_object_set_new(p->status, "phase", json_string("Running"));
+    if (image_matches(p->pod, s->o.crash_pattern, &image)) {
+        pod_crashed(p);
+        return;
+    }
+    pod_conditions(p->status, true, true, p->now);
+    json_object_set_new(p->status, "containerStatuses",
+                        container_statuses(p->pod, NULL, NULL, true, 0, p->now));
+    set_int(p->st, "stage", ST_RUNNING);
+    ks_put(s, KS_PODS, p->copy);
+}
+
+/* ST_PULL_FAIL: ErrImagePull and ImagePullBackOff take turns. */
+static void pod_pull_retry(struct pod_pass *p)
+{
+    const char *image = NULL;
+    char msg[768];
+    if (p->now_ms < ks_int(p->st, "next", 0))
+        return;
+    pod_begin_write(p);
+    image_matches(p->pod, p->s->o.fail_pull_pattern, &image);
+    const char *cur = ks_str(json_array_get(ks_at(p->pod, "status.containerStatuses"), 0),
+                             "state.waiting.reason");
+    bool to_backoff = cur && !strcmp(cur, "ErrImagePull");
+    snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
+    json_object_set_new(p->status, "containerStatuses",
+                        container_statuses(p->pod, to_backoff ? "ImagePullBackOff" : "ErrImagePull",
+                                           msg, false, 0, p->now));
+    set_int(p->st, "next", p->now_ms + 2L * p->s->o.pod_start_ms);
+    ks_put(p->s, KS_PODS, p->copy);
+    if (to_backoff) {
+        ks_emit_event(p->s, p->copy, "Normal", "BackOff", msg);
+        ks_emit_event(p->s, p->copy, "Warning", "Failed", "Error: ImagePullBackOff");
+    }
+}
+
+/* ST_CRASH: another restart, with the kubelet's doubling back-off. */
+static void pod_crash_retry(struct pod_pass *p)
+{
+    char msg[768];
+    if (p->now_ms < ks_int(p->st, "next", 0))
+        return;
+    long restarts = ks_int(p->st, "restarts", 1) + 1;
+    pod_begin_write(p);
+    long backoff_s = 10L << (restarts > 5 ? 5 : restarts - 1);
+    if (backoff_s > 300)
+        backoff_s = 300;
+    snprintf(msg, sizeof msg, "back-off %lds restarting failed container pod=%s_%s", backoff_s,
+             p->name, p->ns);
+    json_object_set_new(
+        p->status, "containerStatuses",
+        container_statuses(p->pod, "CrashLoopBackOff", msg, false, restarts, p->now));
+    set_int(p->st, "restarts", restarts);
+    long delay = (long)p->s->o.pod_start_ms * 2 * (restarts < 8 ? restarts : 8);
+    set_int(p->st, "next", p->now_ms + delay);
+    ks_put(p->s, KS_PODS, p->copy);
+    ks_emit_event(p->s, p->copy, "Warning", "BackOff", "Back-off restarting failed container");
+}
+
+/* A pod reloaded from the state file keeps the state it had. */
+static bool pod_resume(struct pod_pass *p)
+{
+    const char *image = NULL;
+    set_int(p->st, "seen", 1);
+    const char *phase = ks_str(p->pod, "status.phase");
+    if (phase && !strcmp(phase, "Running") && ks_str(p->pod, "spec.nodeName") &&
+        !image_matches(p->pod, p->s->o.crash_pattern, &image)) {
+        set_int(p->st, "stage", ST_RUNNING);
+        return true;
+    }
+    return false;
+}
+
 static void pod_step(struct kubesim *s, json_t *pod, int64_t now_ms)
 {
+    struct pod_pass p;
     const char *uid = ks_str(pod, "metadata.uid");
-    const char *ns = ks_str(pod, "metadata.namespace"), *name = ks_str(pod, "metadata.name");
-    char now[32], msg[768];
-    const char *image = NULL;
     if (!uid)
         return;
-    ks_now_iso(now);
-    json_t *st = sim_state(s, uid);
-    int stage = (int)ks_int(st, "stage", 0);
-    int64_t t0 = ks_int(st, "t0", now_ms);
+    memset(&p, 0, sizeof p);
+    p.s = s;
+    p.pod = pod;
+    p.ns = ks_str(pod, "metadata.namespace");
+    p.name = ks_str(pod, "metadata.name");
+    p.now_ms = now_ms;
+    ks_now_iso(p.now);
+    p.st = sim_state(s, uid);
+    p.t0 = ks_int(p.st, "t0", now_ms);
+    int stage = (int)ks_int(p.st, "stage", 0);
 
     if (ks_at(pod, "metadata.deletionTimestamp")) {
-        if (!json_object_get(st, "tdel"))
-            set_int(st, "tdel", now_ms);
-        if (now_ms - ks_int(st, "tdel", now_ms) >= s->o.pod_grace_ms) {
-            char nsb[256], nb[300];
-            ty_strlcpy(nsb, ns, sizeof nsb);
-            ty_strlcpy(nb, name, sizeof nb);
-            json_object_del(s->podsim, uid);
-            ks_remove(s, KS_PODS, nsb, nb);
-        }
+        pod_terminate(&p);
         return;
     }
-    if (stage == ST_NEW && !json_object_get(st, "seen")) {
-        set_int(st, "seen", 1);
-        /* A pod reloaded from the state file keeps the state it had. */
-        const char *phase = ks_str(pod, "status.phase");
-        if (phase && !strcmp(phase, "Running") && ks_str(pod, "spec.nodeName") &&
-            !image_matches(pod, s->o.crash_pattern, &image)) {
-            set_int(st, "stage", ST_RUNNING);
-            return;
-        }
-    }
-    json_t *copy = NULL, *status = NULL;
-#define BEGIN_WRITE()                       \
-    do {                                    \
-        copy = json_deep_copy(pod);         \
-        status = ks_obj_at(copy, "status"); \
-    } while (0)
-
+    if (stage == ST_NEW && !json_object_get(p.st, "seen") && pod_resume(&p))
+        return;
     switch (stage) {
     case ST_NEW:
-        if (image_matches(pod, s->o.unschedulable_pattern, &image)) {
-            BEGIN_WRITE();
-            json_t *conds = json_array();
-            json_array_append_new(conds, condition("PodScheduled", false, "Unschedulable",
-                                                   "0/1 nodes are available: 1 Insufficient cpu. "
-                                                   "preemption: 0/1 nodes are available: 1 No "
-                                                   "preemption victims found for incoming pod.",
-                                                   now));
-            json_object_set_new(status, "conditions", conds);
-            json_object_set_new(status, "phase", json_string("Pending"));
-            set_int(st, "stage", ST_UNSCHEDULABLE);
-            ks_put(s, KS_PODS, copy);
-            ks_emit_event(s, copy, "Warning", "FailedScheduling",
-                          "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes "
-                          "are available: 1 No preemption victims found for incoming pod.");
-            return;
-        }
-        if (now_ms - t0 < s->o.pod_schedule_ms)
-            return;
-        BEGIN_WRITE();
-        json_object_set_new(ks_obj_at(copy, "spec"), "nodeName", json_string(NODE_NAME));
-        json_object_set_new(status, "phase", json_string("Pending"));
-        json_object_set_new(status, "hostIP", json_string(NODE_IP));
-        json_object_set_new(status, "hostIPs", json_pack("[{s:s}]", "ip", NODE_IP));
-        json_object_set_new(status, "startTime", json_string(now));
-        pod_conditions(status, true, false, now);
-        json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod, "ContainerCreating", NULL, false, 0, now));
-        set_int(st, "stage", ST_CREATING);
-        ks_put(s, KS_PODS, copy);
-        snprintf(msg, sizeof msg, "Successfully assigned %s/%s to %s", ns, name, NODE_NAME);
-        ks_emit_event(s, copy, "Normal", "Scheduled", msg);
-        pod_events_each_container(s, copy, "Pulling", "Pulling image \"%s\"");
-        return;
+        pod_schedule(&p);
+        break;
     case ST_CREATING:
-        if (now_ms - t0 < (int64_t)s->o.pod_schedule_ms + s->o.pod_start_ms)
-            return;
-        BEGIN_WRITE();
-        if (image_matches(pod, s->o.fail_pull_pattern, &image)) {
-            snprintf(msg, sizeof msg,
-                     "failed to pull and unpack image \"%s\": failed to "
-                     "resolve reference \"%s\": not found",
-                     image, image);
-            json_object_set_new(status, "containerStatuses",
-                                container_statuses(pod, "ErrImagePull", msg, false, 0, now));
-            set_int(st, "stage", ST_PULL_FAIL);
-            set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
-            ks_put(s, KS_PODS, copy);
-            char ev[900];
-            snprintf(ev, sizeof ev, "Failed to pull image \"%s\": %s", image, msg);
-            ks_emit_event(s, copy, "Warning", "Failed", ev);
-            ks_emit_event(s, copy, "Warning", "Failed", "Error: ErrImagePull");
-            return;
-        }
-        pod_events_each_container(s, copy, "Pulled",
-                                  "Successfully pulled image \"%s\" in 1.2s (1.2s including "
-                                  "waiting)");
-        pod_events_each_container(s, copy, "Created", "Created container %s");
-        pod_events_each_container(s, copy, "Started", "Started container %s");
-        if (!ks_str(pod, "status.podIP")) {
-            unsigned n = s->next_ip++;
-            char ip[32];
-            snprintf(ip, sizeof ip, "10.244.%u.%u", (n / 250) % 250, n % 250 + 2);
-            json_object_set_new(status, "podIP", json_string(ip));
-            json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", ip));
-        }
-        json_object_set_new(status, "phase", json_string("Running"));
-        if (image_matches(pod, s->o.crash_pattern, &image)) {
-            snprintf(msg, sizeof msg, "back-off 10s restarting failed container pod=%s_%s", name,
-                     ns);
-            pod_conditions(status, true, false, now);
-            json_object_set_new(status, "containerStatuses",
-                                container_statuses(pod, "CrashLoopBackOff", msg, false, 1, now));
-            set_int(st, "stage", ST_CRASH);
-            set_int(st, "restarts", 1);
-            set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
-            ks_put(s, KS_PODS, copy);
-            ks_emit_event(s, copy, "Warning", "BackOff", "Back-off restarting failed container");
-            return;
-        }
-        pod_conditions(status, true, true, now);
-        json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod, NULL, NULL, true, 0, now));
-        set_int(st, "stage", ST_RUNNING);
-        ks_put(s, KS_PODS, copy);
-        return;
-    case ST_PULL_FAIL: {
-        if (now_ms < ks_int(st, "next", 0))
-            return;
-        BEGIN_WRITE();
-        image_matches(pod, s->o.fail_pull_pattern, &image);
-        const char *cur = ks_str(json_array_get(ks_at(pod, "status.containerStatuses"), 0),
-                                 "state.waiting.reason");
-        bool to_backoff = cur && !strcmp(cur, "ErrImagePull");
-        snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
-        json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod,
-                                               to_backoff ? "ImagePullBackOff" : "ErrImagePull",
-                                               msg, false, 0, now));
-        set_int(st, "next", now_ms + 2L * s->o.pod_start_ms);
-        ks_put(s, KS_PODS, copy);
-        if (to_backoff) {
-            ks_emit_event(s, copy, "Normal", "BackOff", msg);
-            ks_emit_event(s, copy, "Warning", "Failed", "Error: ImagePullBackOff");
-        }
-        return;
-    }
-    case ST_CRASH: {
-        if (now_ms < ks_int(st, "next", 0))
-            return;
-        long restarts = ks_int(st, "restarts", 1) + 1;
-        BEGIN_WRITE();
-        long backoff_s = 10L << (restarts > 5 ? 5 : restarts - 1);
-        if (backoff_s > 300)
-            backoff_s = 300;
-        snprintf(msg, sizeof msg, "back-off %lds restarting failed container pod=%s_%s", backoff_s,
-                 name, ns);
-        json_object_set_new(status, "containerStatuses",
-                            container_statuses(pod, "CrashLoopBackOff", msg, false, restarts, now));
-        set_int(st, "restarts", restarts);
-        long delay = (long)s->o.pod_start_ms * 2 * (restarts < 8 ? restarts : 8);
-        set_int(st, "next", now_ms + delay);
-        ks_put(s, KS_PODS, copy);
-        ks_emit_event(s, copy, "Warning", "BackOff", "Back-off restarting failed container");
-        return;
-    }
+        pod_start(&p);
+        break;
+    case ST_PULL_FAIL:
+        pod_pull_retry(&p);
+        break;
+    case ST_CRASH:
+        pod_crash_retry(&p);
+        break;
     default:
-        return;
+        break;
     }
-#undef BEGIN_WRITE
 }
 
 static bool owned_by(const json_t *obj, const char *uid, bool controller_only)
@@ -518,23 +586,15 @@ static json_t *deploy_condition(const json_t *old_status,
                      msg);
 }
 
-static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
+/* The ReplicaSets d controls (appended to mine, new references), the one of
+ * its current template (borrowed, or NULL) and the highest revision. */
+static json_t *
+deploy_replicasets(const json_t *d, json_t *all_rs, const char *hash, json_t *mine, long *max_rev)
 {
     const char *uid = ks_str(d, "metadata.uid"), *ns = ks_str(d, "metadata.namespace");
-    const char *dname = ks_str(d, "metadata.name");
-    long want = ks_int(d, "spec.replicas", 1);
-    char hash[11], now[32], msg[600];
-    json_t *tmpl = ks_at(d, "spec.template");
-    if (!uid || !tmpl)
-        return;
-    ks_now_iso(now);
-    ks_template_hash(tmpl, hash);
-    bool terminating = ks_at(d, "metadata.deletionTimestamp") != NULL;
-    json_t *mine = json_array();
-    json_t *new_rs = NULL;
-    long max_rev = 0;
+    json_t *new_rs = NULL, *rs;
     size_t i;
-    json_t *rs;
+    *max_rev = 0;
     json_array_foreach(all_rs, i, rs)
     {
         const char *rns = ks_str(rs, "metadata.namespace");
@@ -547,106 +607,86 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         json_t *ann = ks_at(rs, "metadata.annotations");
         const char *r2 =
             json_string_value(json_object_get(ann, "deployment.kubernetes.io/revision"));
-        if (r2 && atol(r2) > max_rev)
-            max_rev = atol(r2);
+        if (r2 && atol(r2) > *max_rev)
+            *max_rev = atol(r2);
     }
-    bool created = false;
-    if (!new_rs && !terminating) {
-        char name[300], rev[24];
-        snprintf(name, sizeof name, "%s-%s", dname, hash);
-        snprintf(rev, sizeof rev, "%ld", max_rev + 1);
-        json_t *t = json_deep_copy(tmpl);
-        json_object_set_new(ks_obj_at(t, "metadata.labels"), "pod-template-hash",
-                            json_string(hash));
-        json_t *sel = json_deep_copy(ks_at(d, "spec.selector"));
-        json_object_set_new(ks_obj_at(sel, "matchLabels"), "pod-template-hash", json_string(hash));
-        json_t *labels = json_deep_copy(ks_at(t, "metadata.labels"));
-        json_t *obj =
-            json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:{s:s,s:s,s:s},s:o},s:{s:I,s:o,s:o}}", "kind",
-                      "ReplicaSet", "apiVersion", "apps/v1", "metadata", "name", name, "namespace",
-                      ns, "labels", labels, "annotations", "deployment.kubernetes.io/revision", rev,
-                      "deployment.kubernetes.io/desired-replicas", "1",
-                      "deployment.kubernetes.io/max-replicas", "2", "ownerReferences", owner_ref(d),
-                      "spec", "replicas", (json_int_t)want, "selector", sel, "template", t);
-        char dr[24];
-        snprintf(dr, sizeof dr, "%ld", want);
-        json_object_set_new(ks_at(obj, "metadata.annotations"),
-                            "deployment.kubernetes.io/desired-replicas", json_string(dr));
-        snprintf(dr, sizeof dr, "%ld", want + (want + 3) / 4);
-        json_object_set_new(ks_at(obj, "metadata.annotations"),
-                            "deployment.kubernetes.io/max-replicas", json_string(dr));
-        ks_meta_init(s, obj);
-        json_object_set_new(json_object_get(obj, "metadata"), "generation", json_integer(1));
-        json_object_set_new(obj, "status", json_pack("{s:i}", "replicas", 0));
-        new_rs = ks_put(s, KS_REPLICASETS, obj);
-        json_array_append(mine, new_rs);
-        snprintf(msg, sizeof msg, "Scaled up replica set %s to %ld", name, want);
-        ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
-        created = true;
-    }
-    /* Replica counts: the new RS gets the desired count; old ones drain once it is ready. */
+    return new_rs;
+}
+
+/* A new ReplicaSet `<deploy>-<hash>` for the current template, at the next
+ * revision.  Returns it (borrowed from the store). */
+static json_t *
+deploy_new_replicaset(struct kubesim *s, const json_t *d, const char *hash, long want, long rev)
+{
+    const char *ns = ks_str(d, "metadata.namespace");
+    char name[300], revs[24], dr[24], mr[24], msg[600];
+    snprintf(name, sizeof name, "%s-%s", ks_str(d, "metadata.name"), hash);
+    snprintf(revs, sizeof revs, "%ld", rev);
+    snprintf(dr, sizeof dr, "%ld", want);
+    snprintf(mr, sizeof mr, "%ld", want + (want + 3) / 4);
+    json_t *t = json_deep_copy(ks_at(d, "spec.template"));
+    json_object_set_new(ks_obj_at(t, "metadata.labels"), "pod-template-hash", json_string(hash));
+    json_t *sel = json_deep_copy(ks_at(d, "spec.selector"));
+    json_object_set_new(ks_obj_at(sel, "matchLabels"), "pod-template-hash", json_string(hash));
+    json_t *labels = json_deep_copy(ks_at(t, "metadata.labels"));
+    json_t *obj =
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:o,s:{s:s,s:s,s:s},s:o},s:{s:I,s:o,s:o}}", "kind",
+                  "ReplicaSet", "apiVersion", "apps/v1", "metadata", "name", name, "namespace", ns,
+                  "labels", labels, "annotations", "deployment.kubernetes.io/revision", revs,
+                  "deployment.kubernetes.io/desired-replicas", dr,
+                  "deployment.kubernetes.io/max-replicas", mr, "ownerReferences", owner_ref(d),
+                  "spec", "replicas", (json_int_t)want, "selector", sel, "template", t);
+    ks_meta_init(s, obj);
+    json_object_set_new(json_object_get(obj, "metadata"), "generation", json_integer(1));
+    json_object_set_new(obj, "status", json_pack("{s:i}", "replicas", 0));
+    json_t *stored = ks_put(s, KS_REPLICASETS, obj);
+    snprintf(msg, sizeof msg, "Scaled up replica set %s to %ld", name, want);
+    ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
+    return stored;
+}
+
+/* Replica counts: the new ReplicaSet gets the desired count; old ones drain
+ * once it is ready.  A terminating Deployment leaves them as they are. */
+static void
+deploy_scale(struct kubesim *s, const json_t *d, json_t *mine, const json_t *new_rs, long want)
+{
+    bool terminating = ks_at(d, "metadata.deletionTimestamp") != NULL;
     long new_ready = new_rs ? ks_int(new_rs, "status.readyReplicas", 0) : 0;
+    char msg[600];
+    size_t i;
+    json_t *rs;
     json_array_foreach(mine, i, rs)
     {
+        long have = ks_int(rs, "spec.replicas", 1);
         long target =
             rs == new_rs ? want : (new_ready >= want ? 0 : ks_int(rs, "spec.replicas", 0));
         if (terminating)
             target = ks_int(rs, "spec.replicas", 0);
-        if (ks_int(rs, "spec.replicas", 1) != target) {
-            json_t *copy = json_deep_copy(rs);
-            set_int(ks_obj_at(copy, "spec"), "replicas", target);
-            set_int(ks_obj_at(copy, "metadata"), "generation",
-                    ks_int(rs, "metadata.generation", 1) + 1);
-            char dr[24];
-            snprintf(dr, sizeof dr, "%ld", want);
-            json_object_set_new(ks_obj_at(copy, "metadata.annotations"),
-                                "deployment.kubernetes.io/desired-replicas", json_string(dr));
-            snprintf(msg, sizeof msg, "Scaled %s replica set %s to %ld",
-                     target > ks_int(rs, "spec.replicas", 1) ? "up" : "down",
-                     ks_str(rs, "metadata.name"), target);
-            ks_put(s, KS_REPLICASETS, copy);
-            ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
-        }
-    }
-    /* Status from the ReplicaSets. */
-    long replicas = 0, ready = 0, updated = 0;
-    json_array_foreach(mine, i, rs)
-    {
-        json_t *cur = ks_get(s, KS_REPLICASETS, ns, ks_str(rs, "metadata.name"));
-        if (!cur)
+        if (have == target)
             continue;
-        replicas += ks_int(cur, "status.replicas", 0);
-        ready += ks_int(cur, "status.readyReplicas", 0);
-        if (new_rs && !strcmp(ks_str(cur, "metadata.name"), ks_str(new_rs, "metadata.name")))
-            updated = ks_int(cur, "status.replicas", 0);
+        json_t *copy = json_deep_copy(rs);
+        set_int(ks_obj_at(copy, "spec"), "replicas", target);
+        set_int(ks_obj_at(copy, "metadata"), "generation",
+                ks_int(rs, "metadata.generation", 1) + 1);
+        char dr[24];
+        snprintf(dr, sizeof dr, "%ld", want);
+        json_object_set_new(ks_obj_at(copy, "metadata.annotations"),
+                            "deployment.kubernetes.io/desired-replicas", json_string(dr));
+        snprintf(msg, sizeof msg, "Scaled %s replica set %s to %ld", target > have ? "up" : "down",
+                 ks_str(rs, "metadata.name"), target);
+        ks_put(s, KS_REPLICASETS, copy);
+        ks_emit_event(s, d, "Normal", "ScalingReplicaSet", msg);
     }
+}
+
+/* The Progressing condition: complete, a new ReplicaSet, progressing, or no
+ * progress for progressDeadlineSeconds (Progressing=False, as kubectl rollout
+ * status reports "exceeded its progress deadline"). */
+static json_t *deploy_progressing(
+    const json_t *d, const char *rsname, bool complete, bool created, const char *now)
+{
     json_t *old_status = json_object_get(d, "status");
-    json_t *st = json_object();
-    set_int(st, "observedGeneration", ks_int(d, "metadata.generation", 1));
-    if (replicas)
-        set_int(st, "replicas", replicas);
-    if (updated)
-        set_int(st, "updatedReplicas", updated);
-    if (ready) {
-        set_int(st, "readyReplicas", ready);
-        set_int(st, "availableReplicas", ready);
-    }
-    long unavailable = (replicas > want ? replicas : want) - ready;
-    if (unavailable > 0)
-        set_int(st, "unavailableReplicas", unavailable);
-    long max_unavail = want / 4;
-    json_t *conds = json_array();
-    bool available = ready >= want - max_unavail;
-    json_array_append_new(conds, deploy_condition(old_status, "Available", available,
-                                                  available ? "MinimumReplicasAvailable"
-                                                            : "MinimumReplicasUnavailable",
-                                                  available ? "Deployment has minimum "
-                                                              "availability."
-                                                            : "Deployment does not have minimum "
-                                                              "availability.",
-                                                  now));
-    const char *rsname = new_rs ? ks_str(new_rs, "metadata.name") : dname;
-    bool complete = updated == want && ready >= want && replicas == want;
+    char msg[600];
     const char *reason = complete  ? "NewReplicaSetAvailable"
                          : created ? "NewReplicaSetCreated"
                                    : "ReplicaSetUpdated";
@@ -656,8 +696,6 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
         snprintf(msg, sizeof msg, "Created new replica set \"%s\"", rsname);
     else
         snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", rsname);
-    /* No progress for progressDeadlineSeconds: Progressing=False, as kubectl rollout
-     * status reports "exceeded its progress deadline". */
     bool progressing = true;
     if (!complete && !created) {
         json_t *oc = NULL, *c;
@@ -679,11 +717,81 @@ static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
             snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", rsname);
         }
     }
+    return deploy_condition(old_status, "Progressing", progressing, reason, msg, now);
+}
+
+/* The Deployment's status from its ReplicaSets as they are now in the store. */
+static json_t *deploy_status(struct kubesim *s,
+                             const json_t *d,
+                             json_t *mine,
+                             const json_t *new_rs,
+                             long want,
+                             bool created,
+                             const char *now)
+{
+    const char *ns = ks_str(d, "metadata.namespace");
+    long replicas = 0, ready = 0, updated = 0;
+    size_t i;
+    json_t *rs;
+    json_array_foreach(mine, i, rs)
+    {
+        json_t *cur = ks_get(s, KS_REPLICASETS, ns, ks_str(rs, "metadata.name"));
+        if (!cur)
+            continue;
+        replicas += ks_int(cur, "status.replicas", 0);
+        ready += ks_int(cur, "status.readyReplicas", 0);
+        if (new_rs && !strcmp(ks_str(cur, "metadata.name"), ks_str(new_rs, "metadata.name")))
+            updated = ks_int(cur, "status.replicas", 0);
+    }
+    json_t *st = json_object();
+    set_int(st, "observedGeneration", ks_int(d, "metadata.generation", 1));
+    if (replicas)
+        set_int(st, "replicas", replicas);
+    if (updated)
+        set_int(st, "updatedReplicas", updated);
+    if (ready) {
+        set_int(st, "readyReplicas", ready);
+        set_int(st, "availableReplicas", ready);
+    }
+    long unavailable = (replicas > want ? replicas : want) - ready;
+    if (unavailable > 0)
+        set_int(st, "unavailableReplicas", unavailable);
+    bool available = ready >= want - want / 4;
+    json_t *conds = json_array();
     json_array_append_new(
-        conds, deploy_condition(old_status, "Progressing", progressing, reason, msg, now));
+        conds,
+        deploy_condition(json_object_get(d, "status"), "Available", available,
+                         available ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+                         available ? "Deployment has minimum availability."
+                                   : "Deployment does not have minimum availability.",
+                         now));
+    const char *rsname = new_rs ? ks_str(new_rs, "metadata.name") : ks_str(d, "metadata.name");
+    bool complete = updated == want && ready >= want && replicas == want;
+    json_array_append_new(conds, deploy_progressing(d, rsname, complete, created, now));
     json_object_set_new(st, "conditions", conds);
+    return st;
+}
+
+static void deployment_step(struct kubesim *s, json_t *d, json_t *all_rs)
+{
+    long want = ks_int(d, "spec.replicas", 1), max_rev;
+    char hash[11], now[32];
+    json_t *tmpl = ks_at(d, "spec.template");
+    if (!ks_str(d, "metadata.uid") || !tmpl)
+        return;
+    ks_now_iso(now);
+    ks_template_hash(tmpl, hash);
+    json_t *mine = json_array();
+    json_t *new_rs = deploy_replicasets(d, all_rs, hash, mine, &max_rev);
+    bool created = false;
+    if (!new_rs && !ks_at(d, "metadata.deletionTimestamp")) {
+        new_rs = deploy_new_replicaset(s, d, hash, want, max_rev + 1);
+        json_array_append(mine, new_rs);
+        created = true;
+    }
+    deploy_scale(s, d, mine, new_rs, want);
     json_t *copy = json_deep_copy(d);
-    json_object_set_new(copy, "status", st);
+    json_object_set_new(copy, "status", deploy_status(s, d, mine, new_rs, want, created, now));
     if (new_rs) {
         json_t *ann = json_object_get(ks_at(new_rs, "metadata"), "annotations");
         json_t *rev = json_object_get(ann, "deployment.kubernetes.io/revision");

@@ -81,11 +81,11 @@ struct kubesim {
     bool stopping;
     int active_watches;
 
-    json_t *objs[KS_NRES]; /* "ns/name" (or "name") -> object */
-    json_t *uids;          /* uid -> [res, key] */
-    json_t *deps;          /* owner uid -> {work key: true}: the objects naming it as owner */
-    json_t *work;          /* work key -> true: what the controller looks at next */
-    json_t *timed;         /* work key -> true: objects waiting on time (delays, grace) */
+    json_t *objs[KS_NRES];   /* "ns/name" (or "name") -> object */
+    json_t *uids;            /* uid -> [res, key] */
+    json_t *deps;            /* owner uid -> {work key: true}: the objects naming it as owner */
+    json_t *work;            /* work key -> true: what the controller looks at next */
+    json_t *timed;           /* work key -> true: objects waiting on time (delays, grace) */
     json_t *labels[KS_NRES]; /* "key=value" -> {store key: true} */
     json_t *ev_agg;          /* Event aggregation key -> store key (see ks_event_find) */
     json_t *ev_recent;       /* Event store key -> true, least recently written first */
@@ -145,11 +145,8 @@ json_t *ks_list_match(struct kubesim *s,
                       bool (*match)(const json_t *obj, void *payload),
                       void *payload);
 /* The stored Event that aggregates (ns, involved uid, reason, message), or NULL. */
-json_t *ks_event_find(struct kubesim *s,
-                      const char *ns,
-                      const char *uid,
-                      const char *reason,
-                      const char *msg);
+json_t *ks_event_find(
+    struct kubesim *s, const char *ns, const char *uid, const char *reason, const char *msg);
 /* The least recently written stored Event, or NULL when there is none. */
 json_t *ks_event_oldest(struct kubesim *s);
 /* Fills metadata of a new object: uid, creationTimestamp, generation. */
@@ -202,15 +199,32 @@ json_t *ks_patch_merge(const json_t *target, const json_t *patch);
 json_t *ks_patch_strategic(const json_t *target, const json_t *patch);
 json_t *ks_patch_json(const json_t *target, const json_t *ops, struct ty_error *err);
 
-/* ---- kubesim_api.c ---- */
+/* ---- kubesim_route.c: the request line ---- */
 
 struct ks_query {
     int n;
     char **keys, **vals;
 };
-const char *ks_query_get(const struct ks_query *q, const char *key);
+/* Splits qs ("a=1&b=x+y", NULL ok) into form-decoded pairs; free with
+ * ks_query_free(). */
 void ks_query_parse(struct ks_query *q, const char *qs);
+/* The value of the first key, borrowed from q; NULL when absent. */
+const char *ks_query_get(const struct ks_query *q, const char *key);
 void ks_query_free(struct ks_query *q);
+
+/* What an API path names: /api/v1/namespaces/NS/pods/NAME/SUB and the like. */
+struct ks_route {
+    bool metrics;      /* under /apis/metrics.k8s.io/v1beta1 (res unused) */
+    bool watch_prefix; /* old-style /watch/ path */
+    enum ks_res res;
+    char ns[256];
+    char name[256];
+    char sub[32];
+};
+/* Parses an API path into rt; returns false when it names no resource. */
+bool ks_route_parse(const char *path, struct ks_route *rt);
+
+/* ---- kubesim_api.c: requests, replies, list/get, create, update, patch ---- */
 
 struct ks_request {
     const char *method;
@@ -231,6 +245,9 @@ struct ks_response {
     bool is_watch; /* the request is a watch: call ks_api_watch */
 };
 
+#define KS_CT_JSON  "application/json"
+#define KS_CT_TABLE "application/json;as=Table;v=v1;g=meta.k8s.io"
+
 /* Serves one non-watch API request into resp (takes s->mu itself). */
 void ks_api_handle(struct kubesim *s, const struct ks_request *rq, struct ks_response *resp);
 /* Serves a watch: writes newline-delimited events through write() until the
@@ -246,13 +263,94 @@ void ks_status(struct ks_response *resp,
                enum ks_res r,
                const char *fmt,
                ...) __attribute__((format(printf, 6, 7)));
-/* Deletes an object as the API would (with s->mu held): pods gracefully,
+/* A new Status object; details {name, kind r, group} when name is set. */
+json_t *
+ks_status_json(int code, const char *reason, const char *name, enum ks_res r, const char *msg);
+/* Replies status with body (stolen) as compact JSON. */
+void ks_reply_json(struct ks_response *resp, int status, json_t *body);
+/* Replies obj (borrowed), or a one-row Table when the request asks for one. */
+void ks_reply_object(
+    struct ks_response *resp, int status, enum ks_res r, const struct ks_request *rq, json_t *obj);
+void ks_not_found(struct ks_response *resp, enum ks_res r, const char *name);
+void ks_bad_request(struct ks_response *resp, const char *msg);
+bool ks_wants_table(const struct ks_request *rq);
+bool ks_is_dry_run(const struct ks_request *rq);
+
+/* The labelSelector and fieldSelector of a request. */
+struct ks_filters {
+    struct ks_selector *labels, *fields;
+};
+/* Parses them for resource r; on a bad selector replies 400 and returns false. */
+bool ks_filters_parse(struct ks_filters *f,
+                      enum ks_res r,
+                      const struct ks_request *rq,
+                      struct ks_response *resp);
+void ks_filters_free(struct ks_filters *f);
+bool ks_filters_match(const struct ks_filters *f, const json_t *obj);
+/* ks_filters_match for ks_list_match (payload: the struct ks_filters). */
+bool ks_filters_match_cb(const json_t *obj, void *payload);
+
+/* ---- kubesim_discovery.c ---- */
+
+/* Answers a GET of a discovery path; false when path is not one. */
+bool ks_api_discovery(const char *path, struct ks_response *resp);
+
+/* ---- kubesim_valid.c: checks and defaults (with s->mu held) ---- */
+
+/* The causes of a 422 Invalid: an array of {reason, message, field}. */
+struct ks_causes {
+    json_t *arr;
+};
+void ks_cause(struct ks_causes *c, const char *field, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Appends to c what is wrong with obj, an object of kind r. */
+void ks_validate(enum ks_res r, const json_t *obj, struct ks_causes *c);
+/* Replies 422 Invalid when c has causes; returns true when it did. */
+bool ks_reply_invalid(struct ks_response *resp,
+                      enum ks_res r,
+                      const char *name,
+                      struct ks_causes *c);
+/* Fills the defaults a real API server adds on create (old NULL) and update. */
+void ks_apply_defaults(struct kubesim *s, enum ks_res r, json_t *obj, const json_t *old);
+/* The status a new object of kind r starts with. */
+void ks_initial_status(enum ks_res r, json_t *obj);
+/* Decodes the JSON body; replies 400 or 415 and returns NULL when it cannot. */
+json_t *ks_parse_body(const struct ks_request *rq, struct ks_response *resp);
+/* Checks the shape every body of kind r needs; replies 400 and returns false otherwise. */
+bool ks_check_kind(enum ks_res r, json_t *obj, struct ks_response *resp);
+/* True when namespace ns exists; replies 404 otherwise. */
+bool ks_ns_exists(struct kubesim *s, const char *ns, struct ks_response *resp);
+
+/* ---- kubesim_delete.c (with s->mu held) ---- */
+
+/* Deletes an object as the API would: pods gracefully,
  * propagation "Background", "Foreground" or "Orphan". */
 void ks_delete_object(
     struct kubesim *s, enum ks_res r, json_t *obj, const char *propagation, long grace_s);
+/* DELETE of one object (obj borrowed) and of a collection. */
+void ks_api_delete(struct kubesim *s,
+                   const struct ks_request *rq,
+                   const struct ks_route *rt,
+                   struct ks_response *resp,
+                   json_t *obj);
+void ks_api_delete_collection(struct kubesim *s,
+                              const struct ks_request *rq,
+                              const struct ks_route *rt,
+                              struct ks_response *resp);
+
+/* ---- kubesim_event.c ---- */
+
 /* Records a v1 Event about obj (with s->mu held). */
 void ks_emit_event(
     struct kubesim *s, const json_t *obj, const char *type, const char *reason, const char *msg);
+
+/* ---- kubesim_metrics.c ---- */
+
+/* The metrics.k8s.io API (with s->mu held). */
+void ks_api_metrics(struct kubesim *s,
+                    const struct ks_request *rq,
+                    const struct ks_route *rt,
+                    struct ks_response *resp);
 
 /* ---- kubesim_table.c ---- */
 

@@ -228,9 +228,10 @@ static json_t *event_cells(const json_t *e)
                      (json_int_t)ks_int(e, "count", 1), ks_str(e, "metadata.name"));
 }
 
-json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_object)
+/* The column definitions of r, as the real server's printers define them. */
+static json_t *columns(enum ks_res r)
 {
-    json_t *cols = json_array(), *rows = json_array();
+    json_t *cols = json_array();
     const char *name_desc = "Name must be unique within a namespace.";
     if (r != KS_EVENTS)
         col(cols, "Name", "string", 0, name_desc);
@@ -313,58 +314,71 @@ json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_obje
         col(cols, "Age", "string", 0, "CreationTimestamp");
         break;
     }
+    return cols;
+}
+
+/* The cells of one row for o, an object of kind r. */
+static json_t *cells_of(enum ks_res r, const json_t *o)
+{
+    json_t *cells;
+    char a[32];
+    switch (r) {
+    case KS_PODS:
+        cells = pod_cells(o);
+        break;
+    case KS_DEPLOYMENTS:
+    case KS_REPLICASETS:
+        cells = workload_cells(r, o);
+        break;
+    case KS_SERVICES:
+        cells = service_cells(o);
+        break;
+    case KS_PVCS:
+        cells = pvc_cells(o);
+        break;
+    case KS_EVENTS:
+        cells = event_cells(o);
+        break;
+    case KS_CONFIGMAPS:
+    case KS_SECRETS: {
+        age(a, sizeof a, o);
+        json_int_t n = (json_int_t)(json_object_size(json_object_get(o, "data")) +
+                                    json_object_size(json_object_get(o, "binaryData")));
+        if (r == KS_SECRETS)
+            cells = json_pack("[s,s,I,s]", ks_str(o, "metadata.name"),
+                              ks_str(o, "type") ? ks_str(o, "type") : "Opaque", n, a);
+        else
+            cells = json_pack("[s,I,s]", ks_str(o, "metadata.name"), n, a);
+        break;
+    }
+    case KS_NETPOLS: {
+        age(a, sizeof a, o);
+        char *sel = join_labels(ks_at(o, "spec.podSelector.matchLabels"));
+        cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"), sel, a);
+        free(sel);
+        break;
+    }
+    case KS_NAMESPACES:
+        age(a, sizeof a, o);
+        cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"),
+                          ks_str(o, "status.phase") ? ks_str(o, "status.phase") : "Active", a);
+        break;
+    default:
+        age(a, sizeof a, o);
+        cells = json_pack("[s,s]", ks_str(o, "metadata.name"), a);
+        break;
+    }
+    return cells;
+}
+
+json_t *ks_table(enum ks_res r, json_t *items, const char *rv, bool include_object)
+{
+    json_t *cols = columns(r), *rows = json_array();
     size_t i;
     json_t *o;
     json_array_foreach(items, i, o)
     {
-        json_t *cells;
-        char a[32];
-        switch (r) {
-        case KS_PODS:
-            cells = pod_cells(o);
-            break;
-        case KS_DEPLOYMENTS:
-        case KS_REPLICASETS:
-            cells = workload_cells(r, o);
-            break;
-        case KS_SERVICES:
-            cells = service_cells(o);
-            break;
-        case KS_PVCS:
-            cells = pvc_cells(o);
-            break;
-        case KS_EVENTS:
-            cells = event_cells(o);
-            break;
-        case KS_CONFIGMAPS:
-        case KS_SECRETS: {
-            age(a, sizeof a, o);
-            json_int_t n = (json_int_t)(json_object_size(json_object_get(o, "data")) +
-                                        json_object_size(json_object_get(o, "binaryData")));
-            if (r == KS_SECRETS)
-                cells = json_pack("[s,s,I,s]", ks_str(o, "metadata.name"),
-                                  ks_str(o, "type") ? ks_str(o, "type") : "Opaque", n, a);
-            else
-                cells = json_pack("[s,I,s]", ks_str(o, "metadata.name"), n, a);
-            break;
-        }
-        case KS_NETPOLS: {
-            age(a, sizeof a, o);
-            char *sel = join_labels(ks_at(o, "spec.podSelector.matchLabels"));
-            cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"), sel, a);
-            free(sel);
-            break;
-        }
-        case KS_NAMESPACES:
-            age(a, sizeof a, o);
-            cells = json_pack("[s,s,s]", ks_str(o, "metadata.name"),
-                              ks_str(o, "status.phase") ? ks_str(o, "status.phase") : "Active", a);
-            break;
-        default:
-            age(a, sizeof a, o);
-            cells = json_pack("[s,s]", ks_str(o, "metadata.name"), a);
-            break;
-        }
+        json_t *cells = cells_of(r, o);
         json_t *obj;
         if (include_object) {
             obj = json_deep_copy(o);
