@@ -319,11 +319,14 @@ static void handle_create(struct kubesim *s,
         json_object_del(md, "namespace");
     }
     const char *gen = json_string_value(json_object_get(md, "generateName"));
-    if (!json_string_value(json_object_get(md, "name")) && gen) {
+    const char *given = json_string_value(json_object_get(md, "name"));
+    if ((!given || !*given) && gen && *gen) {
+        /* As the real name generator: the prefix cut to 58 characters, then
+         * 5 random ones (so a generated name still fits a 63-character label). */
         for (int tries = 0; tries < 8; tries++) {
             char sfx[6], name[300];
             ks_rand_suffix(s, sfx, 5);
-            snprintf(name, sizeof name, "%s%s", gen, sfx);
+            snprintf(name, sizeof name, "%.58s%s", gen, sfx);
             json_object_set_new(md, "name", json_string(name));
             if (!ks_get(s, r, rt->ns, name))
                 break;
@@ -753,8 +756,7 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
                                      "the server could not find the requested resource"));
         return;
     }
-    const char *w = ks_query_get(&rq->q, "watch");
-    bool watch = rt.watch_prefix || (w && (!strcmp(w, "1") || !strcmp(w, "true")));
+    bool watch = rt.watch_prefix || ks_query_bool(&rq->q, "watch");
     if (!strcmp(m, "GET") && watch && !rt.sub[0])
         start_watch(rq, &rt, resp);
     else if (!rt.name[0])

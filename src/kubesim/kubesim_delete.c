@@ -120,28 +120,77 @@ void ks_delete_object(
 
 /* ---- delete ---- */
 
-static void
-delete_options(const struct ks_request *rq, const char **prop, long *grace, json_t **body_out)
+/* DeleteOptions, from the query string and the body (the body wins). */
+struct delete_opts {
+    const char *prop; /* propagationPolicy or NULL; borrowed from the request or body */
+    long grace;       /* gracePeriodSeconds; -1 when not given */
+    json_t *body;     /* the decoded body (owned) or NULL */
+};
+
+/* Reads the DeleteOptions of rq into o; on a bad one replies 400 or 422 and
+ * returns false.  Free o->body with json_decref() either way. */
+static bool delete_options(const struct ks_request *rq,
+                           enum ks_res r,
+                           struct delete_opts *o,
+                           struct ks_response *resp)
 {
-    *body_out = NULL;
-    *prop = ks_query_get(&rq->q, "propagationPolicy");
-    *grace = -1;
-    const char *g = ks_query_get(&rq->q, "gracePeriodSeconds");
-    if (g && *g)
-        *grace = atol(g);
-    if (rq->body && rq->body_len) {
-        json_t *b = json_loadb(rq->body, rq->body_len, 0, NULL);
-        if (json_is_object(b)) {
-            const char *p = json_string_value(json_object_get(b, "propagationPolicy"));
-            if (p)
-                *prop = p;
-            if (json_is_integer(json_object_get(b, "gracePeriodSeconds")))
-                *grace = (long)json_integer_value(json_object_get(b, "gracePeriodSeconds"));
-            if (json_is_true(json_object_get(b, "orphanDependents")))
-                *prop = "Orphan";
-        }
-        *body_out = b;
+    char msg[400];
+    int64_t g = -1;
+    const char *gq = ks_query_get(&rq->q, "gracePeriodSeconds");
+    const char *oq = ks_query_get(&rq->q, "orphanDependents");
+    bool has_orphan = oq != NULL, orphan = ks_query_bool(&rq->q, "orphanDependents");
+    bool has_grace = gq != NULL;
+    memset(o, 0, sizeof *o);
+    o->prop = ks_query_get(&rq->q, "propagationPolicy");
+    if (gq && ty_str_to_i64(gq, INT64_MIN, INT64_MAX, &g) != 0) {
+        snprintf(msg, sizeof msg, "gracePeriodSeconds: invalid value \"%.200s\": not an integer",
+                 gq);
+        ks_bad_request(resp, msg);
+        return false;
     }
+    if (rq->body && rq->body_len) {
+        json_error_t je;
+        json_t *v;
+        o->body = json_loadb(rq->body, rq->body_len, 0, &je);
+        if (!json_is_object(o->body)) {
+            snprintf(msg, sizeof msg, "DeleteOptions: line %d, column %d: %s", je.line, je.column,
+                     o->body ? "not a JSON object" : je.text);
+            ks_bad_request(resp, msg);
+            return false;
+        }
+        if ((v = json_object_get(o->body, "propagationPolicy")) && json_is_string(v))
+            o->prop = json_string_value(v);
+        if ((v = json_object_get(o->body, "gracePeriodSeconds")) && json_is_integer(v)) {
+            g = json_integer_value(v);
+            has_grace = true;
+        }
+        if ((v = json_object_get(o->body, "orphanDependents")) && json_is_boolean(v)) {
+            orphan = json_is_true(v);
+            has_orphan = true;
+        }
+    }
+    if (has_orphan && o->prop) {
+        snprintf(msg, sizeof msg,
+                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Invalid value: "
+                 "\"%.100s\": orphanDependents and deletionPropagation cannot be both set",
+                 o->prop);
+        ks_reply_json(resp, 422, ks_status_json(422, "Invalid", NULL, r, msg));
+        return false;
+    }
+    if (orphan)
+        o->prop = "Orphan";
+    if (o->prop && strcmp(o->prop, "Background") && strcmp(o->prop, "Foreground") &&
+        strcmp(o->prop, "Orphan")) {
+        snprintf(msg, sizeof msg,
+                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported "
+                 "value: \"%.200s\": supported values: \"Foreground\", \"Background\", \"Orphan\"",
+                 o->prop);
+        ks_reply_json(resp, 422, ks_status_json(422, "Invalid", NULL, r, msg));
+        return false;
+    }
+    /* A negative grace period counts as 1 s on the delete path (apiserver BeforeDelete). */
+    o->grace = !has_grace ? -1 : g < 0 ? 1 : (long)g;
+    return true;
 }
 
 void ks_api_delete(struct kubesim *s,
@@ -151,11 +200,10 @@ void ks_api_delete(struct kubesim *s,
                    json_t *obj)
 {
     enum ks_res r = rt->res;
-    const char *prop;
-    long grace;
-    json_t *opts;
-    delete_options(rq, &prop, &grace, &opts);
-    json_t *pre = json_object_get(opts, "preconditions");
+    struct delete_opts o;
+    if (!delete_options(rq, r, &o, resp))
+        goto out;
+    json_t *pre = json_object_get(o.body, "preconditions");
     const char *puid = ks_str(pre, "uid"), *prv = ks_str(pre, "resourceVersion");
     char q[96];
     if ((puid && strcmp(puid, ks_str(obj, "metadata.uid"))) ||
@@ -168,19 +216,9 @@ void ks_api_delete(struct kubesim *s,
                          "precondition does not match");
         goto out;
     }
-    if (prop && strcmp(prop, "Background") && strcmp(prop, "Foreground") &&
-        strcmp(prop, "Orphan")) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: "
-                 "Unsupported value: \"%s\"",
-                 prop);
-        ks_reply_json(resp, 422, ks_status_json(422, "Invalid", NULL, r, msg));
-        goto out;
-    }
     json_t *keep = json_incref(obj);
     if (!ks_is_dry_run(rq))
-        ks_delete_object(s, r, obj, prop, grace);
+        ks_delete_object(s, r, obj, o.prop, o.grace);
     json_t *now = ks_get(s, r, rt->ns[0] ? rt->ns : NULL, rt->name);
     if (r == KS_PODS || r == KS_NAMESPACES || (now && ks_at(now, "metadata.deletionTimestamp"))) {
         ks_reply_object(resp, 200, r, rq, now ? now : keep);
@@ -194,7 +232,7 @@ void ks_api_delete(struct kubesim *s,
     }
     json_decref(keep);
 out:
-    json_decref(opts);
+    json_decref(o.body);
 }
 
 void ks_api_delete_collection(struct kubesim *s,
@@ -206,20 +244,22 @@ void ks_api_delete_collection(struct kubesim *s,
     enum ks_res r = rt->res;
     if (!ks_filters_parse(&f, r, rq, resp))
         return;
-    const char *prop;
-    long grace;
-    json_t *opts;
-    delete_options(rq, &prop, &grace, &opts);
+    struct delete_opts o;
+    if (!delete_options(rq, r, &o, resp)) {
+        json_decref(o.body);
+        ks_filters_free(&f);
+        return;
+    }
     json_t *all = ks_list_match(s, r, rt->ns[0] ? rt->ns : NULL, f.labels, ks_filters_match_cb, &f);
     size_t i;
     json_t *v;
     json_array_foreach(all, i, v)
     {
         if (!ks_is_dry_run(rq))
-            ks_delete_object(s, r, v, prop, grace);
+            ks_delete_object(s, r, v, o.prop, o.grace);
     }
     json_decref(all);
-    json_decref(opts);
+    json_decref(o.body);
     ks_filters_free(&f);
     json_t *st = ks_status_json(200, "", NULL, r, "");
     json_object_del(st, "reason");

@@ -69,8 +69,17 @@ static json_t *group_json(const char *name, const char *version)
                      version);
 }
 
-bool ks_api_discovery(const char *path, struct ks_response *resp)
+bool ks_api_discovery(const char *raw_path, struct ks_response *resp)
 {
+    /* The real server's discovery routes answer with and without a trailing
+     * slash (the Python client asks for /version/). */
+    char path[64];
+    size_t n = strlen(raw_path);
+    if (n >= sizeof path)
+        return false;
+    memcpy(path, raw_path, n + 1);
+    if (n > 1 && path[n - 1] == '/')
+        path[n - 1] = 0;
     if (!strcmp(path, "/version")) {
         ks_reply_json(resp, 200,
                       json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "major", "1", "minor",

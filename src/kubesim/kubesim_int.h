@@ -185,6 +185,15 @@ bool ks_selector_is_empty(const struct ks_selector *sel);
  * the next one's key (value in *value), then NULL. */
 const char *ks_selector_pinned(const struct ks_selector *sel, int *i, const char **value);
 void ks_selector_free(struct ks_selector *sel);
+/* The name rules of apimachinery's validation.go.  Each kind's names follow
+ * one (ks_res_name_rule): most are DNS-1123 subdomains (up to 253
+ * characters, dots allowed, no limit per label), Namespaces DNS-1123 labels
+ * and Services RFC 1035 labels (63, starting with a letter). */
+enum ks_name_rule { KS_NAME_SUBDOMAIN, KS_NAME_LABEL, KS_NAME_DNS1035_LABEL };
+/* What is wrong with name s under rule: 0, 1 or 2 messages (too long, not
+ * the pattern), worded as the real server words them, into msgs (static
+ * strings).  Returns their count. */
+int ks_name_problems(enum ks_name_rule rule, const char *s, const char *msgs[2]);
 /* Validation of names and labels; return NULL when valid, else a message. */
 const char *ks_check_dns1123_subdomain(const char *s);
 const char *ks_check_dns1123_label(const char *s);
@@ -210,6 +219,11 @@ struct ks_query {
 void ks_query_parse(struct ks_query *q, const char *qs);
 /* The value of the first key, borrowed from q; NULL when absent. */
 const char *ks_query_get(const struct ks_query *q, const char *key);
+/* A boolean parameter as the API server's parameter codec reads it
+ * (apimachinery runtime.Convert_Slice_string_To_bool): absent, "0" or "false"
+ * in any case is false, anything else, the empty string included, is true.
+ * So `watch=1`, `watch=true`, `watch=True` and `watch=` all ask for a watch. */
+bool ks_query_bool(const struct ks_query *q, const char *key);
 void ks_query_free(struct ks_query *q);
 
 /* What an API path names: /api/v1/namespaces/NS/pods/NAME/SUB and the like. */

@@ -1,7 +1,7 @@
 /*
  * kubesim_route.c - how the simulated cluster reads a request line: the query
  * string (form-decoded, as the API server's url.ParseQuery does), the
- * booleans in it (Go's strconv.ParseBool), and the API path, split into the
+ * booleans in it (as apimachinery's parameter codec reads them), and the API path, split into the
  * resource, namespace, name and subresource it names.  Pure functions on
  * strings, with no store access, so the request parser can be tested and
  * fuzzed on its own.
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- query strings ---- */
 
@@ -67,6 +68,12 @@ const char *ks_query_get(const struct ks_query *q, const char *key)
         if (!strcmp(q->keys[i], key))
             return q->vals[i];
     return NULL;
+}
+
+bool ks_query_bool(const struct ks_query *q, const char *key)
+{
+    const char *v = ks_query_get(q, key);
+    return v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
 }
 
 void ks_query_free(struct ks_query *q)

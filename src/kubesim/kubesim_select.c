@@ -37,65 +37,86 @@ static bool is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static const char *
-check_label_like(const char *s, size_t n, bool lower_only, bool dots, bool letter_first, size_t max)
+/* [a-z0-9]([-a-z0-9]*[a-z0-9])?, with letter_first [a-z]([-a-z0-9]*[a-z0-9])?:
+ * one label of n bytes, without a length limit. */
+static bool label_ok(const char *s, size_t n, bool letter_first)
 {
     if (n == 0)
-        return "must not be empty";
-    if (n > max)
-        return max == 63 ? "must be no more than 63 characters"
-                         : "must be no more than 253 characters";
+        return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        bool ok =
-            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || (dots && c == '.');
-        if (!ok)
-            return lower_only ? "must consist of lower case alphanumeric characters, '-' or '.'"
-                              : "invalid character";
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
     }
     if (letter_first && !(s[0] >= 'a' && s[0] <= 'z'))
-        return "must start with an alphabetic character";
-    if (!is_alnum(s[0]) || !is_alnum(s[n - 1]))
-        return "must start and end with an alphanumeric character";
-    return NULL;
+        return false;
+    return s[0] != '-' && s[n - 1] != '-';
+}
+
+/* Dot-separated labels, each label_ok: the DNS-1123 subdomain pattern. */
+static bool subdomain_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || s[n - 1] == '.')
+        return false;
+    for (const char *p = s; *p;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (!label_ok(p, len, false))
+            return false;
+        p += len + (dot ? 1 : 0);
+    }
+    return true;
+}
+
+static const char subdomain_msg[] =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+static const char label_msg[] =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+static const char dns1035_msg[] =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+int ks_name_problems(enum ks_name_rule rule, const char *s, const char *msgs[2])
+{
+    size_t n = strlen(s), max = rule == KS_NAME_SUBDOMAIN ? 253 : 63;
+    int k = 0;
+    bool ok =
+        rule == KS_NAME_SUBDOMAIN ? subdomain_ok(s) : label_ok(s, n, rule == KS_NAME_DNS1035_LABEL);
+    if (n > max)
+        msgs[k++] = max == 63 ? "must be no more than 63 characters"
+                              : "must be no more than 253 characters";
+    if (!ok)
+        msgs[k++] = rule == KS_NAME_SUBDOMAIN ? subdomain_msg
+                    : rule == KS_NAME_LABEL   ? label_msg
+                                              : dns1035_msg;
+    return k;
+}
+
+static const char *first_problem(enum ks_name_rule rule, const char *s)
+{
+    const char *msgs[2];
+    return ks_name_problems(rule, s, msgs) > 0 ? msgs[0] : NULL;
 }
 
 const char *ks_check_dns1123_label(const char *s)
 {
-    const char *m = check_label_like(s, strlen(s), true, false, false, 63);
-    return m ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-               "or '-', and must start and end with an alphanumeric character (max 63)"
-             : NULL;
+    return first_problem(KS_NAME_LABEL, s);
 }
 
 const char *ks_check_dns1035_label(const char *s)
 {
-    const char *m = check_label_like(s, strlen(s), true, false, true, 63);
-    return m ? "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-               "start with an alphabetic character, and end with an alphanumeric character"
-             : NULL;
+    return first_problem(KS_NAME_DNS1035_LABEL, s);
 }
 
 const char *ks_check_dns1123_subdomain(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        goto bad;
-    for (const char *p = s; *p;) {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        if (check_label_like(p, len, true, false, false, 63))
-            goto bad;
-        p += len;
-        if (*p == '.')
-            p++;
-        if (dot && !*p)
-            goto bad;
-    }
-    return NULL;
-bad:
-    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-           "'-' or '.', and must start and end with an alphanumeric character";
+    return first_problem(KS_NAME_SUBDOMAIN, s);
 }
 
 static bool qualified_name_ok(const char *s, size_t n)

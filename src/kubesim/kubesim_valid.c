@@ -84,24 +84,29 @@ static void check_pod_spec(struct ks_causes *c, const json_t *spec, const char *
     }
 }
 
+/* The name rule of each kind, as its Validate<Kind>Name in the real server:
+ * Services are RFC 1035 labels (they become DNS names), Namespaces DNS-1123
+ * labels, everything else DNS-1123 subdomains. */
+static enum ks_name_rule name_rule(enum ks_res r)
+{
+    return r == KS_SERVICES     ? KS_NAME_DNS1035_LABEL
+           : r == KS_NAMESPACES ? KS_NAME_LABEL
+                                : KS_NAME_SUBDOMAIN;
+}
+
 void ks_validate(enum ks_res r, const json_t *obj, struct ks_causes *c)
 {
     const json_t *md = json_object_get(obj, "metadata");
     const char *name = ks_str(obj, "metadata.name");
-    const char *m = NULL;
+    const char *msgs[2];
     if (!name || !*name) {
         ks_cause(c, "metadata.name", "FieldValueRequired",
-                 "Required value: name or generateName "
-                 "is required");
+                 "Required value: name or generateName is required");
     } else {
-        if (r == KS_SERVICES)
-            m = ks_check_dns1035_label(name);
-        else if (r == KS_NAMESPACES)
-            m = ks_check_dns1123_label(name);
-        else
-            m = ks_check_dns1123_subdomain(name);
-        if (m)
-            ks_cause(c, "metadata.name", "FieldValueInvalid", "Invalid value: \"%s\": %s", name, m);
+        int n = ks_name_problems(name_rule(r), name, msgs);
+        for (int i = 0; i < n; i++)
+            ks_cause(c, "metadata.name", "FieldValueInvalid", "Invalid value: \"%s\": %s", name,
+                     msgs[i]);
     }
     check_labels(c, md, "metadata");
     const json_t *spec = json_object_get(obj, "spec");

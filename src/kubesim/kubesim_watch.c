@@ -91,8 +91,7 @@ static bool watch_open(struct watch *w, const struct ks_request *rq)
             w->f.fields = byname;
         }
     }
-    const char *bm = ks_query_get(&rq->q, "allowWatchBookmarks");
-    w->bookmarks = bm && (!strcmp(bm, "true") || !strcmp(bm, "1"));
+    w->bookmarks = ks_query_bool(&rq->q, "allowWatchBookmarks");
     w->table = ks_wants_table(rq);
     return true;
 }

@@ -87,8 +87,20 @@ START_TEST(test_discovery)
     r = sim_req(S, "GET", "/apis", NULL);
     ck_assert_str_eq(sim_str(r.json, "groups.0.name"), "apps");
     sim_reply_free(&r);
-    static const char *const paths[] = {"/api", "/apis/apps/v1", "/apis/networking.k8s.io/v1",
-                                        "/apis/metrics.k8s.io/v1beta1", NULL};
+    /* With a trailing slash too, as the real routes answer (the Python client's
+     * VersionApi asks for /version/). */
+    r = sim_req(S, "GET", "/version/", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "gitVersion"), "v1.32.0-kubesim");
+    sim_reply_free(&r);
+    static const char *const paths[] = {"/api",
+                                        "/api/",
+                                        "/apis/",
+                                        "/apis/apps/v1",
+                                        "/apis/apps/v1/",
+                                        "/apis/networking.k8s.io/v1",
+                                        "/apis/metrics.k8s.io/v1beta1",
+                                        NULL};
     for (const char *const *p = paths; *p; p++) {
         r = sim_req(S, "GET", *p, NULL);
         ck_assert_msg(r.status == 200, "%s: %ld", *p, r.status);
@@ -205,6 +217,48 @@ START_TEST(test_validation)
     ck_assert_int_eq(r.status, 422);
     sim_reply_free(&r);
 
+    /* Names: each kind's rule, as apimachinery's validation.go.  DNS-1123
+     * subdomains (Secrets, ConfigMaps, Deployments...) reach 253 characters with
+     * no limit per label; Services are RFC 1035 labels of at most 63. */
+    char name[300], body[700];
+    memset(name, 'a', 253);
+    name[253] = 0;
+    memcpy(name + 100, ".b", 2);
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\"},\"stringData\":{\"k\":\"v\"}}",
+             name);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/secrets", body);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    sim_reply_free(&r);
+    memset(name, 'c', 200);
+    name[200] = 0;
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\"}}", name);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", body);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    sim_reply_free(&r);
+    memset(name, 'd', 254);
+    name[254] = 0;
+    snprintf(body, sizeof body, "{\"metadata\":{\"name\":\"%s\"}}", name);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/secrets", body);
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_msg(strstr(sim_str(r.json, "details.causes.0.message"),
+                         "must be no more than 253 characters") != NULL,
+                  "%s", r.body);
+    sim_reply_free(&r);
+    memset(name, 'e', 64);
+    name[64] = 0;
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"ports\":[{\"port\":80}]}}", name);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/services", body);
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_msg(strstr(r.body, "must be no more than 63 characters") != NULL, "%s", r.body);
+    sim_reply_free(&r);
+    name[63] = 0;
+    snprintf(body, sizeof body,
+             "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"ports\":[{\"port\":80}]}}", name);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/services", body);
+    ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+    sim_reply_free(&r);
+
     r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", "{\"metadata\":");
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(sim_str(r.json, "reason"), "BadRequest");
@@ -232,6 +286,16 @@ START_TEST(test_generate_name_and_dry_run)
     ck_assert(strncmp(name, "tok-", 4) == 0 && strlen(name) == 9);
     ck_assert_str_eq(sim_str(r.json, "data.k"), "aGVsbG8=");
     ck_assert_str_eq(sim_str(r.json, "type"), "Opaque");
+    sim_reply_free(&r);
+    /* A long prefix is cut to 58 characters, so the name stays a 63-character label. */
+    char body[400], prefix[101];
+    memset(prefix, 'p', 100);
+    prefix[100] = 0;
+    snprintf(body, sizeof body, "{\"metadata\":{\"generateName\":\"%s\"}}", prefix);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps", body);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_int_eq(strlen(sim_str(r.json, "metadata.name")), 63);
+    ck_assert(strncmp(sim_str(r.json, "metadata.name"), prefix, 58) == 0);
     sim_reply_free(&r);
 
     r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
@@ -518,10 +582,19 @@ START_TEST(test_malformed)
          "application/merge-patch+json", 400},
         {"PUT", "/api/v1/namespaces/default/configmaps/x", "{\"metadata\":{\"name\":\"q\"}}", NULL,
          400},
-        {"DELETE", "/api/v1/namespaces/default/configmaps/x", "{garbage", NULL, 200},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x", "{garbage", NULL, 400},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x", "[1]", NULL, 400},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x?gracePeriodSeconds=soon", NULL, NULL,
+         400},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x?propagationPolicy=Sideways", NULL, NULL,
+         422},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x",
+         "{\"orphanDependents\":false,\"propagationPolicy\":\"Background\"}", NULL, 422},
+        {"DELETE", "/api/v1/namespaces/default/configmaps/x?gracePeriodSeconds=-5", NULL, NULL,
+         200},
         {"DELETE", "/api/v1/namespaces/default/configmaps/x", NULL, NULL, 404},
         {"DELETE", "/api/v1/namespaces/default/configmaps?propagationPolicy=Sideways", NULL, NULL,
-         200},
+         422},
         {"POST", "/apis/apps/v1/namespaces/default/deployments/x/scale", "{}", NULL, 404},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

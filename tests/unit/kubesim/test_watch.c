@@ -99,6 +99,49 @@ START_TEST(test_synthetic_added)
 }
 END_TEST
 
+/* Booleans in the query as the API server reads them (apimachinery's
+ * Convert_Slice_string_To_bool): the Python client sends watch=True, and
+ * anything but absent, "0" or "false" asks for a watch. */
+START_TEST(test_watch_booleans)
+{
+    static const char *const yes[] = {"True", "TRUE", "t", "1", "", "yes", NULL};
+    static const char *const no[] = {"0", "false", "False", "FALSE", NULL};
+    make_cm("b1", "{\"w\":\"1\"}");
+    for (const char *const *v = yes; *v; v++) {
+        char path[256];
+        snprintf(path, sizeof path,
+                 "/api/v1/namespaces/default/configmaps?watch=%s&timeoutSeconds=1", *v);
+        json_t *ev = watch(path, 1, 5000, NULL);
+        ck_assert_msg(json_array_size(ev) == 1, "watch=%s", *v);
+        ck_assert_str_eq(sim_str(ev, "0.type"), "ADDED");
+        ck_assert_str_eq(sim_str(ev, "0.object.metadata.name"), "b1");
+        json_decref(ev);
+    }
+    for (const char *const *v = no; *v; v++) {
+        char path[256];
+        snprintf(path, sizeof path, "/api/v1/namespaces/default/configmaps?watch=%s", *v);
+        struct sim_reply r = sim_req(S, "GET", path, NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(!strcmp(sim_str(r.json, "kind"), "ConfigMapList"), "watch=%s: %s", *v,
+                      r.body);
+        sim_reply_free(&r);
+    }
+    /* allowWatchBookmarks=True gives bookmarks too. */
+    json_t *ev = watch("/api/v1/namespaces/default/configmaps?watch=True&resourceVersion=1&"
+                       "allowWatchBookmarks=True&timeoutSeconds=2",
+                       5, 5000, NULL);
+    bool bookmark = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e)
+    {
+        bookmark |= !strcmp(sim_str(e, "type"), "BOOKMARK");
+    }
+    ck_assert_msg(bookmark, "no BOOKMARK with allowWatchBookmarks=True");
+    json_decref(ev);
+}
+END_TEST
+
 START_TEST(test_replay_and_selector)
 {
     make_cm("keep", "{\"team\":\"a\"}");
@@ -358,6 +401,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_synthetic_added);
+    tcase_add_test(tc, test_watch_booleans);
     tcase_add_test(tc, test_replay_and_selector);
     tcase_add_test(tc, test_live_event);
     tcase_add_test(tc, test_bookmarks);
