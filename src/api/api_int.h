@@ -77,6 +77,11 @@ struct api_resp {
     /* Content-Security-Policy for HTML pages; borrowed (static or kept for
      * the process's life); NULL = none.  api_error_fill() resets it. */
     const char *csp;
+    /* Owned; NULL = none.  When the request fails, api_error_fill() adds
+     * these fields to the error object of the /v1 reply (beside code and
+     * message), so a handler can say more than a message (the sessions
+     * holding a full limit); a successful reply ignores it. */
+    json_t *error_detail;
 };
 
 typedef int (*api_handler_fn)(struct api_req *req, struct api_resp *resp, struct ty_error *err);

@@ -571,6 +571,7 @@ out:
              resp.status ? resp.status : 200, secs * 1000, req.who.user);
     json_decref(req.json);
     json_decref(resp.json);
+    json_decref(resp.error_detail);
     free(resp.text);
     free(body);
     return resp.status ? resp.status : 200;

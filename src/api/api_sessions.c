@@ -268,6 +268,46 @@ int api_stop(struct api_req *req, const char *id, const char *reason, struct ty_
     return rc;
 }
 
+/* A launch refused by a full limit of the user's own (per user, or the
+ * app's count): the reply names the sessions holding the slots, in the
+ * message (the first, and how to stop it) and as `error.sessions` (each as
+ * GET /v1/sessions/{id} shows it), with `error.limit` saying which limit it
+ * is, so a client can offer the running session instead of a bare refusal.
+ * Returns TY_ELIMIT with err rewritten, or the store's error. */
+static int limit_refusal(struct api_req *req,
+                         struct api_resp *resp,
+                         const char *user,
+                         const char *app,
+                         struct ty_error *err)
+{
+    struct store_page pg;
+    enum session_limit which = SESSION_LIMIT_NONE;
+    char said[sizeof(err->msg)];
+    ty_strlcpy(said, err->msg, sizeof(said));
+    if (session_limit_holders(&pg, &which, req->srv->svc, user, app, NULL) < 0)
+        return ty_error_set(err, TY_ELIMIT, "%s", said);
+    json_t *items = json_array();
+    for (size_t i = 0; i < pg.n; i++)
+        json_array_append_new(items, api_session_json(&pg.items[i]));
+    json_decref(resp->error_detail);
+    resp->error_detail =
+        json_pack("{s:s, s:o}", "limit", session_limit_name(which), "sessions", items);
+    if (pg.n == 1)
+        ty_error_set(err, TY_ELIMIT,
+                     "%s; session %s (%s) holds it: open it, or stop it (DELETE "
+                     "/v1/sessions/%s) and launch again",
+                     said, pg.items[0].id, store_state_name(pg.items[0].state), pg.items[0].id);
+    else if (pg.n > 1)
+        ty_error_set(err, TY_ELIMIT,
+                     "%s; held by %zu sessions, the newest %s: stop one (DELETE "
+                     "/v1/sessions/{id}) and launch again",
+                     said, pg.n, pg.items[0].id);
+    else
+        ty_error_set(err, TY_ELIMIT, "%s", said);
+    store_page_cleanup(&pg);
+    return TY_ELIMIT;
+}
+
 static int sessions_create(struct api_req *req, struct api_resp *resp, struct ty_error *err)
 {
     struct session_label *labels = NULL;
@@ -311,6 +351,8 @@ static int sessions_create(struct api_req *req, struct api_resp *resp, struct ty
     lr.n_labels = nl;
     lr.actor = actor;
     rc = api_launch(&s, req, &lr, err);
+    if (rc == TY_ELIMIT)
+        rc = limit_refusal(req, resp, user, lr.app_id, err);
     if (rc < 0)
         goto out;
     snprintf(resp->location, sizeof(resp->location), "/v1/sessions/%s", s.id);

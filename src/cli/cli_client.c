@@ -458,6 +458,30 @@ static void print_session_row(const json_t *s)
            state ? state : "-", created ? created : "-", url ? url : "-");
 }
 
+/* A 429 from a full limit of the user's own names the sessions holding it
+ * (error.sessions): list them on stderr, with the commands that open or
+ * stop one, as JupyterHub points at the running server. */
+static void print_limit_holders(const json_t *reply)
+{
+    const json_t *items = json_object_get(json_object_get(reply, "error"), "sessions");
+    const json_t *s;
+    size_t i;
+    if (!json_array_size(items))
+        return;
+    fprintf(stderr, "tycho: the session%s holding the limit:\n",
+            json_array_size(items) == 1 ? "" : "s");
+    json_array_foreach(items, i, s)
+    {
+        const char *id = json_string_value(json_object_get(s, "id"));
+        const char *state = json_string_value(json_object_get(s, "state"));
+        const char *url = json_string_value(json_object_get(s, "url"));
+        fprintf(stderr, "  %s  %s  %s\n", id ? id : "-", state ? state : "-", url ? url : "-");
+    }
+    const char *first = json_string_value(json_object_get(json_array_get(items, 0), "id"));
+    fprintf(stderr, "tycho: open it at its URL, or stop it (tycho down %s) and launch again\n",
+            first ? first : "ID");
+}
+
 int cli_cmd_launch(int argc, char **argv)
 {
     struct client c;
@@ -491,10 +515,12 @@ int cli_cmd_launch(int argc, char **argv)
     }
     long st = call(&reply, &c, "POST", "/v1/sessions", body);
     int rc = 0;
-    if (st != 201)
+    if (st != 201) {
         rc = report(st, reply, "launch");
-    else
+        print_limit_holders(reply);
+    } else {
         print_session_row(reply);
+    }
     json_decref(body);
     json_decref(reply);
     return rc;

@@ -447,43 +447,119 @@ static void label_objects(json_t *list, const char *id, const struct session_lau
  * launch compiles anything.  A read only: two launches may both pass it, and
  * the store's insert re-checks every limit (per user, per app, global) inside
  * its BEGIN IMMEDIATE transaction, which is what makes them hold across
- * threads and across processes sharing the database. */
+ * threads and across processes sharing the database.  *which (may be NULL)
+ * says which limit is full when the answer is TY_ELIMIT. */
 static int check_limits(struct session_service *svc,
                         struct store *st,
                         const char *username,
                         const char *app_id,
                         int64_t app_count,
+                        enum session_limit *which,
                         struct ty_error *err)
 {
     int64_t n = 0;
     int rc;
 
+    if (which)
+        *which = SESSION_LIMIT_NONE;
     if (svc->max_per_user > 0) {
         if ((rc = store_sessions_count_live(st, username, NULL, &n, err)))
             return rc;
-        if (n >= svc->max_per_user)
+        if (n >= svc->max_per_user) {
+            if (which)
+                *which = SESSION_LIMIT_USER;
             return ty_error_set(err, TY_ELIMIT, "user %s already has %lld session%s (limit %d)",
                                 username, (long long)n, n == 1 ? "" : "s", svc->max_per_user);
+        }
     }
     if (app_count > 0) {
         if ((rc = store_sessions_count_live(st, username, app_id, &n, err)))
             return rc;
-        if (n >= app_count)
+        if (n >= app_count) {
+            if (which)
+                *which = SESSION_LIMIT_APP;
             return ty_error_set(err, TY_ELIMIT,
                                 "user %s already has %lld session%s of app %s (limit %lld, "
                                 "the registry's count)",
                                 username, (long long)n, n == 1 ? "" : "s", app_id,
                                 (long long)app_count);
+        }
     }
     if (svc->max_global > 0) {
         if ((rc = store_sessions_count_live(st, NULL, NULL, &n, err)))
             return rc;
-        if (n >= svc->max_global)
+        if (n >= svc->max_global) {
+            if (which)
+                *which = SESSION_LIMIT_GLOBAL;
             return ty_error_set(err, TY_ELIMIT,
                                 "the platform already runs %lld sessions (limit %d)", (long long)n,
                                 svc->max_global);
+        }
     }
     return 0;
+}
+
+const char *session_limit_name(enum session_limit which)
+{
+    switch (which) {
+    case SESSION_LIMIT_USER:
+        return "user";
+    case SESSION_LIMIT_APP:
+        return "app";
+    case SESSION_LIMIT_GLOBAL:
+        return "global";
+    default:
+        return "none";
+    }
+}
+
+int session_limit_holders(struct store_page *out,
+                          enum session_limit *which_out,
+                          struct session_service *svc,
+                          const char *username,
+                          const char *app_id,
+                          struct ty_error *err)
+{
+    struct registry *reg = NULL;
+    struct store *st = NULL;
+    const json_t *apps = NULL;
+    int64_t app_count = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    *which_out = SESSION_LIMIT_NONE;
+    if (!username || !*username || !app_id || !*app_id)
+        return ty_error_set(err, TY_EINVAL, "limit holders: username and app are required");
+    /* An app the registry does not know (a spec launched by name) has no count. */
+    reg = registry_holder_get(svc->registry);
+    if (registry_apps_get(&apps, reg, svc->context, NULL) == 0)
+        app_count = json_integer_value(json_object_get(registry_app_find(apps, app_id), "count"));
+    registry_put(reg);
+    if ((rc = session_store_get(svc, &st, err)))
+        return rc;
+    /* The limit's own message is not wanted here, only which one is full. */
+    struct ty_error full = TY_ERROR_INIT;
+    rc = check_limits(svc, st, username, app_id, app_count, which_out, &full);
+    if (rc == TY_ELIMIT)
+        rc = 0;
+    else if (rc < 0 && err)
+        *err = full;
+    if (rc < 0)
+        goto out;
+    if (*which_out == SESSION_LIMIT_USER || *which_out == SESSION_LIMIT_APP) {
+        /* The user's own live sessions (of the app, for the app's count). */
+        struct store_query q;
+        memset(&q, 0, sizeof(q));
+        q.username = username;
+        q.app_id = *which_out == SESSION_LIMIT_APP ? app_id : NULL;
+        q.states = STORE_STATES_LIVE;
+        q.limit = 20;
+        q.skip_total = true;
+        rc = store_session_list(st, &q, out, err);
+    }
+out:
+    session_store_put(svc, st);
+    return rc;
 }
 
 int session_fail(struct session_service *svc,
@@ -717,7 +793,7 @@ int session_launch(struct store_session *out,
     if ((rc = session_store_get(svc, &st, err)))
         goto out;
     /* Fail fast on a full quota before compiling; checked again at insert. */
-    rc = check_limits(svc, st, req->username, req->app_id, app_count, err);
+    rc = check_limits(svc, st, req->username, req->app_id, app_count, NULL, err);
     if (rc)
         goto out;
 

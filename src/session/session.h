@@ -152,6 +152,32 @@ int session_launch(struct store_session *out,
                    const struct session_launch_req *req,
                    struct ty_error *err);
 
+/* The limit a launch can hit: the per-user limit (max_per_user), the app's
+ * per-user `count`, the platform's max_global; NONE when none is full. */
+enum session_limit {
+    SESSION_LIMIT_NONE = 0,
+    SESSION_LIMIT_USER,
+    SESSION_LIMIT_APP,
+    SESSION_LIMIT_GLOBAL,
+};
+/* "none", "user", "app", "global" (static). */
+const char *session_limit_name(enum session_limit which);
+
+/* For a launch refused with TY_ELIMIT: which limit a launch of app_id by
+ * username hits now (*which_out), and the user's live sessions that hold its
+ * slots in *out (initialised by the call; free with store_page_cleanup()):
+ * all of the user's for SESSION_LIMIT_USER, those of app_id for
+ * SESSION_LIMIT_APP, none for SESSION_LIMIT_GLOBAL (they are other users')
+ * nor SESSION_LIMIT_NONE (a slot was freed meanwhile).  At most 20, newest
+ * first.  A read only, checked as session_launch() checks before compiling.
+ * Returns 0; TY_EINVAL without username or app_id; store codes. */
+int session_limit_holders(struct store_page *out,
+                          enum session_limit *which_out,
+                          struct session_service *svc,
+                          const char *username,
+                          const char *app_id,
+                          struct ty_error *err);
+
 /* Stops a session: moves it to stopping from any live state (a stop wins over
  * a launch in progress), deletes every object labelled with its tycho-guid
  * (Deployments, ReplicaSets, Pods, Services, NetworkPolicies, PVCs, Secrets),
