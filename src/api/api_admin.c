@@ -5,11 +5,16 @@
  * number alive at once over time), and the registry: its status (source,
  * live commit, load time, warnings, last refresh error) and a reload.
  *
+ * The history also comes as CSV (GET /v1/admin/history.csv, the same
+ * filters, every matching row), for spreadsheets: fields a spreadsheet would
+ * run as formulas are neutralised (csv_field).
+ *
  * History and statistics read the store through the session service or a
  * pooled connection; nothing here changes a session.
  */
 #include "api/api_srv.h"
 #include "registry/registry.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -34,6 +39,36 @@ static int query_time(int64_t *out, const char *query, const char *key, struct t
                         key, v);
 }
 
+/* The history filters shared by the page and the CSV: what api_list_query()
+ * reads (state, app, label; limit and cursor when allowed) plus user, from
+ * and to.  user_buf holds the user name q points at. */
+static int history_query(struct store_query *q,
+                         struct api_list_strings *strs,
+                         char *user_buf,
+                         size_t user_len,
+                         struct api_req *req,
+                         const char *const *allowed,
+                         struct ty_error *err)
+{
+    int rc;
+    memset(q, 0, sizeof(*q));
+    if ((rc = api_query_check(req->query, allowed, err)) < 0)
+        return rc;
+    if ((rc = api_list_query(q, strs, req, err)) < 0)
+        return rc;
+    if ((rc = api_query_get(user_buf, user_len, req->query, "user", err)) < 0)
+        return rc;
+    if (rc > 0)
+        q->username = user_buf;
+    if ((rc = query_time(&q->created_from, req->query, "from", err)) < 0 ||
+        (rc = query_time(&q->created_to, req->query, "to", err)) < 0)
+        return rc;
+    if (q->created_from && q->created_to && q->created_to <= q->created_from)
+        return ty_error_set(err, TY_EINVAL, "'to' must be after 'from'");
+    q->with_labels = true;
+    return 0;
+}
+
 static int history(struct api_req *req, struct api_resp *resp, struct ty_error *err)
 {
     static const char *const allowed[] = {"limit", "cursor", "state", "app", "label",
@@ -43,21 +78,8 @@ static int history(struct api_req *req, struct api_resp *resp, struct ty_error *
     struct api_list_strings strs;
     char user[128];
     int rc;
-    memset(&q, 0, sizeof(q));
-    if ((rc = api_query_check(req->query, allowed, err)) < 0)
+    if ((rc = history_query(&q, &strs, user, sizeof(user), req, allowed, err)) < 0)
         return rc;
-    if ((rc = api_list_query(&q, &strs, req, err)) < 0)
-        return rc;
-    if ((rc = api_query_get(user, sizeof(user), req->query, "user", err)) < 0)
-        return rc;
-    if (rc > 0)
-        q.username = user;
-    if ((rc = query_time(&q.created_from, req->query, "from", err)) < 0 ||
-        (rc = query_time(&q.created_to, req->query, "to", err)) < 0)
-        return rc;
-    if (q.created_from && q.created_to && q.created_to <= q.created_from)
-        return ty_error_set(err, TY_EINVAL, "'to' must be after 'from'");
-    q.with_labels = true;
     rc = session_list(&pg, req->srv->svc, &q, err);
     if (rc < 0) {
         if (rc == TY_EINVAL && q.cursor)
@@ -67,6 +89,119 @@ static int history(struct api_req *req, struct api_resp *resp, struct ty_error *
     api_resp_json(resp, 200, api_page_json(&pg));
     store_page_cleanup(&pg);
     return 0;
+}
+
+/* ---- history as CSV ------------------------------------------------------ */
+
+/* The most rows one export holds (about 20 MB): beyond it, narrow the filter. */
+#define HISTORY_CSV_MAX_ROWS 50000
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, quotes doubled.  A field a spreadsheet would take for a formula (it
+ * starts with =, +, -, @, a tab or a carriage return) gets a leading
+ * apostrophe: user names, labels and reasons come from users, and opening the
+ * export must never run what they typed. */
+static void csv_field(struct ty_buf *b, const char *v, bool last)
+{
+    if (v && *v) {
+        bool formula = strchr("=+-@\t\r", v[0]) != NULL;
+        bool quote = formula || strpbrk(v, ",\"\r\n") != NULL;
+        if (quote)
+            ty_buf_putc(b, '"');
+        if (formula)
+            ty_buf_putc(b, '\'');
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                ty_buf_putc(b, '"');
+            ty_buf_putc(b, *p);
+        }
+        if (quote)
+            ty_buf_putc(b, '"');
+    }
+    ty_buf_puts(b, last ? "\r\n" : ",");
+}
+
+static void csv_time(struct ty_buf *b, int64_t ms)
+{
+    char t[40] = "";
+    if (ms > 0)
+        ty_time_format_iso(t, sizeof(t), ms, 0);
+    csv_field(b, t, false);
+}
+
+static void csv_row(struct ty_buf *b, const struct store_session *s)
+{
+    char num[32];
+    csv_field(b, s->id, false);
+    csv_time(b, s->created_at);
+    csv_time(b, s->ready_at);
+    csv_time(b, s->stopped_at);
+    csv_field(b, s->username, false);
+    csv_field(b, s->app_id, false);
+    csv_field(b, store_state_name(s->state), false);
+    csv_field(b, s->state_reason, false);
+    csv_field(b, s->stopped_by, false);
+    csv_field(b, s->stop_reason, false);
+    snprintf(num, sizeof(num), "%g", (double)s->cpu_millis / 1000.0);
+    csv_field(b, s->cpu_millis > 0 ? num : "", false);
+    snprintf(num, sizeof(num), "%lld", (long long)s->memory_bytes);
+    csv_field(b, s->memory_bytes > 0 ? num : "", false);
+    snprintf(num, sizeof(num), "%d", (int)s->gpus);
+    csv_field(b, s->gpus > 0 ? num : "", false);
+    /* Labels as one field: key=value pairs separated by "; " (sorted by key). */
+    struct ty_buf l = TY_BUF_INIT;
+    for (size_t i = 0; i < s->n_labels; i++)
+        ty_buf_printf(&l, "%s%s=%s", i ? "; " : "", s->labels[i].key, s->labels[i].value);
+    csv_field(b, ty_buf_cstr(&l), true);
+    ty_buf_cleanup(&l);
+}
+
+/* GET /v1/admin/history.csv: every session the history's filters match (no
+ * pages), newest first, as text/csv. */
+static int history_csv(struct api_req *req, struct api_resp *resp, struct ty_error *err)
+{
+    static const char *const allowed[] = {"state", "app", "label", "user", "from", "to", NULL};
+    struct store_query q;
+    struct store_page pg;
+    struct api_list_strings strs;
+    struct ty_buf b = TY_BUF_INIT;
+    char user[128], *cursor = NULL;
+    int64_t rows = 0;
+    int rc;
+    memset(&pg, 0, sizeof(pg));
+    if ((rc = history_query(&q, &strs, user, sizeof(user), req, allowed, err)) < 0)
+        return rc;
+    q.limit = STORE_LIST_MAX;
+    ty_buf_puts(&b, "id,created_at,ready_at,stopped_at,user,app,state,reason,stopped_by,"
+                    "stop_reason,cpu,memory_bytes,gpus,labels\r\n");
+    for (;;) {
+        q.cursor = cursor;
+        q.skip_total = cursor != NULL;
+        if ((rc = session_list(&pg, req->srv->svc, &q, err)) < 0)
+            goto out;
+        if (!cursor && pg.total > HISTORY_CSV_MAX_ROWS) {
+            rc = ty_error_set(err, TY_EINVAL,
+                              "%lld sessions match; an export holds at most %d: narrow the "
+                              "filter (from, to, user, app, state)",
+                              (long long)pg.total, HISTORY_CSV_MAX_ROWS);
+            goto out;
+        }
+        for (size_t i = 0; i < pg.n && rows < HISTORY_CSV_MAX_ROWS; i++, rows++)
+            csv_row(&b, &pg.items[i]);
+        free(cursor);
+        cursor = pg.next_cursor;
+        pg.next_cursor = NULL;
+        store_page_cleanup(&pg);
+        if (!cursor || rows >= HISTORY_CSV_MAX_ROWS)
+            break;
+    }
+    api_resp_text(resp, 200, "text/csv; charset=utf-8", b.data, b.len);
+    rc = 0;
+out:
+    store_page_cleanup(&pg);
+    free(cursor);
+    ty_buf_cleanup(&b);
+    return rc;
 }
 
 static json_t *counts_json(struct store_count *v, size_t n)
@@ -176,6 +311,7 @@ static int registry_reload(struct api_req *req, struct api_resp *resp, struct ty
 
 const struct api_route api_admin_routes[] = {
     {.method = "GET", .path = "/v1/admin/history", .fn = history, .auth = API_AUTH_ADMIN},
+    {.method = "GET", .path = "/v1/admin/history.csv", .fn = history_csv, .auth = API_AUTH_ADMIN},
     {.method = "GET", .path = "/v1/admin/stats", .fn = stats, .auth = API_AUTH_ADMIN},
     {.method = "GET", .path = "/v1/registry", .fn = registry_status, .auth = API_AUTH_ANY},
     {.method = "POST",

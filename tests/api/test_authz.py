@@ -132,7 +132,8 @@ def main():
         check(st == 404, "bob cannot launch alice's app", r)
 
         # ---- admin only
-        admin_only = [("GET", "/v1/admin/history", None), ("GET", "/v1/admin/stats", None),
+        admin_only = [("GET", "/v1/admin/history", None), ("GET", "/v1/admin/history.csv", None),
+                      ("GET", "/v1/admin/stats", None),
                       ("POST", "/v1/registry/reload", None)]
         for method, path, body in admin_only:
             for role in ROLES:

@@ -6,6 +6,8 @@ and to `failed`, stop), admin history and statistics, registry status and
 reload, and Tycho's /system endpoints with bodies shaped like HeLx
 Appstore's.  Checks the store (through the API) and the cluster (through the
 simulator's own REST API) agree with what the server answered."""
+import csv
+import io
 import json
 import os
 import sys
@@ -191,6 +193,30 @@ def main():
               "stats", stats)
         check(stats["concurrency"]["peak"] >= 3, "concurrency peak", stats["concurrency"])
         check(sum(stats["by_day"].values()) == 4, "stats by day", stats["by_day"])
+        # The history as CSV, with the same filters: read back by Python's csv
+        # module, the rows are the JSON history's, in its order.
+        q = "?user=alice&from=2020-01-01T00:00:00Z"
+        st, hd, text = s.request("GET", "/v1/admin/history.csv" + q)
+        check(st == 200 and hd["content-type"].startswith("text/csv"), "history.csv", (st, hd))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        st, _, hist = s.request("GET", "/v1/admin/history" + q)
+        check([r["id"] for r in rows] == [i["id"] for i in hist["items"]] and len(rows) == 2,
+              "csv rows are the filtered history", text)
+        check(all(r["user"] == "alice" and r["app"] == "web" and r["created_at"] for r in rows),
+              "csv fields", rows)
+        st, _, text = s.request("GET", "/v1/admin/history.csv?state=stopped")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        check([r["id"] for r in rows] == [sid3] and rows[0]["stopped_at"] and
+              rows[0]["state"] == "stopped", "csv state filter", text)
+        st, _, e = s.request("GET", "/v1/admin/history.csv?limit=10")
+        check(st == 400 and "limit" in e["error"]["message"], "csv takes no pages", e)
+        # A user name a spreadsheet would run as a formula is exported inert.
+        st, _, f = s.request("POST", "/v1/sessions", {"app": "web", "username": "=1+2,3"})
+        check(st == 201, "formula-like user launches", (st, f))
+        st, _, text = s.request("GET", "/v1/admin/history.csv?user=%3D1%2B2%2C3")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        check(len(rows) == 1 and rows[0]["user"] == "'=1+2,3", "csv neutralises formulas", text)
+        s.request("DELETE", "/v1/sessions/" + f["id"])
 
         # ---- registry
         st, _, reg = s.request("GET", "/v1/registry")
