@@ -1,25 +1,39 @@
 #!/usr/bin/env python3
 """Draws the bundled registry's app icons (registry/app-specs/<app>/icon.png):
-64x64 RGBA PNGs, a rounded square in the app's colour, a darker geometric
-shape, and the app's letter from a 5x7 bitmap font.  Python standard library
-only (zlib + struct); the output is deterministic.
+128x128 RGBA PNGs, so that they stay crisp at twice the 64 px the UI shows
+at most (a 2x screen).  A rounded square in the app's colour, a darker
+geometric shape, and the app's letter drawn as strokes (segments and arcs,
+a distance test per sample), every edge 4x4 supersampled.  Python standard
+library only (zlib + struct); the output is deterministic.
 
     python3 docs/make_registry_icons.py [registry/app-specs]
 
-A new bundled app gets an entry in APPS (and its letter in FONT)."""
+A new bundled app gets an entry in APPS (and its letter in LETTERS)."""
 import math
 import struct
 import sys
 import zlib
 
-S = 64
-FONT = {  # 5x7, rows top to bottom, '#' = ink
-    "F": ["#####", "#....", "#....", "####.", "#....", "#....", "#...."],
-    "J": ["..###", "...#.", "...#.", "...#.", "#..#.", "#..#.", ".##.."],
-    "N": ["#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#", "#...#"],
-    "R": ["####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"],
-    "W": ["#...#", "#...#", "#...#", "#.#.#", "#.#.#", "##.##", "#...#"],
+S = 128          # pixels
+K = S / 64       # the shapes below are laid out on a 64-unit square
+
+
+def arc(cx, cy, r, a0, a1, n=16):
+    """Points of an arc (degrees, 0 = east, counter-clockwise, y down)."""
+    return [(cx + r * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+             cy - r * math.sin(math.radians(a0 + (a1 - a0) * i / n))) for i in range(n + 1)]
+
+
+# Letters as polylines on a 20x28 box (y down), stroked 4.6 units wide.
+LETTERS = {
+    "F": [[(4, 0), (4, 28)], [(4, 2), (19, 2)], [(4, 13.5), (16, 13.5)]],
+    "J": [[(9, 2), (19, 2)], [(16, 2), (16, 20)] + arc(9.5, 20, 6.5, 0, -180)[1:]],
+    "N": [[(3, 28), (3, 0), (17, 28), (17, 0)]],
+    "R": [[(3, 28), (3, 2), (11, 2)] + arc(11, 9, 7, 90, -90)[1:] + [(3, 16)],
+          [(10, 16), (18, 28)]],
+    "W": [[(1, 0), (5.5, 28), (10, 9), (14.5, 28), (19, 0)]],
 }
+STROKE = 4.6
 # app id -> (letter, background RGB, shape)
 APPS = {
     "filebrowser": ("F", (0x2e, 0x7d, 0x32), "folder"),
@@ -32,13 +46,13 @@ APPS = {
 
 
 def inside_rounded(x, y, r=12):
-    cx = min(max(x, r), S - r)
-    cy = min(max(y, r), S - r)
+    cx = min(max(x, r), 64 - r)
+    cy = min(max(y, r), 64 - r)
     return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
 
 
 def in_shape(kind, x, y):
-    dx, dy = x - S / 2, y - S / 2
+    dx, dy = x - 32, y - 32
     if kind == "ring":
         return 22 <= math.hypot(dx, dy) <= 28
     if kind == "diamond":
@@ -55,37 +69,49 @@ def in_shape(kind, x, y):
     raise ValueError(kind)
 
 
-def in_letter(ch, x, y, scale=5):
-    w, h = 5 * scale, 7 * scale
-    x0, y0 = (S - w) // 2, (S - h) // 2
-    if not (x0 <= x < x0 + w and y0 <= y < y0 + h):
-        return False
-    return FONT[ch][(y - y0) // scale][(x - x0) // scale] == "#"
+def segments(ch):
+    """The letter's segments in 64-unit coordinates, centred (20x28 box at 22,18)."""
+    out = []
+    for line in LETTERS[ch]:
+        pts = [(22 + x, 18 + y) for x, y in line]
+        out += list(zip(pts, pts[1:]))
+    return out
 
 
-def pixel(app, x, y):
+def near(segs, x, y, w):
+    for (ax, ay), (bx, by) in segs:
+        vx, vy = bx - ax, by - ay
+        t = ((x - ax) * vx + (y - ay) * vy) / (vx * vx + vy * vy)
+        t = min(1.0, max(0.0, t))
+        if (ax + t * vx - x) ** 2 + (ay + t * vy - y) ** 2 <= w * w:
+            return True
+    return False
+
+
+def pixel(app, segs, x, y):
     letter, bg, shape = APPS[app]
-    # 4x4 supersampling of the edges of the square and the shape.
-    cover = shape_cover = 0
+    # 4x4 samples per pixel, in 64-unit coordinates.
+    cover = shape_cover = ink = 0
     for sy in range(4):
         for sx in range(4):
-            fx, fy = x + (sx + 0.5) / 4, y + (sy + 0.5) / 4
+            fx, fy = (x + (sx + 0.5) / 4) / K, (y + (sy + 0.5) / 4) / K
             if inside_rounded(fx, fy):
                 cover += 1
-                if in_shape(shape, fx, fy):
+                if near(segs, fx, fy, STROKE / 2):
+                    ink += 1
+                elif in_shape(shape, fx, fy):
                     shape_cover += 1
     if not cover:
         return (0, 0, 0, 0)
-    light = tuple(c * 72 // 100 for c in bg)  # the shape: a darker shade
-    t = shape_cover / cover
-    rgb = tuple(round(b * (1 - t) + l * t) for b, l in zip(bg, light))
-    if in_letter(letter, x, y):
-        rgb = (255, 255, 255)
+    dark = tuple(c * 72 // 100 for c in bg)  # the shape: a darker shade
+    rgb = tuple(round((b * (cover - shape_cover - ink) + d * shape_cover + 255 * ink) / cover)
+                for b, d in zip(bg, dark))
     return rgb + (round(255 * cover / 16),)
 
 
 def png(app):
-    rows = b"".join(b"\0" + bytes(c for x in range(S) for c in pixel(app, x, y))
+    segs = segments(APPS[app][0])
+    rows = b"".join(b"\0" + bytes(c for x in range(S) for c in pixel(app, segs, x, y))
                     for y in range(S))
 
     def chunk(kind, data):
