@@ -158,6 +158,16 @@ static void pod_conditions(json_t *status, bool scheduled, bool ready, const cha
     json_object_set_new(status, "conditions", conds);
 }
 
+/* A simulated compressed size for an image, stable per name (50-950 MB), for
+ * the "Image size: N bytes." a kubelet appends to its Pulled event. */
+static unsigned long long image_size(const char *image)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = image ? image : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return 50000000ULL + h % 900000000ULL;
+}
+
 static void
 pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reason, const char *fmt)
 {
@@ -169,7 +179,9 @@ pod_events_each_container(struct kubesim *s, const json_t *pod, const char *reas
         const char *arg = !strcmp(reason, "Pulling") || !strcmp(reason, "Pulled")
                               ? ks_str(c, "image")
                               : ks_str(c, "name");
-        snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+        int n = snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+        if (!strcmp(reason, "Pulled") && n > 0 && (size_t)n < sizeof msg)
+            snprintf(msg + n, sizeof msg - (size_t)n, ". Image size: %llu bytes.", image_size(arg));
         ks_emit_event(s, pod, "Normal", reason, msg);
     }
 }
