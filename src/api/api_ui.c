@@ -1,6 +1,7 @@
 /*
  * api_ui.c - the web UI: files from web/, embedded at build time, served at
- * "/" (index.html) and "/ui/<file>".
+ * "/" (index.html), "/docs" (docs.html, the API reference rendered from
+ * /openapi.json) and "/ui/<file>".
  *
  * Only embedded files are served, by exact name, so there is no file system
  * path to escape from; the content type comes from the extension.  HTML gets
@@ -77,6 +78,11 @@ static int ui_index(struct api_req *req, struct api_resp *resp, struct ty_error 
     return serve(resp, "index.html", err);
 }
 
+static int ui_docs(struct api_req *req, struct api_resp *resp, struct ty_error *err)
+{
+    return serve(resp, "docs.html", err);
+}
+
 static int ui_file(struct api_req *req, struct api_resp *resp, struct ty_error *err)
 {
     return serve(resp, api_param(req, "*"), err);
@@ -84,6 +90,7 @@ static int ui_file(struct api_req *req, struct api_resp *resp, struct ty_error *
 
 const struct api_route api_ui_routes[] = {
     {.method = "GET", .path = "/", .fn = ui_index, .auth = API_AUTH_PUBLIC},
+    {.method = "GET", .path = "/docs", .fn = ui_docs, .auth = API_AUTH_PUBLIC},
     {.method = "GET", .path = "/ui/*", .fn = ui_file, .auth = API_AUTH_PUBLIC},
     {0},
 };
