@@ -7,10 +7,11 @@
 
 const state = {
   token: localStorage.getItem('tycho.token') || '',
-  me: null,          // {username, role, proxy}
+  me: null,          // {username, role, proxy, anonymous}
   apps: [],
   historyCursor: null,
   historyCursors: [],
+  charts: null,      // the admin charts' data, kept to redraw on resize
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -24,21 +25,37 @@ function el(tag, attrs = {}, ...children) {
     else e.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
+    if (c === null || c === undefined || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  return e;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
   return e;
 }
 
 /* ---- API ---------------------------------------------------------------- */
 
 class ApiError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  constructor(status, code, message, detail) {
+    super(message);
+    this.status = status; this.code = code; this.detail = detail || {};
+  }
+}
+
+function authHeaders(accept) {
+  const h = { 'Accept': accept };
+  if (state.token) h['Authorization'] = 'Bearer ' + state.token;
+  return h;
 }
 
 async function api(path, opts = {}) {
-  const headers = Object.assign({ 'Accept': 'application/json' }, opts.headers || {});
-  if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+  const headers = Object.assign(authHeaders('application/json'), opts.headers || {});
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, {
     method: opts.method || 'GET', headers,
@@ -49,7 +66,7 @@ async function api(path, opts = {}) {
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    throw new ApiError(res.status, err.code || 'error', err.message || res.statusText);
+    throw new ApiError(res.status, err.code || 'error', err.message || res.statusText, err);
   }
   return data;
 }
@@ -64,9 +81,7 @@ function appIcon(a) {
   if (!a.icon_url) return Promise.resolve(null);
   let p = iconCache.get(a.id);
   if (!p) {
-    const headers = { 'Accept': 'image/png, image/jpeg, image/gif, image/webp' };
-    if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
-    p = fetch(a.icon_url, { headers })
+    p = fetch(a.icon_url, { headers: authHeaders('image/png, image/jpeg, image/gif, image/webp') })
       .then(res => (res.ok ? res.blob() : null))
       .then(b => (b && /^image\/(png|jpeg|gif|webp)$/.test(b.type) ? URL.createObjectURL(b) : null))
       .catch(() => null);
@@ -82,9 +97,7 @@ function iconCacheClear() {
 
 /* Server-Sent Events over fetch, so the Authorization header can be sent. */
 async function streamEvents(path, onEvent, signal) {
-  const headers = { 'Accept': 'text/event-stream' };
-  if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
-  const res = await fetch(path, { headers, signal });
+  const res = await fetch(path, { headers: authHeaders('text/event-stream'), signal });
   if (!res.ok || !res.body) throw new ApiError(res.status, 'error', 'progress stream unavailable (HTTP ' + res.status + ')');
   const reader = res.body.getReader();
   const dec = new TextDecoder();
@@ -106,10 +119,18 @@ async function streamEvents(path, onEvent, signal) {
       if (!data.length) continue;
       let payload = data.join('\n');
       try { payload = JSON.parse(payload); } catch (_) { /* plain text */ }
-      if (onEvent(type, payload) === false) return;
+      if (onEvent(type, payload) === false) {
+        reader.cancel().catch(() => {});
+        return;
+      }
     }
   }
 }
+
+const sleep = (ms, signal) => new Promise(resolve => {
+  const t = setTimeout(resolve, ms);
+  if (signal) signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+});
 
 /* ---- formatting ---------------------------------------------------------- */
 
@@ -124,34 +145,98 @@ function ago(iso) {
 
 function fmtTime(iso) {
   if (!iso) return '';
-  const d = new Date(iso);
-  return d.toISOString().replace('T', ' ').slice(0, 16);
+  return new Date(iso).toISOString().replace('T', ' ').slice(0, 16);
 }
 
 function colorFor(name) {
   let h = 0;
   for (const ch of name) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return `hsl(${h} 55% 42%)`;
+  return `hsl(${h} 55% 38%)`;
 }
 
 function stateBadge(s) { return el('span', { class: 'state ' + s }, s); }
 
-function bytesText(b) {
-  if (!b) return '';
-  const gi = b / 1073741824;
-  return gi >= 1 ? (Math.round(gi * 10) / 10) + 'Gi' : Math.round(b / 1048576) + 'Mi';
+/* Memory.  A registry writes Kubernetes quantities ("4000M", "4Gi"); the UI
+ * shows the same number of bytes in words ("4 GB", "4 GiB") and sends back
+ * either the registry's own text or a quantity of the same family, so what the
+ * card says, what the dialog offers and what the Deployment gets are one
+ * amount.  Decimal suffixes are powers of 1000, binary ones of 1024. */
+const QUANTITY_SUFFIX = {
+  '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50,
+};
+
+/* Bytes of a quantity (string or number), or NaN. */
+function quantityBytes(q) {
+  if (typeof q === 'number') return q;
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)([kKMGTP]i?)?\s*$/.exec(String(q || ''));
+  if (!m) return NaN;
+  const f = QUANTITY_SUFFIX[m[2] || ''];
+  return f === undefined ? NaN : Math.round(parseFloat(m[1]) * f);
 }
 
-/* Session resources {cpu, memory_bytes, gpus} or app limits {cpus, memory, gpus}. */
+function isBinaryQuantity(q) { return /i\s*$/.test(String(q || '')); }
+
+const MEMORY_WORDS = [
+  [1e12, 'TB', 2 ** 40, 'TiB'], [1e9, 'GB', 2 ** 30, 'GiB'],
+  [1e6, 'MB', 2 ** 20, 'MiB'], [1e3, 'kB', 2 ** 10, 'KiB'],
+];
+
+/* "4 GB" for 4000M, "4 GiB" for 4Gi, "1.5 GB" for 1500M: exact when a unit
+ * divides the amount (a decimal one first), else one decimal of GiB/MiB. */
+function memText(bytes) {
+  if (!(bytes > 0)) return '';
+  for (const [d, dn, b, bn] of MEMORY_WORDS) {
+    if (bytes >= d && bytes % d === 0) return (bytes / d) + ' ' + dn;
+    if (bytes >= b && bytes % b === 0) return (bytes / b) + ' ' + bn;
+    if (bytes >= d && (bytes * 10) % d === 0) return (bytes / d) + ' ' + dn;
+  }
+  if (bytes >= 2 ** 30) return (bytes / 2 ** 30).toFixed(1) + ' GiB';
+  if (bytes >= 2 ** 20) return (bytes / 2 ** 20).toFixed(1) + ' MiB';
+  return bytes + ' bytes';
+}
+
+/* The memory choices between an app's reservation and its limit: the two
+ * registry values themselves, and round amounts of the limit's family
+ * (decimal 250 MB, 500 MB, 1 GB, 2 GB...; binary 256 MiB, 512 MiB, 1 GiB...)
+ * in between.  Returns [{value (quantity text sent), bytes, label}] ascending. */
+function memoryChoices(minQ, maxQ) {
+  const maxB = quantityBytes(maxQ);
+  if (!(maxB > 0)) return [];
+  let minB = quantityBytes(minQ);
+  if (!(minB > 0) || minB > maxB) minB = Math.min(maxB, 256 * 2 ** 20);
+  const out = new Map();
+  const add = (value, bytes) => { if (!out.has(bytes)) out.set(bytes, { value, bytes, label: memText(bytes) }); };
+  if (minQ && quantityBytes(minQ) === minB) add(String(minQ), minB);
+  const bin = isBinaryQuantity(maxQ);
+  const G = bin ? 2 ** 30 : 1e9, M = bin ? 2 ** 20 : 1e6;
+  const steps = bin ? [256, 512].map(n => n * M) : [250, 500].map(n => n * M);
+  for (let g = G; g < maxB; g *= 2) steps.push(g);
+  for (const b of steps) {
+    if (b > minB && b < maxB) add(b >= G ? (b / G) + (bin ? 'Gi' : 'G') : (b / M) + (bin ? 'Mi' : 'M'), b);
+  }
+  add(String(maxQ), maxB);
+  return [...out.values()].sort((a, b) => a.bytes - b.bytes);
+}
+
+/* A size to read, not to send back: "249 MB", "1.2 GB". */
+function sizeText(bytes) {
+  if (bytes >= 1e9) return (bytes / 1e9).toFixed(1) + ' GB';
+  if (bytes >= 1e6) return Math.round(bytes / 1e6) + ' MB';
+  return Math.max(1, Math.round(bytes / 1e3)) + ' kB';
+}
+
+/* "2 CPU · 4 GB" from session resources {cpu, memory_bytes, gpus} or app
+ * limits {cpus, memory, gpus}. */
 function resourcesText(r) {
   if (!r) return '';
   const parts = [];
   const cpu = r.cpu !== undefined ? r.cpu : r.cpus;
   if (cpu) parts.push(cpu + ' CPU');
-  if (r.memory) parts.push(r.memory);
-  else if (r.memory_bytes) parts.push(bytesText(r.memory_bytes));
+  const mem = r.memory_bytes || (r.memory ? quantityBytes(r.memory) : 0);
+  if (mem > 0) parts.push(memText(mem));
   if (r.gpus) parts.push(r.gpus + ' GPU');
-  return parts.join(', ');
+  return parts.join(' · ');
 }
 
 /* ---- views --------------------------------------------------------------- */
@@ -164,10 +249,17 @@ function show(name) {
     if (a.dataset.nav === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  document.title = 'Tycho · ' + ({ signin: 'Sign in', apps: 'Apps', sessions: 'My sessions', admin: 'Admin' })[name];
+  document.title = 'Tycho · ' + ({ signin: 'Sign in', apps: 'Apps', sessions: 'Sessions', admin: 'Admin' })[name];
+}
+
+/* A dialog belongs to the view it was opened from: a route change closes it
+ * (its launch goes on on the server, and My sessions shows it). */
+function closeDialogs() {
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
 }
 
 async function route() {
+  closeDialogs();
   if (!state.me) {
     const ok = await whoami();
     if (!ok) { show('signin'); $('#token-input').focus(); return; }
@@ -176,16 +268,21 @@ async function route() {
   if (name === 'admin' && state.me.role !== 'admin') { location.hash = '#/apps'; return; }
   if (!views.includes(name) || name === 'signin') { location.hash = '#/apps'; return; }
   show(name);
+  const view = $('#view-' + name);
+  for (const e of view.querySelectorAll('.view-error')) e.remove();
   try {
     if (name === 'apps') await loadApps();
     else if (name === 'sessions') await loadSessions();
     else if (name === 'admin') await loadAdmin();
   } catch (e) {
     if (e.status === 401) { signOut(); return; }
-    const view = $('#view-' + name);
-    view.append(el('p', { class: 'error', role: 'alert' }, e.message));
+    view.append(el('p', { class: 'error view-error', role: 'alert' }, e.message));
   }
 }
+
+/* Tokens bound to a user launch for that user; admin and platform tokens, and
+ * the anonymous loopback mode, name the user in the dialog. */
+const seesEveryone = () => state.me && !state.me.username;
 
 async function whoami() {
   try {
@@ -194,10 +291,12 @@ async function whoami() {
     state.me = null;
     return false;
   }
-  $('#who-name').textContent = state.me.username
-    ? `${state.me.username} (${state.me.role})` : state.me.role;
-  $('#sign-out').hidden = !!state.me.proxy || !state.token;
-  for (const li of document.querySelectorAll('[data-admin]')) li.hidden = state.me.role !== 'admin';
+  const me = state.me;
+  $('#who-name').textContent = me.anonymous ? 'Local access, no sign-in'
+    : me.username ? `${me.username} (${me.role})` : me.role;
+  $('#sign-out').hidden = !!me.proxy || !state.token;
+  for (const li of document.querySelectorAll('[data-admin]')) li.hidden = me.role !== 'admin';
+  $('#nav-sessions').textContent = seesEveryone() ? 'Sessions' : 'My sessions';
   return true;
 }
 
@@ -206,12 +305,13 @@ function signOut() {
   state.me = null;
   iconCacheClear();
   localStorage.removeItem('tycho.token');
+  closeDialogs();
   $('#who-name').textContent = '';
   $('#sign-out').hidden = true;
   show('signin');
 }
 
-/* Catalogue */
+/* ---- catalogue ----------------------------------------------------------- */
 
 async function loadApps() {
   const data = await api('/v1/apps');
@@ -242,188 +342,492 @@ function renderApps() {
       avatar.replaceChildren(img);
     });
     const max = (a.resources && a.resources.max) || {};
+    const limits = resourcesText(max);
     list.append(el('li', {},
       el('article', { class: 'card app', 'aria-labelledby': 'app-' + a.id },
         el('header', {},
           avatar,
           el('h2', { id: 'app-' + a.id }, a.name || a.id)),
         el('p', {}, a.description || ''),
-        el('div', { class: 'meta' }, resourcesText(max) ? 'Up to ' + resourcesText(max) : ''),
+        el('div', { class: 'meta', 'data-limits': a.id }, limits ? 'Up to ' + limits : ''),
         el('div', { class: 'actions' },
-          a.docs ? el('a', { href: a.docs, target: '_blank', rel: 'noopener noreferrer' }, 'Docs') : null,
+          a.docs ? el('a', { href: a.docs, target: '_blank', rel: 'noopener noreferrer' },
+            'Docs', el('span', { class: 'sr-only' }, ' for ' + (a.name || a.id))) : null,
           el('button', { type: 'button', class: 'primary', 'data-launch': a.id,
-            onclick: () => openLaunch(a) }, 'Launch ' + (a.name || a.id))))));
+            onclick: () => openLaunch(a) }, 'Launch', el('span', { class: 'sr-only' }, ' ' + (a.name || a.id)))))));
   }
 }
 
-/* Launch with live progress */
+/* ---- launch -------------------------------------------------------------- */
 
-let launchAbort = null;
+/* The steps a researcher sees, in order.  Kubernetes reports them as pod
+ * Events (Scheduled, Pulling, Pulled, Created/Started) and the session as
+ * states; either moves the bar, never backwards, and each step is one line
+ * whose text is updated in place. */
+const STEPS = [
+  { key: 'scheduled', label: 'Scheduled', pct: 25 },
+  { key: 'pulling', label: 'Pulling image', pct: 60 },
+  { key: 'starting', label: 'Starting', pct: 85 },
+  { key: 'ready', label: 'Ready', pct: 100 },
+];
 
-function memoryChoices(min, max) {
-  const toMi = s => {
-    const m = /^([0-9.]+)\s*([KMGT]i?)?$/i.exec(String(s || ''));
-    if (!m) return 0;
-    const n = parseFloat(m[1]);
-    const u = (m[2] || '').toUpperCase();
-    const f = { '': 1 / 1048576, K: 1 / 1024, KI: 1 / 1024, M: 1, MI: 1, G: 1024, GI: 1024, T: 1048576, TI: 1048576 }[u];
-    return n * (f || 1);
-  };
-  const lo = Math.max(toMi(min) || 256, 128), hi = Math.max(toMi(max) || lo, lo);
-  const out = [];
-  for (let v = 256; v <= hi; v *= 2) if (v >= lo) out.push(v);
-  if (!out.includes(hi)) out.push(hi);
-  return out.map(v => v >= 1024 && v % 1024 === 0 ? (v / 1024) + 'Gi' : Math.round(v) + 'Mi');
+/* Plain words, and the one next step, for the reasons a launch fails. */
+function explainFailure(reason) {
+  const r = reason || '';
+  if (/Unschedulable|FailedScheduling|Insufficient/i.test(r))
+    return { text: 'The cluster has no room for the CPU or memory you asked for.', retry: 'Launch again with less' };
+  if (/ImagePull|ErrImage|InvalidImageName/i.test(r))
+    return { text: 'The app’s image could not be downloaded. Tell your platform’s administrators; launching again will not help.', retry: null };
+  if (/CrashLoop|BackOff|Error/i.test(r))
+    return { text: 'The app started but stopped again.', retry: 'Launch again' };
+  if (/Timeout/i.test(r))
+    return { text: 'The app did not become ready in time.', retry: 'Launch again' };
+  return { text: 'The app could not start.', retry: 'Launch again' };
+}
+
+const launch = {
+  app: null,        // the app being launched
+  body: null,       // the last request body
+  session: null,    // the session being followed
+  abort: null,      // AbortController of the progress stream
+  reached: -1,      // index of the last step done
+  stateMessages: new Set(),
+};
+
+function launchReset() {
+  if (launch.abort) launch.abort.abort();
+  launch.abort = null;
+  launch.session = null;
+  launch.reached = -1;
+  launch.stateMessages = new Set();
+  $('#launch-progress').hidden = true;
+  $('#launch-problem').hidden = true;
+  $('#launch-problem').replaceChildren();
+  $('#launch-next').replaceChildren();
+  $('#launch-error').textContent = '';
+  const steps = $('#launch-steps');
+  steps.replaceChildren(...STEPS.map(s => el('li', { 'data-step': s.key, class: 'todo' },
+    el('span', { class: 'mark', 'aria-hidden': 'true' }),
+    el('span', { class: 'text' },
+      el('span', { class: 'label' }, s.label),
+      el('span', { class: 'detail' }),
+      el('span', { class: 'sr-only status' }, ' (to do)')))));
+  $('#launch-bar').classList.remove('failed');
+  setBar(0);
+}
+
+function setBar(pct) {
+  const bar = $('#launch-bar');
+  bar.setAttribute('aria-valuenow', String(pct));
+  $('#launch-bar span').style.width = pct + '%';
+}
+
+function stepLi(key) { return $(`#launch-steps li[data-step="${key}"]`); }
+
+function stepDetail(key, text) {
+  const li = stepLi(key);
+  if (li) $('.detail', li).textContent = text ? ' ' + text : '';
+}
+
+/* Marks steps up to index i done and the next one active. */
+function reach(i) {
+  if (i <= launch.reached) return;
+  launch.reached = i;
+  STEPS.forEach((s, j) => {
+    const li = stepLi(s.key);
+    const cls = j <= i ? 'done' : j === i + 1 ? 'active' : 'todo';
+    if (li.classList.contains('failed')) return;
+    li.className = cls;
+    $('.status', li).textContent = cls === 'done' ? ' (done)' : cls === 'active' ? ' (in progress)' : ' (to do)';
+  });
+  setBar(STEPS[i].pct);
+  const next = STEPS[i + 1];
+  $('#launch-status').textContent = next ? next.label + '…' : 'Ready.';
+}
+
+function failStep() {
+  const i = Math.min(launch.reached + 1, STEPS.length - 1);
+  const li = stepLi(STEPS[i].key);
+  li.className = 'failed';
+  $('.status', li).textContent = ' (failed)';
+  $('#launch-bar').classList.add('failed');
+}
+
+/* The Kubernetes reason, shown only when something is wrong: one line, the
+ * latest reason, replaced in place (a kubelet repeats and alternates its
+ * reasons while it retries); on failure, plain words above it. */
+function showProblem(reason, message, plain) {
+  const box = $('#launch-problem');
+  const line = el('p', { class: 'kube' }, 'Kubernetes says: ', el('strong', {}, reason || 'Problem'),
+    message ? ': ' + message : '');
+  box.replaceChildren(...(plain ? [el('p', { class: 'plain' }, plain)] : []), line);
+  box.hidden = false;
+}
+
+/* Image name without the registry host, and its size when Kubernetes said it
+ * ("Successfully pulled image "x" in 1.2s ... Image size: 123 bytes."). */
+function imageName(msg) {
+  const m = /image "([^"]+)"/.exec(msg || '');
+  return m ? m[1].replace(/^[^/]+\.[^/]+\//, '') : '';
+}
+function imageSize(msg) {
+  const m = /Image size: ([0-9]+) bytes/.exec(msg || '');
+  return m ? sizeText(parseInt(m[1], 10)) : '';
+}
+
+function onKubeEvent(ev) {
+  const reason = ev.reason || '';
+  if (ev.type === 'Warning') { showProblem(reason, ev.message); return; }
+  if (reason === 'Scheduled') reach(0);
+  else if (reason === 'Pulling') { reach(0); stepDetail('pulling', imageName(ev.message)); }
+  else if (reason === 'Pulled') {
+    const size = imageSize(ev.message);
+    stepDetail('pulling', [imageName(ev.message), size && '(' + size + ')'].filter(Boolean).join(' '));
+    reach(1);
+  } else if (reason === 'Created' || reason === 'Started') reach(1);
+}
+
+function onSessionState(to, message) {
+  if (message) launch.stateMessages.add(message);
+  if (to === 'running') reach(3);
 }
 
 function openLaunch(app) {
   const dlg = $('#launch-dialog');
+  launch.app = app;
   const res = app.resources || {};
   const min = res.min || {}, max = res.max || {};
   $('#launch-title').textContent = 'Launch ' + (app.name || app.id);
   const cpu = $('#launch-cpu');
   const cpuMin = parseFloat(min.cpus) || 0.25, cpuMax = parseFloat(max.cpus) || 8;
   cpu.min = Math.min(cpuMin, cpuMax); cpu.max = cpuMax; cpu.value = cpuMax;
+  cpu.dataset.default = String(cpuMax);
+  $('#launch-cpu-hint').textContent = `${Math.min(cpuMin, cpuMax)} to ${cpuMax} cores`;
   const mem = $('#launch-memory');
-  mem.replaceChildren(...memoryChoices(min.memory, max.memory).map(m => el('option', { value: m }, m)));
-  if (mem.options.length) mem.value = mem.options[mem.options.length - 1].value;
+  const choices = memoryChoices(min.memory, max.memory);
+  mem.replaceChildren(...choices.map(m => el('option', { value: m.value, 'data-bytes': m.bytes }, m.label)));
+  mem.disabled = !choices.length;
+  if (choices.length) mem.value = choices[choices.length - 1].value;
+  mem.dataset.default = mem.value;
   const gpu = $('#launch-gpu');
-  gpu.max = max.gpus || 0; gpu.value = 0; gpu.disabled = !max.gpus;
-  /* Admin and platform tokens are bound to no user: they launch for one. */
-  $('#launch-user-row').hidden = !!state.me.username;
-  $('#launch-user').required = !state.me.username;
+  gpu.max = max.gpus || 0; gpu.value = 0;
+  $('#launch-gpu-row').hidden = !max.gpus;
+  /* Admin and platform tokens are bound to no user, and the anonymous
+   * loopback mode knows nobody: they launch for a user they name. */
+  const forUser = !state.me.username;
+  $('#launch-user-row').hidden = !forUser;
+  $('#launch-user').required = forUser;
+  $('#launch-user-hint').textContent = state.me.anonymous
+    ? 'This server has no access tokens yet, so it trusts anyone on this computer and does not know who you are. Name the user the app is for: it runs under that name, as if they had launched it.'
+    : 'Your token is not bound to a user. Name the user the app is for.';
   $('#launch-choices').hidden = false;
-  $('#launch-progress').replaceChildren();
-  $('#launch-result').replaceChildren();
+  launchReset();
   $('#launch-go').hidden = false;
   $('#launch-go').disabled = false;
-  dlg.dataset.app = app.id;
+  $('#launch-go').textContent = 'Launch';
+  dlg.removeAttribute('aria-busy');
   dlg.showModal();
-  cpu.focus();
+  (forUser ? $('#launch-user') : cpu).focus();
 }
 
-function progressLine(text, cls) {
-  $('#launch-progress').append(el('li', { class: cls || '' }, text));
-}
-
-async function launch(ev) {
-  ev.preventDefault();
-  const dlg = $('#launch-dialog');
-  const cpu = parseFloat($('#launch-cpu').value);
-  const cpuMax = parseFloat($('#launch-cpu').max), cpuMin = parseFloat($('#launch-cpu').min);
+/* The request body from the dialog, or null (the error shown).  Values left
+ * at the app's default are not sent, so a launch from the UI gets exactly
+ * what the registry says, as one from `tycho launch` does. */
+function launchBody() {
+  const cpuIn = $('#launch-cpu');
+  const cpu = parseFloat(cpuIn.value);
+  const cpuMax = parseFloat(cpuIn.max), cpuMin = parseFloat(cpuIn.min);
   if (!(cpu >= cpuMin && cpu <= cpuMax)) {
-    $('#launch-result').textContent = `CPU must be between ${cpuMin} and ${cpuMax}.`;
-    return;
+    $('#launch-error').textContent = `CPU must be between ${cpuMin} and ${cpuMax} cores.`;
+    cpuIn.focus();
+    return null;
   }
-  const body = { app: dlg.dataset.app, cpu, memory: $('#launch-memory').value };
+  const body = { app: launch.app.id };
+  if (String(cpu) !== cpuIn.dataset.default) body.cpu = cpu;
+  const mem = $('#launch-memory').value;
+  if (mem && mem !== $('#launch-memory').dataset.default) body.memory = mem;
   if (!state.me.username) {
     const who = $('#launch-user').value.trim();
-    if (!who) { $('#launch-result').textContent = 'Name the user to launch for.'; return; }
+    if (!who) {
+      $('#launch-error').textContent = 'Name the user the app is for.';
+      $('#launch-user').focus();
+      return null;
+    }
     body.username = who;
   }
   const gpu = parseInt($('#launch-gpu').value, 10);
   if (gpu > 0) body.gpu = gpu;
-  $('#launch-go').disabled = true;
+  return body;
+}
+
+function setLaunching(on) {
+  const go = $('#launch-go');
+  go.disabled = on;
+  go.textContent = on ? 'Launching…' : 'Launch';
+  $('#launch-dialog').toggleAttribute('aria-busy', on);
+}
+
+async function startLaunch(ev) {
+  if (ev) ev.preventDefault();
+  if ($('#launch-go').disabled) return;
+  const body = launchBody();
+  if (!body) return;
+  launch.body = body;
+  setLaunching(true);
+  launchReset();
   $('#launch-choices').hidden = true;
-  progressLine('Requesting…');
   let session;
   try {
     session = await api('/v1/sessions', { method: 'POST', body });
   } catch (e) {
-    progressLine(e.message, 'failed');
-    $('#launch-result').textContent = 'The launch was refused.';
-    $('#launch-go').hidden = true;
+    setLaunching(false);
+    if (e.status === 429) { offerRunning(e, body); return; }
+    $('#launch-choices').hidden = false;
+    $('#launch-error').textContent = e.message;
     return;
   }
-  launchAbort = new AbortController();
-  const signal = launchAbort.signal;
-  const showReady = (url) => {
-    progressLine('Ready', 'ready');
-    $('#launch-result').replaceChildren(el('a', { href: url || session.url, target: '_blank', rel: 'noopener', id: 'open-app' }, 'Open ' + (session.app_name || session.app)));
-  };
-  const showFailed = (reason, message) => {
-    progressLine('Failed: ' + (reason || '') + ' ' + (message || ''), 'failed');
-    $('#launch-result').textContent = 'The app could not start.';
-  };
-  let finished = false;
+  await follow(session);
+}
+
+/* Follows a session to ready or failed: the progress stream, or polling when
+ * the server has no stream slot free. */
+async function follow(session) {
+  launch.session = session;
+  $('#launch-go').hidden = true;
+  $('#launch-choices').hidden = true;
+  $('#launch-progress').hidden = false;
+  $('#launch-status').textContent = 'Requested…';
+  setBar(8);
+  launch.abort = new AbortController();
+  const signal = launch.abort.signal;
+  let end = null;
   try {
-    await streamEvents(`/v1/sessions/${session.id}/progress`, (type, data) => {
-      const msg = (data && (data.message || data.state || data.reason)) || String(data);
-      if (type === 'ready') {
-        finished = true;
-        showReady(data.url);
-        return false;
-      }
-      if (type === 'failed') {
-        finished = true;
-        showFailed(data.reason, data.message);
-        return false;
-      }
-      progressLine(msg);
+    await streamEvents(`/v1/sessions/${session.id}/progress`, (type, d) => {
+      if (type === 'state') onSessionState(d.to, d.message);
+      else if (type === 'kubernetes') onKubeEvent(d);
+      else if (type === 'message') {
+        /* A session message that no state change carried says why a launch is
+         * slow ("ImagePullBackOff: ..."): a problem worth showing. */
+        if (d.message && !launch.stateMessages.has(d.message) && d.state === 'pending') {
+          const m = /^([A-Za-z]+): (.*)$/s.exec(d.message);
+          showProblem(m ? m[1] : 'Waiting', m ? m[2] : d.message);
+        }
+      } else if (type === 'ready') { end = { state: 'running', url: d.url }; return false; }
+      else if (type === 'failed') { end = { state: d.state, reason: d.reason, message: d.message }; return false; }
       return true;
     }, signal);
   } catch (e) {
     if (e.name === 'AbortError') return;
     /* The server keeps a bounded number of streams (503 when all are in use):
        follow the launch by polling the session instead. */
-    progressLine('Following the launch by polling (' + e.message + ')');
+    $('#launch-mode').textContent = 'Following the launch by polling: the server is busy.';
   }
-  if (!finished && !signal.aborted) {
-    const end = await pollLaunch(session.id, signal);
-    if (end && end.state === 'running') showReady(end.url);
-    else if (end) showFailed(end.reason || end.state, end.message);
-  }
-  $('#launch-go').hidden = true;
+  if (!end && !signal.aborted) end = await pollLaunch(session.id, signal);
+  if (!end || signal.aborted) return;
+  setLaunching(false);
+  if (end.state === 'running') finishReady(end.url || session.url);
+  else finishFailed(end.reason || end.state, end.message);
 }
 
-/* Polls a session every 2 s until it runs or ends, printing each new state.
-   Returns the last session read, or null when aborted. */
+function appTitle() { return launch.app ? (launch.app.name || launch.app.id) : 'the app'; }
+
+function finishReady(url) {
+  reach(3);
+  $('#launch-status').textContent = appTitle() + ' is ready.';
+  $('#launch-next').replaceChildren(
+    el('a', { href: url, target: '_blank', rel: 'noopener', id: 'open-app', class: 'button primary' },
+      'Open ' + appTitle()));
+  $('#open-app').focus();
+}
+
+function finishFailed(reason, message) {
+  /* The stream's message repeats the session's state; keep Kubernetes' words. */
+  const msg = (message || '').replace(/^the session is \w+: ?/, '');
+  failStep();
+  const x = explainFailure(reason);
+  showProblem(reason, msg, x.text);
+  $('#launch-status').textContent = 'The launch failed: ' + x.text;
+  const next = $('#launch-next');
+  if (x.retry) {
+    next.replaceChildren(el('button', { type: 'button', class: 'primary', id: 'launch-retry',
+      onclick: () => { launchReset(); $('#launch-choices').hidden = false; $('#launch-go').hidden = false; $('#launch-cpu').focus(); } },
+    x.retry));
+  } else {
+    next.replaceChildren(el('button', { type: 'button', class: 'primary', id: 'launch-copy',
+      onclick: ev => copyProblem(ev.currentTarget) }, 'Copy the details for your administrators'));
+  }
+}
+
+/* Copies what went wrong (app, session, reason) for a message to the
+ * platform's administrators; where the clipboard is not offered (plain http
+ * to another host), selects the text to copy by hand. */
+async function copyProblem(btn) {
+  const s = launch.session || {};
+  const text = `${appTitle()} (session ${s.id || '?'}) did not start. ` + $('#launch-problem .kube').textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    btn.textContent = 'Copied';
+  } catch (_) {
+    const sel = getSelection();
+    sel.selectAllChildren($('#launch-problem'));
+    btn.textContent = 'Selected: copy it with Ctrl+C';
+  }
+}
+
+/* Polls a session every 2 s until it runs or ends.  Returns
+   {state, url, reason, message}, or null when aborted or unreadable. */
 async function pollLaunch(id, signal) {
-  let last = '';
   while (!signal.aborted) {
     let s;
     try {
       s = await api(`/v1/sessions/${id}`);
     } catch (e) {
-      progressLine('Cannot read the session: ' + e.message, 'failed');
+      showProblem('Unreadable', e.message);
       return null;
     }
-    const line = s.state + (s.message ? ': ' + s.message : '');
-    if (s.state === 'running' || ['stopping', 'stopped', 'failed', 'lost'].includes(s.state)) return s;
-    if (line !== last) { last = line; progressLine(line); }
-    await new Promise((resolve) => {
-      const t = setTimeout(resolve, 2000);
-      signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-    });
+    if (s.state === 'pending') reach(0);
+    if (s.state === 'running') return { state: 'running', url: s.url };
+    if (['stopping', 'stopped', 'failed', 'lost'].includes(s.state))
+      return { state: s.state, reason: s.reason || s.state, message: s.message };
+    if (s.state === 'pending' && s.message && /^[A-Za-z]+: /.test(s.message)) {
+      const m = /^([A-Za-z]+): (.*)$/s.exec(s.message);
+      showProblem(m[1], m[2]);
+    }
+    await sleep(2000, signal);
   }
   return null;
 }
 
-/* My sessions */
+/* A launch refused because a limit of the user's own is full: the sessions
+ * holding it are offered instead (open one, or stop it and launch again), as
+ * JupyterHub sends a user to the server they already have. */
+function offerRunning(e, body) {
+  const holders = (e.detail && e.detail.sessions) || [];
+  const box = $('#launch-next');
+  const who = body.username && body.username !== (state.me && state.me.username) ? body.username + ' already has' : 'You already have';
+  if (!holders.length) {
+    box.replaceChildren(el('p', { class: 'offer', role: 'alert' },
+      e.detail && e.detail.limit === 'global'
+        ? 'The platform runs as many sessions as it may. Try again later.'
+        : e.message));
+    $('#launch-go').hidden = true;
+    return;
+  }
+  const sameApp = e.detail.limit === 'app';
+  const count = launch.app && launch.app.count > 0 ? launch.app.count : holders.length;
+  const intro = sameApp
+    ? `${who} ${appTitle()} ${holders[0].state === 'running' ? 'running' : 'starting'}`
+      + (holders[0].created_at ? ` (started ${ago(holders[0].created_at)} ago)` : '') + '. '
+      + `${appTitle()} runs at most ${count === 1 ? 'one session' : count + ' sessions'} per user.`
+    : `${who} ${holders.length} session${holders.length === 1 ? '' : 's'}, the most allowed. Stop one to launch ${appTitle()}.`;
+  const list = el('ul', { class: 'holders' });
+  for (const s of holders) {
+    const name = s.app_name || s.app;
+    list.append(el('li', { 'data-holder': s.id },
+      sameApp ? null : el('span', { class: 'holder-name' }, name, ' ', stateBadge(s.state)),
+      el('span', { class: 'holder-actions' },
+        s.state === 'running' && s.url
+          ? el('a', { href: s.url, target: '_blank', rel: 'noopener', class: 'button primary', 'data-open': s.id },
+            'Open ' + name)
+          : el('button', { type: 'button', class: 'primary', 'data-follow': s.id,
+            onclick: () => { launchReset(); follow(s); } }, 'Show its progress'),
+        el('button', { type: 'button', 'data-replace': s.id,
+          onclick: ev => stopAndLaunch(s, body, ev.currentTarget) },
+        sameApp ? 'Stop it and launch again' : 'Stop ' + name + ' and launch'))));
+  }
+  box.replaceChildren(el('p', { class: 'offer', role: 'alert' }, intro), list);
+  $('#launch-go').hidden = true;
+  const first = $('.holders a, .holders button', box);
+  if (first) first.focus();
+}
+
+async function stopAndLaunch(s, body, btn) {
+  btn.disabled = true;
+  btn.textContent = 'Stopping ' + (s.app_name || s.app) + '…';
+  try {
+    await api('/v1/sessions/' + s.id, { method: 'DELETE' });
+    for (let i = 0; i < 120; i++) {
+      const now = await api('/v1/sessions/' + s.id);
+      if (['stopped', 'failed', 'lost'].includes(now.state)) break;
+      await sleep(500);
+    }
+  } catch (e) {
+    btn.disabled = false;
+    btn.textContent = 'Stop failed: ' + e.message;
+    return;
+  }
+  if (!$('#launch-dialog').open) return;
+  setLaunching(true);
+  launchReset();
+  try {
+    await follow(await api('/v1/sessions', { method: 'POST', body }));
+  } catch (e) {
+    setLaunching(false);
+    if (e.status === 429) offerRunning(e, body);
+    else $('#launch-error').textContent = e.message;
+  }
+}
+
+/* ---- sessions ------------------------------------------------------------ */
 
 async function loadSessions() {
   const sel = $('#session-state').value;
   const params = new URLSearchParams({ limit: '100' });
-  if (sel === 'live') params.set('state', 'live');
-  else if (sel) params.set('state', sel);
+  if (sel) params.set('state', sel);
   const data = await api('/v1/sessions?' + params);
-  const rows = (data && data.items) || [];
+  renderSessions((data && data.items) || [], sel);
+}
+
+function sessionActions(s) {
+  const live = ['requested', 'creating', 'pending', 'running', 'stopping'].includes(s.state);
+  const name = s.app_name || s.app;
+  const slot = (x) => x || el('span', { class: 'slot', 'aria-hidden': 'true' });
+  return el('div', { class: 'row-actions' },
+    slot(s.state === 'running' && s.url ? el('a', { href: s.url, target: '_blank', rel: 'noopener', class: 'button primary' },
+      'Open', el('span', { class: 'sr-only' }, ' ' + name)) : null),
+    slot(live ? el('button', { type: 'button', onclick: () => explainIdle(s) },
+      'Culling', el('span', { class: 'sr-only' }, ' of ' + name)) : null),
+    slot(live && s.state !== 'stopping' ? el('button', { type: 'button', class: 'danger', 'data-stop': s.id,
+      onclick: () => stopSession(s) }, 'Stop', el('span', { class: 'sr-only' }, ' ' + name)) : null));
+}
+
+function renderSessions(rows, filter) {
+  const everyone = seesEveryone();
+  $('#sessions-title').textContent = everyone ? 'Sessions' : 'My sessions';
+  $('#sessions-scope').hidden = !everyone;
+  $('#session-table').classList.toggle('with-user', everyone);
   const tb = $('#session-table tbody');
+  const cards = $('#session-cards');
   tb.replaceChildren();
-  $('#sessions-empty').hidden = rows.length > 0;
+  cards.replaceChildren();
+  const empty = !rows.length;
+  $('#sessions-empty').hidden = !empty;
+  $('#session-list').hidden = empty;
+  if (empty) {
+    const what = filter === 'live' ? 'running or starting ' : filter ? filter + ' ' : '';
+    $('#sessions-empty-text').textContent = everyone ? `No ${what}sessions.` : `You have no ${what}sessions.`;
+  }
   for (const s of rows) {
-    const live = ['requested', 'creating', 'pending', 'running', 'stopping'].includes(s.state);
+    const name = s.app_name || s.app;
+    const idle = s.state === 'running' ? idleCell(s) : '';
     tb.append(el('tr', { 'data-session': s.id },
-      el('th', { scope: 'row' }, s.app_name || s.app),
-      el('td', {}, stateBadge(s.state), s.reason ? el('span', { class: 'muted' }, ' ' + s.reason) : null),
+      el('th', { scope: 'row' }, name),
+      everyone ? el('td', { class: 'user' }, s.user) : null,
+      el('td', {}, stateBadge(s.state), s.reason && s.state !== 'running' ? el('span', { class: 'muted' }, ' ' + s.reason) : null),
       el('td', {}, ago(s.created_at)),
-      el('td', {}, s.state === 'running' ? idleCell(s) : ''),
+      el('td', {}, idle),
       el('td', {}, resourcesText(s.resources)),
-      el('td', {}, el('div', { class: 'actions' },
-        s.state === 'running' && s.url ? el('a', { href: s.url, target: '_blank', rel: 'noopener' }, 'Open') : null,
-        live ? el('button', { type: 'button', onclick: () => explainIdle(s) }, 'Culling') : null,
-        live && s.state !== 'stopping' ? el('button', { type: 'button', class: 'danger',
-          'aria-label': 'Stop ' + (s.app_name || s.app), onclick: () => stopSession(s) }, 'Stop') : null))));
+      el('td', { class: 'actions-cell' }, sessionActions(s))));
+    cards.append(el('li', { class: 'card session-card', 'data-session': s.id },
+      el('div', { class: 'card-head' },
+        el('h2', {}, name), stateBadge(s.state)),
+      el('dl', { class: 'kv' },
+        everyone ? [el('dt', {}, 'User'), el('dd', { class: 'user' }, s.user)] : null,
+        el('dt', {}, 'Started'), el('dd', {}, ago(s.created_at) + ' ago'),
+        s.state === 'running' ? [el('dt', {}, 'Idle'), el('dd', {}, s.state === 'running' ? idleCell(s) : '')] : null,
+        el('dt', {}, 'Resources'), el('dd', {}, resourcesText(s.resources) || '—'),
+        s.reason && s.state !== 'running' ? [el('dt', {}, 'Reason'), el('dd', {}, s.reason)] : null),
+      sessionActions(s)));
   }
 }
 
@@ -473,7 +877,7 @@ async function explainIdle(s) {
   }
 }
 
-/* Admin */
+/* ---- admin --------------------------------------------------------------- */
 
 async function loadAdmin() {
   await Promise.all([loadRegistry(), loadStats(), loadHistory(null)]);
@@ -506,91 +910,217 @@ async function reloadRegistry() {
   await loadRegistry();
 }
 
-function barChart(items, opts = {}) {
-  const w = 320, barH = 18, gap = 6, labelW = 110;
-  const max = Math.max(1, ...items.map(i => i.value));
-  const h = Math.max(1, items.length) * (barH + gap);
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', opts.label + ': ' + items.map(i => `${i.key} ${i.value}`).join(', '));
-  items.forEach((it, i) => {
-    const y = i * (barH + gap);
-    const t = document.createElementNS(ns, 'text');
-    t.setAttribute('x', labelW - 6); t.setAttribute('y', y + barH - 5);
-    t.setAttribute('text-anchor', 'end'); t.setAttribute('font-size', '11');
-    t.textContent = String(it.key).length > 16 ? String(it.key).slice(0, 15) + '…' : it.key;
-    const r = document.createElementNS(ns, 'rect');
-    r.setAttribute('x', labelW); r.setAttribute('y', y);
-    r.setAttribute('width', Math.max(2, (w - labelW - 40) * it.value / max)); r.setAttribute('height', barH);
-    r.setAttribute('fill', '#3451b2'); r.setAttribute('rx', '3');
-    const v = document.createElementNS(ns, 'text');
-    v.setAttribute('x', labelW + Math.max(2, (w - labelW - 40) * it.value / max) + 4);
-    v.setAttribute('y', y + barH - 5); v.setAttribute('font-size', '11');
-    v.textContent = it.value;
-    svg.append(t, r, v);
-  });
-  return svg;
+/* Charts are SVG drawn at the pixel size of their box (redrawn when it
+ * changes), so a 12 px label is 12 px on screen; each has a table with the
+ * same figures for screen readers, and shows a value on hover. */
+const FONT = 12;
+
+/* A "nice" axis: ticks at 1, 2 or 5 times a power of ten, from 0 to >= max. */
+function niceTicks(max, count) {
+  if (max <= 0) return [0, 1];
+  const raw = max / count;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map(m => m * p).find(s => s >= raw));
+  const ticks = [];
+  for (let v = 0; v < max + step; v += step) ticks.push(v);
+  return ticks;
 }
 
-function lineChart(points, opts = {}) {
-  const w = 320, h = 140, pad = 24;
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
-  svg.setAttribute('role', 'img');
-  const max = Math.max(1, ...points.map(p => p.value));
-  svg.setAttribute('aria-label', `${opts.label}: ${points.length} points, peak ${max}`);
-  const x = i => pad + (points.length < 2 ? 0 : i * (w - 2 * pad) / (points.length - 1));
-  const y = v => h - pad - v * (h - 2 * pad) / max;
-  const axis = document.createElementNS(ns, 'path');
-  axis.setAttribute('d', `M${pad} ${pad} V${h - pad} H${w - pad}`);
-  axis.setAttribute('stroke', '#aab'); axis.setAttribute('fill', 'none');
-  svg.append(axis);
-  if (points.length) {
-    const path = document.createElementNS(ns, 'path');
-    path.setAttribute('d', points.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)} ${y(p.value).toFixed(1)}`).join(' '));
-    path.setAttribute('stroke', '#3451b2'); path.setAttribute('stroke-width', '2'); path.setAttribute('fill', 'none');
-    svg.append(path);
+function chartTable(caption, head, rows) {
+  return el('table', { class: 'sr-only chart-table' },
+    el('caption', {}, caption),
+    el('thead', {}, el('tr', {}, head.map(h => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, rows.map(r => el('tr', {}, el('th', { scope: 'row' }, r[0]), el('td', {}, String(r[1]))))));
+}
+
+/* The hover readout of a chart box: a small label that follows the pointer. */
+function tipShow(box, text, x, y) {
+  let tip = $('.chart-tip', box);
+  if (!tip) { tip = el('div', { class: 'chart-tip', 'aria-hidden': 'true' }); box.append(tip); }
+  tip.textContent = text;
+  tip.hidden = false;
+  const w = box.clientWidth;
+  tip.style.left = Math.max(0, Math.min(x + 10, w - tip.offsetWidth)) + 'px';
+  tip.style.top = Math.max(0, y - 28) + 'px';
+}
+function tipHide(box) { const t = $('.chart-tip', box); if (t) t.hidden = true; }
+
+function barChart(box, items, opts) {
+  const w = Math.max(240, Math.floor(box.clientWidth || 300));
+  const barH = 20, gap = 8, top = 4, axisH = 34;
+  const labelW = Math.min(140, Math.max(60, ...items.map(i => String(i.key).length * 7 + 10)));
+  const plotW = w - labelW - 40;
+  const ticks = niceTicks(Math.max(1, ...items.map(i => i.value)), 4);
+  const max = ticks[ticks.length - 1];
+  const h = top + Math.max(1, items.length) * (barH + gap) + axisH;
+  const svg = svgEl('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img',
+    'aria-label': `${opts.label}: ` + (items.length ? items.map(i => `${i.key} ${i.value}`).join(', ') : 'no data') });
+  const base = top + items.length * (barH + gap);
+  for (const t of ticks) {
+    const x = labelW + plotW * t / max;
+    svg.append(svgEl('line', { x1: x, x2: x, y1: top, y2: base, class: 'grid' }));
+    svg.append(svgEl('text', { x, y: base + FONT + 4, 'text-anchor': 'middle', 'font-size': FONT, class: 'tick' }, String(t)));
   }
-  const top = document.createElementNS(ns, 'text');
-  top.setAttribute('x', 2); top.setAttribute('y', pad); top.setAttribute('font-size', '11');
-  top.textContent = max;
-  const first = document.createElementNS(ns, 'text');
-  first.setAttribute('x', pad); first.setAttribute('y', h - 6); first.setAttribute('font-size', '10');
-  first.textContent = points.length ? points[0].key : '';
-  const last = document.createElementNS(ns, 'text');
-  last.setAttribute('x', w - pad); last.setAttribute('y', h - 6); last.setAttribute('font-size', '10');
-  last.setAttribute('text-anchor', 'end');
-  last.textContent = points.length ? points[points.length - 1].key : '';
-  svg.append(top, first, last);
-  return svg;
+  svg.append(svgEl('text', { x: labelW + plotW / 2, y: base + 2 * FONT + 8, 'text-anchor': 'middle', 'font-size': FONT, class: 'axis-title' }, opts.xTitle));
+  items.forEach((it, i) => {
+    const y = top + i * (barH + gap);
+    const key = String(it.key);
+    svg.append(svgEl('text', { x: labelW - 6, y: y + barH / 2 + FONT / 2 - 2, 'text-anchor': 'end', 'font-size': FONT, class: 'label' },
+      key.length > 18 ? key.slice(0, 17) + '…' : key));
+    const bw = Math.max(2, plotW * it.value / max);
+    const r = svgEl('rect', { x: labelW, y, width: bw, height: barH, rx: 3, class: 'bar', 'data-value': it.value });
+    r.append(svgEl('title', {}, `${key}: ${it.value} ${opts.unit}`));
+    svg.append(r);
+    svg.append(svgEl('text', { x: labelW + bw + 4, y: y + barH / 2 + FONT / 2 - 2, 'font-size': FONT, class: 'value' }, String(it.value)));
+  });
+  svg.addEventListener('pointermove', ev => {
+    const rect = svg.getBoundingClientRect();
+    const i = Math.floor((ev.clientY - rect.top - top) / (barH + gap));
+    if (i >= 0 && i < items.length) tipShow(box, `${items[i].key}: ${items[i].value} ${opts.unit}`, ev.clientX - rect.left, ev.clientY - rect.top);
+    else tipHide(box);
+  });
+  svg.addEventListener('pointerleave', () => tipHide(box));
+  box.replaceChildren(svg, chartTable(opts.label, [opts.keyTitle, opts.xTitle], items.map(i => [i.key, i.value])));
+}
+
+function timeLabel(ms, stepS) {
+  const d = new Date(ms).toISOString();
+  return stepS >= 86400 ? d.slice(5, 10) : stepS >= 3600 ? d.slice(5, 10) + ' ' + d.slice(11, 16)
+    : stepS < 60 ? d.slice(11, 19) : d.slice(11, 16);
+}
+
+const TICK_CHOICES = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+  43200, 86400, 172800];
+
+/* Concurrency over time as a step chart with labelled axes. */
+function timeChart(box, series, opts) {
+  const w = Math.max(260, Math.floor(box.clientWidth || 320));
+  const h = 190, left = 42, right = 12, top = 10, bottom = 44;
+  const plotW = w - left - right, plotH = h - top - bottom;
+  const ticks = niceTicks(Math.max(1, ...series.map(p => p.value)), 4);
+  const max = ticks[ticks.length - 1];
+  const n = series.length;
+  const t0 = n ? series[0].at : 0, t1 = n ? series[n - 1].at + opts.stepS * 1000 : 1;
+  const x = ms => left + plotW * (ms - t0) / Math.max(1, t1 - t0);
+  const y = v => top + plotH - plotH * v / max;
+  const peak = Math.max(0, ...series.map(p => p.value));
+  const svg = svgEl('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img',
+    'aria-label': `${opts.label}: ${n ? `from ${timeLabel(t0, opts.stepS)} to ${timeLabel(t1, opts.stepS)} UTC, peak ${peak}` : 'no data'}` });
+  for (const t of ticks) {
+    svg.append(svgEl('line', { x1: left, x2: left + plotW, y1: y(t), y2: y(t), class: 'grid' }));
+    svg.append(svgEl('text', { x: left - 6, y: y(t) + FONT / 2 - 2, 'text-anchor': 'end', 'font-size': FONT, class: 'tick' }, String(t)));
+  }
+  svg.append(svgEl('text', { x: 12, y: top + plotH / 2, 'text-anchor': 'middle', 'font-size': FONT, class: 'axis-title',
+    transform: `rotate(-90 12 ${top + plotH / 2})` }, opts.yTitle));
+  /* Time ticks at round times, about one per 90 px. */
+  const want = (t1 - t0) / 1000 / Math.max(2, Math.min(5, Math.floor(plotW / 90)));
+  const every = TICK_CHOICES.find(v => v >= want) || 7 * 86400;
+  for (let ms = Math.ceil(t0 / (every * 1000)) * every * 1000; ms <= t1; ms += every * 1000) {
+    const px = x(ms);
+    svg.append(svgEl('line', { x1: px, x2: px, y1: top + plotH, y2: top + plotH + 4, class: 'axis' }));
+    svg.append(svgEl('text', { x: px, y: top + plotH + FONT + 6, 'font-size': FONT, class: 'tick',
+      'text-anchor': px - left < 24 ? 'start' : left + plotW - px < 24 ? 'end' : 'middle' }, timeLabel(ms, every)));
+  }
+  svg.append(svgEl('text', { x: left + plotW / 2, y: h - 4, 'text-anchor': 'middle', 'font-size': FONT, class: 'axis-title' }, opts.xTitle));
+  svg.append(svgEl('path', { d: `M${left} ${top} V${top + plotH} H${left + plotW}`, class: 'axis' }));
+  if (n) {
+    let d = `M${x(t0).toFixed(1)} ${y(0).toFixed(1)}`;
+    for (const p of series) d += ` V${y(p.value).toFixed(1)} H${x(p.at + opts.stepS * 1000).toFixed(1)}`;
+    svg.append(svgEl('path', { d: d + ` V${y(0).toFixed(1)} Z`, class: 'area' }));
+    svg.append(svgEl('path', { d, class: 'line' }));
+  }
+  const cursor = svgEl('line', { y1: top, y2: top + plotH, class: 'cursor', visibility: 'hidden' });
+  svg.append(cursor);
+  svg.addEventListener('pointermove', ev => {
+    const rect = svg.getBoundingClientRect();
+    const px = ev.clientX - rect.left;
+    const i = Math.floor((px - left) / plotW * n);
+    if (!n || i < 0 || i >= n) { tipHide(box); cursor.setAttribute('visibility', 'hidden'); return; }
+    const p = series[i];
+    const cx = x(p.at + opts.stepS * 500);
+    cursor.setAttribute('x1', cx); cursor.setAttribute('x2', cx); cursor.setAttribute('visibility', 'visible');
+    tipShow(box, `${timeLabel(p.at, opts.stepS)} UTC: ${p.value} ${p.value === 1 ? 'session' : 'sessions'}`, px, ev.clientY - rect.top);
+  });
+  svg.addEventListener('pointerleave', () => { tipHide(box); cursor.setAttribute('visibility', 'hidden'); });
+  /* The table keeps the buckets where the count changes, so it stays short. */
+  const rows = series.filter((p, i) => i === 0 || p.value !== series[i - 1].value)
+    .map(p => [timeLabel(p.at, opts.stepS) + ' UTC', p.value]);
+  box.replaceChildren(svg, chartTable(opts.label + ' (where the count changes)', ['Time', opts.yTitle], rows));
+  box.dataset.step = String(opts.stepS);
+}
+
+/* The concurrency chart's range and step, chosen from the data: from the
+ * first moment a session was alive in the last 7 days to now, in at most 72
+ * steps of a round length.  The week by the hour finds the first hour with a
+ * session; when that is recent, that hour in 10 s steps finds its moment. */
+const STEP_CHOICES = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+  43200, 86400];
+
+function firstActive(stats) {
+  const p = ((stats.concurrency && stats.concurrency.series) || []).find(x => x.max > 0);
+  return p ? Date.parse(p.at) : null;
+}
+
+async function statsOver(from, to, step) {
+  return api('/v1/admin/stats?' + new URLSearchParams({
+    from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: String(step) }));
+}
+
+async function concurrencyRange(week, now) {
+  let first = firstActive(week);
+  if (first === null) return null;
+  if (now - first < 2 * 86400000) {
+    const fine = await statsOver(first, Math.min(first + 3600000, now), 10);
+    first = firstActive(fine) || first;
+  }
+  const span = Math.max(60, (now - first) / 1000);
+  const step = STEP_CHOICES.find(x => span / x <= 72) || 86400;
+  /* One step of room before the first session, so the rise shows. */
+  return { from: Math.floor(first / (step * 1000)) * step * 1000 - step * 1000, to: now, step };
 }
 
 async function loadStats() {
-  const s = await api('/v1/admin/stats');
+  const now = Date.now();
+  const week = await api('/v1/admin/stats');
+  const range = await concurrencyRange(week, now);
+  let conc = { series: [], stepS: 3600 };
+  if (range) {
+    const s = await statsOver(range.from, range.to, range.step);
+    conc = { series: s.concurrency.series.map(p => ({ at: Date.parse(p.at), value: p.max })), stepS: s.step_s };
+  }
   const pick = obj => Object.entries(obj || {}).map(([key, value]) => ({ key, value }));
-  const series = ((s.concurrency && s.concurrency.series) || [])
-    .map(p => ({ key: String(p.at).slice(5, 13).replace('T', ' '), value: p.max }));
-  $('#chart-days').replaceChildren(barChart(pick(s.by_day).sort((a, b) => a.key < b.key ? -1 : 1).slice(-14), { label: 'Sessions per day' }));
-  $('#chart-concurrent').replaceChildren(lineChart(series, { label: 'Concurrent sessions' }));
-  $('#chart-apps').replaceChildren(barChart(pick(s.by_app).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top apps' }));
-  $('#chart-users').replaceChildren(barChart(pick(s.by_user).sort((a, b) => b.value - a.value).slice(0, 8), { label: 'Top users' }));
+  state.charts = {
+    days: pick(week.by_day).sort((a, b) => (a.key < b.key ? -1 : 1)).slice(-14),
+    apps: pick(week.by_app).sort((a, b) => b.value - a.value).slice(0, 8),
+    users: pick(week.by_user).sort((a, b) => b.value - a.value).slice(0, 8),
+    conc,
+  };
+  drawCharts();
 }
 
-function historyParams(cursor) {
+function drawCharts() {
+  const c = state.charts;
+  if (!c || $('#view-admin').hidden) return;
+  barChart($('#chart-days'), c.days, { label: 'Sessions started per day (last 7 days)', keyTitle: 'Day', xTitle: 'Sessions started', unit: 'sessions' });
+  timeChart($('#chart-concurrent'), c.conc.series, { label: 'Sessions running at once', stepS: c.conc.stepS, yTitle: 'Sessions', xTitle: 'Time (UTC)' });
+  barChart($('#chart-apps'), c.apps, { label: 'Top apps (last 7 days)', keyTitle: 'App', xTitle: 'Sessions started', unit: 'sessions' });
+  barChart($('#chart-users'), c.users, { label: 'Top users (last 7 days)', keyTitle: 'User', xTitle: 'Sessions started', unit: 'sessions' });
+}
+
+function historyFilter() {
   const f = new FormData($('#history-form'));
-  const p = new URLSearchParams({ limit: '25' });
+  const p = new URLSearchParams();
   for (const k of ['user', 'app', 'state', 'label']) if (f.get(k)) p.set(k, f.get(k));
   if (f.get('from')) p.set('from', new Date(f.get('from') + 'T00:00:00Z').toISOString());
   if (f.get('to')) p.set('to', new Date(f.get('to') + 'T23:59:59Z').toISOString());
-  if (cursor) p.set('cursor', cursor);
   return p;
 }
 
 async function loadHistory(cursor) {
-  const data = await api('/v1/admin/history?' + historyParams(cursor));
+  const p = historyFilter();
+  p.set('limit', '25');
+  if (cursor) p.set('cursor', cursor);
+  const data = await api('/v1/admin/history?' + p);
   const tb = $('#history-table tbody');
   tb.replaceChildren();
   for (const s of (data.items || [])) {
@@ -605,6 +1135,29 @@ async function loadHistory(cursor) {
   $('#history-total').textContent = `${data.total !== undefined ? data.total : (data.items || []).length} sessions match.`;
   state.historyCursor = data.next_cursor || null;
   $('#history-next').disabled = !state.historyCursor;
+}
+
+/* The current filter as CSV, downloaded through an object URL (the request
+ * needs the token, so a plain link cannot name it). */
+async function exportHistory() {
+  const msg = $('#history-export-msg');
+  msg.textContent = 'Preparing the CSV…';
+  try {
+    const res = await fetch('/v1/admin/history.csv?' + historyFilter(), { headers: authHeaders('text/csv') });
+    if (!res.ok) {
+      const e = await res.json().catch(() => null);
+      throw new Error((e && e.error && e.error.message) || 'HTTP ' + res.status);
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = el('a', { href: url, download: `tycho-history-${new Date().toISOString().slice(0, 10)}.csv`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    msg.textContent = 'CSV downloaded.';
+  } catch (e) {
+    msg.textContent = 'Export failed: ' + e.message;
+  }
 }
 
 /* ---- wiring -------------------------------------------------------------- */
@@ -636,21 +1189,24 @@ function init() {
   $('#app-search').addEventListener('input', renderApps);
   $('#session-state').addEventListener('change', () => loadSessions().catch(e => alert(e.message)));
   $('#sessions-refresh').addEventListener('click', () => loadSessions().catch(e => alert(e.message)));
-  $('#launch-form').addEventListener('submit', launch);
-  $('#launch-cancel').addEventListener('click', () => {
-    if (launchAbort) launchAbort.abort();
-    $('#launch-dialog').close();
-  });
-  $('#launch-dialog').addEventListener('close', () => { if (launchAbort) launchAbort.abort(); });
+  $('#launch-form').addEventListener('submit', startLaunch);
+  $('#launch-cancel').addEventListener('click', () => $('#launch-dialog').close());
+  $('#launch-dialog').addEventListener('close', () => { if (launch.abort) launch.abort.abort(); });
   $('#registry-reload').addEventListener('click', reloadRegistry);
   $('#history-form').addEventListener('submit', ev => {
     ev.preventDefault();
     state.historyCursors = [];
     loadHistory(null).catch(e => alert(e.message));
   });
+  $('#history-export').addEventListener('click', exportHistory);
   $('#history-first').addEventListener('click', () => { state.historyCursors = []; loadHistory(null); });
   $('#history-next').addEventListener('click', () => {
     if (state.historyCursor) { state.historyCursors.push(state.historyCursor); loadHistory(state.historyCursor); }
+  });
+  let redraw = 0;
+  window.addEventListener('resize', () => {
+    cancelAnimationFrame(redraw);
+    redraw = requestAnimationFrame(drawCharts);
   });
   window.addEventListener('hashchange', route);
   checkCluster();
