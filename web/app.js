@@ -57,6 +57,9 @@ function authHeaders(accept) {
 async function api(path, opts = {}) {
   const headers = Object.assign(authHeaders('application/json'), opts.headers || {});
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  /* A header no page of another site can send without asking first: the
+   * server's cross-site check for requests that change state. */
+  if (opts.method && opts.method !== 'GET') headers['X-Requested-With'] = 'tycho';
   const res = await fetch(path, {
     method: opts.method || 'GET', headers,
     body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
@@ -730,7 +733,11 @@ function offerRunning(e, body) {
           ? el('a', { href: s.url, target: '_blank', rel: 'noopener', class: 'button primary', 'data-open': s.id },
             'Open ' + name)
           : el('button', { type: 'button', class: 'primary', 'data-follow': s.id,
-            onclick: () => { launchReset(); follow(s); } }, 'Show its progress'),
+            onclick: () => {
+              launch.app = state.apps.find(a => a.id === s.app) || { id: s.app, name: s.app_name };
+              launchReset();
+              follow(s);
+            } }, 'Show its progress'),
         el('button', { type: 'button', 'data-replace': s.id,
           onclick: ev => stopAndLaunch(s, body, ev.currentTarget) },
         sameApp ? 'Stop it and launch again' : 'Stop ' + name + ' and launch'))));

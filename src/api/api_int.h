@@ -79,8 +79,8 @@ struct api_resp {
     const char *csp;
     /* Owned; NULL = none.  When the request fails, api_error_fill() adds
      * these fields to the error object of the /v1 reply (beside code and
-     * message), so a handler can say more than a message (the sessions
-     * holding a full limit); a successful reply ignores it. */
+     * message) and frees them, so a handler can say more than a message (the
+     * sessions holding a full limit); a successful reply ignores it. */
     json_t *error_detail;
 };
 

@@ -471,6 +471,8 @@ void api_error_fill(struct api_resp *resp, enum api_error_style style, const str
         body = json_pack("{s:{s:s, s:s}}", "error", "code", ty_code_name(code), "message", msg);
     if (style == API_ERR_V1 && resp->error_detail)
         json_object_update_missing(json_object_get(body, "error"), resp->error_detail);
+    json_decref(resp->error_detail);
+    resp->error_detail = NULL;
     json_decref(resp->json);
     free(resp->text);
     resp->text = NULL;
