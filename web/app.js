@@ -719,10 +719,11 @@ function offerRunning(e, body) {
   const sameApp = e.detail.limit === 'app';
   const count = launch.app && launch.app.count > 0 ? launch.app.count : holders.length;
   const intro = sameApp
-    ? `${who} ${appTitle()} ${holders[0].state === 'running' ? 'running' : 'starting'}`
-      + (holders[0].created_at ? ` (started ${ago(holders[0].created_at)} ago)` : '') + '. '
-      + `${appTitle()} runs at most ${count === 1 ? 'one session' : count + ' sessions'} per user.`
-    : `${who} ${holders.length} session${holders.length === 1 ? '' : 's'}, the most allowed. Stop one to launch ${appTitle()}.`;
+    ? [el('strong', {}, `${who} ${appTitle()} ${holders[0].state === 'running' ? 'running' : 'starting'}`
+      + (holders[0].created_at ? ` (started ${ago(holders[0].created_at)} ago)` : '') + '.'),
+    ` ${appTitle()} runs at most ${count === 1 ? 'one session' : count + ' sessions'} per user.`]
+    : [el('strong', {}, `${who} ${holders.length} session${holders.length === 1 ? '' : 's'}, the most allowed.`),
+      ` Stop one to launch ${appTitle()}.`];
   const list = el('ul', { class: 'holders' });
   for (const s of holders) {
     const name = s.app_name || s.app;
