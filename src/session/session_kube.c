@@ -12,10 +12,9 @@
 #include "session/session_int.h"
 
 #include "util/mem.h"
+#include "util/quantity.h"
 #include "util/str.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,77 +188,14 @@ void session_events_message(struct session_service *svc, const char *name, char 
     free(fs);
 }
 
-/* Parses a decimal number with an optional exponent, and its suffix. */
-static int quantity_split(double *num, const char **suffix, const char *text)
-{
-    char *end = NULL;
-    if (!text || !(isdigit((unsigned char)*text) || *text == '.'))
-        return -1;
-    *num = strtod(text, &end);
-    if (end == text || !isfinite(*num) || *num < 0 || memchr(text, 'x', (size_t)(end - text)) ||
-        memchr(text, 'X', (size_t)(end - text)))
-        return -1;
-    *suffix = end;
-    return 0;
-}
-
+/* The quantity parsers live in util/quantity.h, shared with the launch
+ * policy and the compose compiler; these names remain for the service. */
 int session_cpu_parse(int64_t *millis_out, const char *text, struct ty_error *err)
 {
-    double v;
-    const char *suf;
-
-    *millis_out = 0;
-    if (quantity_split(&v, &suf, text) == 0) {
-        if (!strcmp(suf, "m"))
-            v = ceil(v);
-        else if (!*suf)
-            v = ceil(v * 1000.0);
-        else
-            goto bad;
-        if (v > 1e12)
-            goto bad;
-        *millis_out = (int64_t)v;
-        return 0;
-    }
-bad:
-    return ty_error_set(err, TY_EINVAL, "cpu: '%s' is not a CPU quantity (e.g. 0.5, 500m)",
-                        text ? text : "");
+    return ty_quantity_cpu(millis_out, text, err);
 }
 
 int session_memory_parse(int64_t *bytes_out, const char *text, struct ty_error *err)
 {
-    static const struct {
-        const char *suf;
-        double mul;
-    } units[] = {
-        {"", 1},
-        {"k", 1e3},
-        {"K", 1e3}, /* docker-compose style */
-        {"M", 1e6},
-        {"G", 1e9},
-        {"T", 1e12},
-        {"P", 1e15},
-        {"Ki", 1024.0},
-        {"Mi", 1048576.0},
-        {"Gi", 1073741824.0},
-        {"Ti", 1099511627776.0},
-        {"Pi", 1125899906842624.0},
-    };
-    double v;
-    const char *suf;
-
-    *bytes_out = 0;
-    if (quantity_split(&v, &suf, text) == 0) {
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (!strcmp(suf, units[i].suf)) {
-                double b = ceil(v * units[i].mul);
-                if (b > 9e18)
-                    break;
-                *bytes_out = (int64_t)b;
-                return 0;
-            }
-        }
-    }
-    return ty_error_set(err, TY_EINVAL, "memory: '%s' is not a memory quantity (e.g. 512Mi, 2G)",
-                        text ? text : "");
+    return ty_quantity_bytes(bytes_out, text, err);
 }
