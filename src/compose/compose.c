@@ -12,6 +12,7 @@
 
 #include "util/buf.h"
 #include "util/mem.h"
+#include "util/quantity.h"
 #include "util/slug.h"
 
 #include <ctype.h>
@@ -65,9 +66,11 @@ void compose_policy_cleanup(struct compose_policy *p)
     }
     strv_free(p->client_cidrs);
     p->client_cidrs = NULL;
+    json_decref(p->gpu_tolerations);
+    p->gpu_tolerations = NULL;
 }
 
-enum field_kind { F_BOOL, F_LONG, F_STR, F_STRV };
+enum field_kind { F_BOOL, F_LONG, F_STR, F_STRV, F_OBJV };
 
 struct field {
     const char *name;
@@ -88,7 +91,8 @@ static const struct field fields[] = {
     FB(ambassador),       FS(ambassador_id),   FB(remote_user_header), FB(network_policy),
     FS(proxy_selector),   FS(proxy_namespace), {"client_cidrs", F_STRV, offsetof(struct compose_policy, client_cidrs)},
     FS(gpu_resource),     FB(create_pvcs),     FS(pvc_size),           FS(storage_class),
-    FS(pvc_access_mode),  {NULL, F_BOOL, 0},
+    FS(pvc_access_mode),  {"gpu_tolerations", F_OBJV, offsetof(struct compose_policy, gpu_tolerations)},
+    {NULL, F_BOOL, 0},
 };
 
 static bool cidr_ok(const char *s)
@@ -160,6 +164,21 @@ int compose_policy_from_json(struct compose_policy *p, const json_t *obj, struct
             *(char ***)base = list;
             break;
         }
+        case F_OBJV: {
+            size_t i;
+            const json_t *it;
+            if (!json_is_array(v) && !json_is_null(v))
+                return ty_error_set(err, TY_EINVAL, "compose policy: %s must be a list", k);
+            json_array_foreach(v, i, it)
+            {
+                if (!json_is_object(it))
+                    return ty_error_set(err, TY_EINVAL,
+                                        "compose policy: %s[%zu] must be a mapping", k, i);
+            }
+            json_decref(*(json_t **)base);
+            *(json_t **)base = json_is_array(v) ? json_deep_copy(v) : NULL;
+            break;
+        }
         }
     }
     if (!p->home_parent || p->home_parent[0] != '/')
@@ -189,6 +208,60 @@ int compose_compile(json_t **list_out, const struct compose_input *in, struct ty
     rc = compose_system_build(&sys, in, pol, err);
     if (!rc)
         rc = compose_system_emit(list_out, sys, in, pol, err);
+    compose_system_free(sys);
+    if (!in->policy)
+        compose_policy_cleanup(&defaults);
+    return rc;
+}
+
+static void amounts_read(struct compose_amounts *out, const struct cmp_res *r)
+{
+    out->cpu_millis = out->memory_bytes = out->gpus = -1;
+    if (r->cpu && ty_quantity_cpu(&out->cpu_millis, r->cpu, NULL) < 0)
+        out->cpu_millis = -1;
+    if (r->memory && ty_quantity_bytes(&out->memory_bytes, r->memory, NULL) < 0)
+        out->memory_bytes = -1;
+    if (r->gpus > 0)
+        out->gpus = r->gpus;
+}
+
+static void amount_add(int64_t *sum, int64_t limit, int64_t request)
+{
+    int64_t v = limit >= 0 ? limit : request;
+    if (v >= 0)
+        *sum = (*sum < 0 ? 0 : *sum) + v;
+}
+
+int compose_resources_read(struct compose_resource_summary *out,
+                           const struct compose_input *in,
+                           struct ty_error *err)
+{
+    struct compose_policy defaults;
+    const struct compose_policy *pol = in->policy;
+    struct compose_system *sys = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->total.cpu_millis = out->total.memory_bytes = out->total.gpus = -1;
+    if (!pol) {
+        compose_policy_init(&defaults);
+        pol = &defaults;
+    }
+    rc = compose_system_build(&sys, in, pol, err);
+    if (rc == 0) {
+        for (size_t i = 0; i < sys->ncontainers; i++) {
+            struct compose_amounts lim, req;
+            amounts_read(&lim, &sys->containers[i].limits);
+            amounts_read(&req, &sys->containers[i].requests);
+            if (i == sys->main) {
+                out->main_limits = lim;
+                out->main_requests = req;
+            }
+            amount_add(&out->total.cpu_millis, lim.cpu_millis, req.cpu_millis);
+            amount_add(&out->total.memory_bytes, lim.memory_bytes, req.memory_bytes);
+            amount_add(&out->total.gpus, lim.gpus, req.gpus);
+        }
+    }
     compose_system_free(sys);
     if (!in->policy)
         compose_policy_cleanup(&defaults);

@@ -31,9 +31,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Annotation holding the raw (unescaped) username on every object. */
 #define COMPOSE_ANNOTATION_USERNAME "tycho.renci.org/username"
+/* Annotation holding the app id as given (the reconciler adopts by it). */
+#define COMPOSE_ANNOTATION_APP_ID "tycho.renci.org/app-id"
 /* Longest app id or container name kept verbatim in `<name>-<guid>` names. */
 #define COMPOSE_NAME_MAX 30
 
@@ -76,6 +79,8 @@ struct compose_policy {
 
     /* Resources and storage. */
     char *gpu_resource;   /* "nvidia.com/gpu" */
+    json_t *gpu_tolerations; /* tolerations of pods with GPUs (owned array); NULL:
+                                {key: gpu_resource, operator: Exists, effect: NoSchedule} */
     bool create_pvcs;     /* emit PVCs for the spec's named volumes (false) */
     char *pvc_size;       /* "1Gi" */
     char *storage_class;  /* NULL: cluster default */
@@ -86,7 +91,8 @@ void compose_policy_init(struct compose_policy *p);
 void compose_policy_cleanup(struct compose_policy *p);
 /* Overrides fields of p from a JSON/YAML object whose keys are the field names
  * above (e.g. {"home_claim": "stdnfs", "allow_root": false, "client_cidrs": [...]}).
- * Unknown keys and wrong types are TY_EINVAL naming the key. */
+ * Unknown keys and wrong types are TY_EINVAL naming the key.  gpu_tolerations
+ * is a list of Toleration objects. */
 int compose_policy_from_json(struct compose_policy *p, const json_t *obj, struct ty_error *err);
 
 /* Resource quantities that replace the spec's own (appstore's resource request).
@@ -127,11 +133,44 @@ struct compose_input {
     struct compose_resources limits;   /* overrides for the main container */
     struct compose_resources requests; /* (the one the proxy targets) */
     const struct compose_policy *policy; /* NULL: defaults */
+    /* Where the pod runs (the launch policy's choice); NULL: nothing said. */
+    const json_t *node_selector; /* object of strings -> nodeSelector */
+    const json_t *tolerations;   /* array, after the GPU tolerations */
+    const char *priority_class;  /* -> priorityClassName */
 };
 
 /* Compiles one launch.  On success *list_out is a new reference to the List
  * (caller owns; json_decref); on failure *list_out is NULL and err says where. */
 int compose_compile(json_t **list_out, const struct compose_input *in, struct ty_error *err);
+
+/* Amounts in base units; -1: not given. */
+struct compose_amounts {
+    int64_t cpu_millis;
+    int64_t memory_bytes;
+    int64_t gpus;
+};
+
+/* What a launch's spec asks of its containers, read as compose_compile()
+ * reads it (templates, interpolation, the registry entry, and in->limits and
+ * in->requests applied to the main container). */
+struct compose_resource_summary {
+    struct compose_amounts main_limits;   /* the main container: the one the proxy targets */
+    struct compose_amounts main_requests; /* and the launch's resources size */
+    /* Every container's limit, else its request, summed per kind; a kind no
+     * container gives is -1. */
+    struct compose_amounts total;
+};
+
+/* Fills *out from the system model of in (nothing is emitted).  Errors as
+ * compose_compile()'s. */
+int compose_resources_read(struct compose_resource_summary *out,
+                           const struct compose_input *in,
+                           struct ty_error *err);
+
+/* The directory (and home subPath) form of a username: the name itself when
+ * it is a plain file name ([A-Za-z0-9._@-], not "." or ".."), else its object
+ * slug.  Returns a new string. */
+char *compose_user_dir(const char *username);
 
 /* `<app>-<guid>` (the Deployment's name and `name` label), with the app id
  * slugged when it is not a valid short name.  Returns a new string. */

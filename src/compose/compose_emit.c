@@ -47,7 +47,7 @@ static json_t *base_labels(const struct compose_system *sys, bool with_guid)
 static json_t *annotations(const struct compose_system *sys)
 {
     return obj2(COMPOSE_ANNOTATION_USERNAME, json_string(sys->username),
-                "tycho.renci.org/app-id", json_string(sys->app_id));
+                COMPOSE_ANNOTATION_APP_ID, json_string(sys->app_id));
 }
 
 static json_t *metadata(const struct compose_system *sys, const struct compose_input *in,
@@ -325,10 +325,22 @@ static json_t *deployment(const struct compose_system *sys, const struct compose
         json_object_set_new(pod, "serviceAccountName", json_string(sys->service_account));
     if (sys->host_network)
         json_object_set_new(pod, "hostNetwork", json_true());
-    if (gpus)
-        json_object_set_new(pod, "tolerations",
-                            json_pack("[{s:s,s:s,s:s}]", "key", pol->gpu_resource, "operator",
-                                      "Exists", "effect", "NoSchedule"));
+    json_t *tolerations = json_array();
+    if (gpus && pol->gpu_tolerations)
+        json_array_extend(tolerations, pol->gpu_tolerations);
+    else if (gpus)
+        json_array_append_new(tolerations,
+                              json_pack("{s:s,s:s,s:s}", "key", pol->gpu_resource, "operator",
+                                        "Exists", "effect", "NoSchedule"));
+    if (json_is_array(in->tolerations))
+        json_array_extend(tolerations, (json_t *)in->tolerations);
+    if (json_array_size(tolerations))
+        json_object_set(pod, "tolerations", tolerations);
+    json_decref(tolerations);
+    if (json_object_size(in->node_selector))
+        json_object_set_new(pod, "nodeSelector", json_deep_copy(in->node_selector));
+    if (in->priority_class && *in->priority_class)
+        json_object_set_new(pod, "priorityClassName", json_string(in->priority_class));
 
     json_t *tmeta = json_pack("{s:o,s:o}", "labels", pod_labels(sys), "annotations",
                               annotations(sys));

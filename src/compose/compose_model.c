@@ -285,8 +285,12 @@ static int read_env_file(struct build *b, struct cmp_container *c, const json_t 
         char where[512];
         snprintf(where, sizeof(where), "%s", json_is_array(ef) ? WI(b, ef, i) : W(b, svc, "env_file"));
         if (!b->in->read_file) {
-            rc = ty_error_set(err, TY_EINVAL, "%s: env_file '%s' cannot be read here", where,
-                              path);
+            /* The same answer whatever the name: a file's existence is not
+             * the caller's business. */
+            rc = ty_error_set(err, TY_EINVAL,
+                              "%s: env_file '%s': this spec has no folder to read files from "
+                              "(send the variables as the .env text instead)",
+                              where, path);
             break;
         }
         struct ty_buf text = TY_BUF_INIT;
@@ -1329,9 +1333,7 @@ static void tmpl_set_obj(json_t *tmpl, const json_t *obj)
     }
 }
 
-/* Directory/subPath form of the username: the raw name when it is a plain
- * file name, else its object slug. */
-static char *user_path(const char *u)
+char *compose_user_dir(const char *u)
 {
     bool ok = *u && strcmp(u, ".") && strcmp(u, "..") && strlen(u) <= 128;
     for (const char *p = u; ok && *p; p++)
@@ -1622,7 +1624,7 @@ static int setup_names(struct build *b, struct ty_error *err)
     sys->username = ty_xstrdup(in->username);
     sys->user_label = ty_slug_label(in->username);
     sys->user_object = ty_slug_object(in->username, 0);
-    sys->user_path = user_path(in->username);
+    sys->user_path = compose_user_dir(in->username);
     sys->url_path = compose_url_path(in->app_id, in->username, in->guid);
     sys->host = ty_xstrdup(in->host ? in->host : "");
     sys->secret_name = ty_xasprintf("%s-secret", sys->name);

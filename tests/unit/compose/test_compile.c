@@ -230,7 +230,7 @@ START_TEST(environment_and_interpolation)
     struct tcase_in req = {.spec = "services:\n  app:\n    image: \"${NEED:?set it}\"\n"};
     fails(&req, TY_EINVAL, "spec.yaml:3:12: interpolation: required variable NEED");
     struct tcase_in nofile = {.spec = "services:\n  app:\n    image: i\n    env_file: x.env\n"};
-    fails(&nofile, TY_EINVAL, "spec.yaml:4:15: env_file 'x.env' cannot be read here");
+    fails(&nofile, TY_EINVAL, "spec.yaml:4:15: env_file 'x.env': this spec has no folder");
     struct tcase_in badenv = {.spec = "services:\n  app:\n    image: i\n", .env = "A=1\nnot a line\n"};
     fails(&badenv, TY_EINVAL, ".env:2:1: expected NAME=value");
 }
