@@ -7,9 +7,15 @@
  * time of every single compose_compile() call (spec parse, templates, model,
  * objects) is recorded.  Prints the median and p99 per compile and the rate.
  * Tycho needs about 50 ms per app for the same work (tycho-reference.md §8).
+ *
+ * Then the same launches again through what the launch policy adds to each
+ * (policy/): the checks before compiling, the resource summaries of the
+ * app's spec and of the launch (each a model build of the spec), the
+ * resource bounds, and the checks of the compiled objects.
  */
 #include "compose/compose.h"
 #include "doc/doc.h"
+#include "policy/policy.h"
 #include "util/file.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -196,6 +202,64 @@ int main(void)
            samples[(size_t)((double)total * 0.99)], samples[total - 1]);
     printf("  throughput: %.0f compiles/s (one thread; Tycho: ~20/s at ~50 ms each)\n",
            (double)total / (wall / 1e6));
+
+    /* The launch policy's share of a launch (root allowed: some corpus apps
+     * ask for it, and a refusal would stop early). */
+    struct policy lp;
+    policy_init(&lp);
+    lp.allow_root = true;
+    k = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (size_t i = 0; i < n; i++) {
+            struct compose_input in;
+            struct compose_policy view;
+            struct compose_resource_summary app_sum, sum;
+            struct policy_launch pl = {POLICY_ROLE_PLATFORM, "alice", apps[i].app_id,
+                                       apps[i].entry, NULL, false};
+            json_t *list = NULL;
+            struct ty_error err = TY_ERROR_INIT;
+            int rc = policy_launch_check(&view, &lp, &pl, &err);
+            memset(&in, 0, sizeof(in));
+            in.spec_text = apps[i].spec;
+            in.spec_len = apps[i].spec_len;
+            in.spec_name = apps[i].spec_name;
+            in.env_text = apps[i].env;
+            in.env_len = apps[i].env_len;
+            in.env_name = ".env";
+            in.app = apps[i].entry;
+            in.settings = apps[i].settings;
+            in.app_id = apps[i].app_id;
+            in.username = "alice";
+            in.guid = "0123456789abcdef0123456789abcdef";
+            in.access_token = "TOKEN";
+            in.host = "helx.example.org";
+            in.limits = (struct compose_resources)COMPOSE_RESOURCES_NONE;
+            in.requests = (struct compose_resources)COMPOSE_RESOURCES_NONE;
+            in.policy = &view;
+            if (rc == 0)
+                rc = compose_compile(&list, &in, &err);
+            double t0 = now_us();
+            if (rc == 0)
+                rc = compose_resources_read(&app_sum, &in, &err);
+            if (rc == 0)
+                rc = compose_resources_read(&sum, &in, &err);
+            if (rc == 0)
+                rc = policy_resources_check(&lp, apps[i].app_id, NULL, &app_sum, &sum, 1, &err);
+            if (rc == 0)
+                rc = policy_objects_check(&lp, &pl, list, &err);
+            samples[k++] = now_us() - t0;
+            json_decref(list);
+            if (rc) {
+                fprintf(stderr, "%s: policy: %s\n", apps[i].label, err.msg);
+                return 1;
+            }
+        }
+    }
+    qsort(samples, total, sizeof(double), cmp_double);
+    printf("  launch policy per launch (2 resource summaries + checks): median %.1f us, "
+           "p99 %.1f us\n",
+           samples[total / 2], samples[(size_t)((double)total * 0.99)]);
+    policy_cleanup(&lp);
     for (size_t i = 0; i < n; i++) {
         free(apps[i].label);
         free(apps[i].spec);

@@ -15,6 +15,7 @@
 #ifndef TY_API_API_H
 #define TY_API_API_H
 
+#include "policy/policy.h"
 #include "util/error.h"
 
 #include <jansson.h>
@@ -67,6 +68,9 @@ struct api_config {
     /* culling: the `culling` mapping of the config file, checked by
      * reaper_policy_parse() when the file loads (owned; NULL = defaults) */
     json_t *culling;
+    /* the launch policy: the `policy` mapping, TYCHO_POLICY_* and --set
+     * policy.KEY=VALUE (owned; docs/security.md, "Launch policy") */
+    struct policy policy;
 };
 
 /* Sets the defaults (listen 127.0.0.1:8080, db tycho.db, registry "registry",
@@ -74,8 +78,9 @@ struct api_config {
 void api_config_init(struct api_config *cfg);
 void api_config_cleanup(struct api_config *cfg);
 
-/* Sets one key by its config-file name ("listen", "limits.max_body_bytes"...)
- * from text.  TY_EINVAL for an unknown key or a bad value (message names it). */
+/* Sets one key by its config-file name ("listen", "limits.max_body_bytes",
+ * "policy.home_claim"...) from text.  TY_EINVAL for an unknown key or a bad
+ * value (message names it). */
 int api_config_set(struct api_config *cfg,
                    const char *key,
                    const char *value,
@@ -91,7 +96,8 @@ int api_config_load_file(struct api_config *cfg, const char *path, struct ty_err
  * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED is "false" (registry_spec_branch_tycho_env). */
 int api_config_load_env(struct api_config *cfg, char *const *envp, struct ty_error *err);
 
-/* Checks the combination (listen address syntax, cluster mode...). */
+/* Checks the combination (listen address syntax, cluster mode, the launch
+ * policy's keys against each other...). */
 int api_config_validate(const struct api_config *cfg, struct ty_error *err);
 
 struct api_server;

@@ -349,33 +349,6 @@ out:
     return rc;
 }
 
-/* Whether user may launch app_id (used by the launch routes). */
-int api_app_check_visible(struct api_req *req,
-                          const char *user,
-                          const char *app_id,
-                          struct ty_error *err)
-{
-    json_t *list = NULL;
-    int rc = apps_views(&list, req->srv, err);
-    if (rc < 0)
-        return rc;
-    size_t i;
-    json_t *v;
-    bool ok = false, exists = false;
-    json_array_foreach(list, i, v)
-    {
-        if (!strcmp(json_string_value(json_object_get(v, "id")), app_id)) {
-            exists = true;
-            ok = visible(v, req, user);
-            break;
-        }
-    }
-    json_decref(list);
-    if (!exists || !ok)
-        return ty_error_set(err, TY_ENOTFOUND, "no such app: %.100s", app_id);
-    return 0;
-}
-
 const struct api_route api_apps_routes[] = {
     {.method = "GET", .path = "/v1/apps", .fn = apps_list, .auth = API_AUTH_ANY},
     {.method = "GET", .path = "/v1/apps/:id", .fn = apps_get, .auth = API_AUTH_ANY},

@@ -14,6 +14,10 @@
  * ty_duration_parse().  The older integer *_ms keys set the same values; a
  * mapping that sets both forms of one value is an error.
  *
+ * The `policy` section (the launch policy) has its own parser and setter in
+ * policy/, like `culling` has in reaper/: positions in the file,
+ * TYCHO_POLICY_<KEY> in the environment, --set policy.<key>=VALUE.
+ *
  * One key has a second environment name for drop-in compatibility with
  * Tycho: spec_branch also comes from DOCKSTORE_APPS_BRANCH when
  * EXTERNAL_TYCHO_APP_REGISTRY_ENABLED=false and TYCHO_SPEC_BRANCH is absent.
@@ -27,6 +31,7 @@
 #include "util/str.h"
 #include "util/time.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +163,7 @@ void api_config_init(struct api_config *cfg)
     cfg->orphan_policy = (int)sd.orphan_policy;
     cfg->allow_anonymous = true;
     cfg->token_cache_ms = 10000;
+    policy_init(&cfg->policy);
 }
 
 void api_config_cleanup(struct api_config *cfg)
@@ -172,6 +178,7 @@ void api_config_cleanup(struct api_config *cfg)
         }
     json_decref(cfg->culling);
     cfg->culling = NULL;
+    policy_cleanup(&cfg->policy);
 }
 
 static const struct ckey *key_find(const char *name)
@@ -251,6 +258,12 @@ key_set(struct api_config *cfg, const struct ckey *k, const char *value, struct 
 
 int api_config_set(struct api_config *cfg, const char *key, const char *value, struct ty_error *err)
 {
+    if (ty_str_has_prefix(key, "policy.")) {
+        int rc = policy_set(&cfg->policy, key + 7, value, err);
+        if (rc == TY_ENOTFOUND)
+            return ty_error_set(err, TY_EINVAL, "unknown configuration key '%s'", key);
+        return rc;
+    }
     const struct ckey *k = key_find(key);
     if (!k)
         return ty_error_set(err, TY_EINVAL, "unknown configuration key '%s'", key);
@@ -346,6 +359,14 @@ int api_config_load_file(struct api_config *cfg, const char *path, struct ty_err
         cfg->culling = json_deep_copy(culling);
         json_object_del(root, "culling");
     }
+    /* The launch policy too: its parser reports positions itself. */
+    json_t *policy = json_object_get(root, "policy");
+    if (policy) {
+        rc = policy_parse(&cfg->policy, policy, d, err);
+        if (rc < 0)
+            goto out;
+        json_object_del(root, "policy");
+    }
     rc = load_map(cfg, d, root, "", err);
 out:
     doc_free(d);
@@ -372,6 +393,33 @@ int api_config_load_env(struct api_config *cfg, char *const *envp, struct ty_err
             if (key_set(cfg, &keys[i], eq + 1, &e2) < 0)
                 return ty_error_set(err, TY_EINVAL, "environment %s: %s", keys[i].env, e2.msg);
         }
+    }
+    /* TYCHO_POLICY_<KEY>: a policy key upper-cased, '.' as '_'. */
+    for (char *const *e = envp; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || strncmp(*e, "TYCHO_POLICY_", 13) != 0)
+            continue;
+        bool known = false;
+        for (size_t i = 0; policy_set_key(i); i++) {
+            const char *k = policy_set_key(i);
+            char env[96];
+            size_t n = 0;
+            for (const char *c = k; *c && n + 1 < sizeof(env); c++)
+                env[n++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+            env[n] = '\0';
+            if ((size_t)(eq - *e) != 13 + n || strncmp(*e + 13, env, n) != 0)
+                continue;
+            known = true;
+            struct ty_error e2 = TY_ERROR_INIT;
+            if (policy_set(&cfg->policy, k, eq + 1, &e2) < 0)
+                return ty_error_set(err, TY_EINVAL, "environment %.*s: %s", (int)(eq - *e), *e,
+                                    e2.msg);
+        }
+        if (!known)
+            return ty_error_set(err, TY_EINVAL,
+                                "environment %.*s: no such policy key (docs/security.md lists "
+                                "them)",
+                                (int)(eq - *e), *e);
     }
     /* Tycho's names, for a drop-in deployment; TYCHO_SPEC_BRANCH (even empty)
      * wins over them. */
@@ -414,6 +462,8 @@ int api_config_validate(const struct api_config *cfg, struct ty_error *err)
                             ty_duration_format(r, sizeof(r), cfg->resync_ms),
                             ty_duration_format(w, sizeof(w), cfg->watch_stall_ms));
     }
+    if (policy_validate(&cfg->policy, err) < 0)
+        return TY_EINVAL;
     if (cfg->proxy_user_header && !cfg->trusted_proxies)
         return ty_error_set(err, TY_EINVAL,
                             "auth.proxy_user_header needs auth.trusted_proxies (the addresses "

@@ -93,6 +93,25 @@ static void config_copy(struct api_config *dst, const struct api_config *src)
     dst->token_secret = dup_or_null(src->token_secret);
     dst->bootstrap_token = dup_or_null(src->bootstrap_token);
     dst->culling = src->culling ? json_deep_copy(src->culling) : NULL;
+    /* The source was checked by api_config_validate(): the copy cannot fail. */
+    if (policy_copy(&dst->policy, &src->policy, NULL) < 0)
+        policy_init(&dst->policy);
+}
+
+/* The label keys the culler reads (its exempt label and its per-label
+ * limits) become the launch policy's culler labels: users may not set them. */
+static void culler_labels(struct policy *pol, const struct reaper_policy *cp)
+{
+    size_t n = 0, cap = (size_t)cp->n_labels + 2;
+    char **keys = ty_xcalloc(cap, sizeof(*keys));
+    if (cp->exempt_label)
+        keys[n++] = ty_xstrndup(cp->exempt_label, strcspn(cp->exempt_label, "="));
+    for (int i = 0; i < cp->n_labels; i++)
+        keys[n++] = ty_xstrndup(cp->labels[i].key, strcspn(cp->labels[i].key, "="));
+    for (char **k = pol->culler_labels; k && *k; k++)
+        free(*k);
+    free(pol->culler_labels);
+    pol->culler_labels = keys;
 }
 
 /* The culler: the policy from the config's `culling` mapping (checked when
@@ -101,9 +120,7 @@ static int culler_start(struct api_server *srv, struct ty_error *err)
 {
     struct reaper_config rc;
     char d1[32], d2[32];
-    int r = reaper_policy_parse(&srv->cull_policy, srv->cfg.culling, NULL, err);
-    if (r < 0)
-        return ty_error_wrap(err, "culling: ");
+    int r;
     memset(&rc, 0, sizeof(rc));
     rc.svc = srv->svc;
     rc.kube = srv->kube;
@@ -675,6 +692,13 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     rc = cluster_setup(srv, err);
     if (rc < 0)
         goto fail;
+    /* The culling policy first: its labels are part of the launch policy. */
+    rc = reaper_policy_parse(&srv->cull_policy, srv->cfg.culling, NULL, err);
+    if (rc < 0) {
+        ty_error_wrap(err, "culling: ");
+        goto fail;
+    }
+    culler_labels(&srv->cfg.policy, &srv->cull_policy);
 
     struct session_config sc = SESSION_CONFIG_INIT;
     sc.registry = srv->reg;
@@ -692,6 +716,7 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     sc.max_global = cfg->max_global;
     sc.store_path = cfg->db;
     sc.namespace_name = srv->kcfg.namespace;
+    sc.policy = &srv->cfg.policy;
     if (cfg->public_url) {
         if (ty_str_has_prefix(cfg->public_url, "http://")) {
             sc.protocol = "http";
@@ -794,10 +819,10 @@ void api_server_stop(struct api_server *srv)
     if (srv->svc) {
         reaper_free(srv->reaper);
         srv->reaper = NULL;
-        reaper_policy_cleanup(&srv->cull_policy);
         session_reconciler_stop(srv->svc);
         session_service_free(srv->svc);
     }
+    reaper_policy_cleanup(&srv->cull_policy);
 
     if (srv->kube)
         kube_client_free(srv->kube);

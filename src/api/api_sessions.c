@@ -124,6 +124,18 @@ void api_actor(char *out, size_t n, const struct api_req *req)
         snprintf(out, n, "%s", kind);
 }
 
+enum policy_role api_policy_role(const struct api_req *req)
+{
+    switch (req->who.role) {
+    case API_ROLE_ADMIN:
+        return POLICY_ROLE_ADMIN;
+    case API_ROLE_PLATFORM:
+        return POLICY_ROLE_PLATFORM;
+    default:
+        return POLICY_ROLE_USER;
+    }
+}
+
 /* ---- labels ------------------------------------------------------------- */
 
 int api_labels_parse(struct session_label **out,
@@ -335,13 +347,12 @@ static int sessions_create(struct api_req *req, struct api_resp *resp, struct ty
         rc = ty_error_set(err, TY_EINVAL, "body.gpu must be between 0 and 64");
         goto out;
     }
-    rc =
-        api_app_check_visible(req, user, json_string_value(json_object_get(req->json, "app")), err);
-    if (rc < 0)
-        goto out;
+    /* Which apps the caller may launch is the session service's to decide
+     * (the launch policy), the same for every path. */
     api_actor(actor, sizeof(actor), req);
     struct session_launch_req lr;
     memset(&lr, 0, sizeof(lr));
+    lr.role = api_policy_role(req);
     lr.username = user;
     lr.app_id = json_string_value(json_object_get(req->json, "app"));
     lr.cpu = cpu;
@@ -542,7 +553,8 @@ static int sessions_modify(struct api_req *req, struct api_resp *resp, struct ty
     }
     store_session_cleanup(&s);
     api_actor(actor, sizeof(actor), req);
-    struct session_modify_req mr = {cpu, mem[0] ? mem : NULL, labels, nl, actor};
+    struct session_modify_req mr = {cpu,   mem[0] ? mem : NULL, labels, nl,
+                                    actor, api_policy_role(req)};
     rc = session_modify(req->srv->svc, id, &mr, err);
     free(labels);
     if (rc < 0)

@@ -89,6 +89,9 @@ int api_session_load(struct store_session *out,
                      const char *id,
                      struct ty_error *err);
 void api_actor(char *out, size_t n, const struct api_req *req);
+/* The caller's role for the launch policy (an anonymous loopback caller is
+ * admin, as everywhere else). */
+enum policy_role api_policy_role(const struct api_req *req);
 /* *out is a new array (free()) whose strings are borrowed from obj. */
 int api_labels_parse(struct session_label **out,
                      size_t *n_out,
@@ -118,10 +121,6 @@ int api_list_query(struct store_query *q,
                    struct ty_error *err);
 
 /* api_apps.c */
-int api_app_check_visible(struct api_req *req,
-                          const char *user,
-                          const char *app_id,
-                          struct ty_error *err);
 void api_apps_cache_clear(void);
 
 /* api_auth.c */

@@ -573,6 +573,7 @@ static int system_start(struct api_req *req, struct api_resp *resp, struct ty_er
     api_actor(actor, sizeof(actor), req);
     struct session_launch_req lr;
     memset(&lr, 0, sizeof(lr));
+    lr.role = api_policy_role(req);
     lr.username = user;
     lr.app_id = name;
     lr.gpu = -1;
@@ -698,7 +699,8 @@ static int system_modify(struct api_req *req, struct api_resp *resp, struct ty_e
     store_session_cleanup(&s);
     api_actor(actor, sizeof(actor), req);
     if (cpu > 0 || mem[0] || nl > 0) {
-        struct session_modify_req mr = {cpu, mem[0] ? mem : NULL, labels, nl, actor};
+        struct session_modify_req mr = {cpu,   mem[0] ? mem : NULL, labels, nl,
+                                        actor, api_policy_role(req)};
         rc = session_modify(req->srv->svc, guid, &mr, err);
     }
     free(labels);

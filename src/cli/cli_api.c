@@ -8,6 +8,8 @@
  */
 #include "api/api.h"
 #include "cli/cli.h"
+#include "doc/doc.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -35,10 +37,13 @@ static void api_usage(FILE *f)
             "                 [--cluster auto|sim|kubeconfig|in-cluster]\n"
             "                 [--kubeconfig FILE] [--namespace NS] [--port-file FILE]\n"
             "                 [--public-url URL] [--log-level LEVEL] [--set KEY=VALUE]...\n"
+            "                 [--check-config]\n"
             "\n"
             "Runs the HTTP server.  Settings come from the defaults, then --config, then\n"
             "TYCHO_* environment variables, then flags (docs/api.md lists every key).\n"
-            "With no cluster configured the simulated cluster runs in-process.\n");
+            "With no cluster configured the simulated cluster runs in-process.\n"
+            "--check-config checks the settings, prints the effective launch policy\n"
+            "(docs/security.md) and exits.\n");
 }
 
 /* Flags that map to configuration keys. */
@@ -59,12 +64,31 @@ static const struct {
     {"--kube-context", "kube_context"},
 };
 
+/* The effective launch policy as the `policy:` section of a config file. */
+static int print_policy(const struct api_config *cfg)
+{
+    struct ty_buf b = TY_BUF_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    json_t *root = json_pack("{s:o}", "policy", policy_to_json(&cfg->policy));
+    int rc = doc_emit_yaml(root, &b, &err);
+    json_decref(root);
+    if (rc < 0) {
+        ty_buf_cleanup(&b);
+        return cli_fail("api: --check-config: %s", err.msg);
+    }
+    printf("# the effective launch policy (defaults < --config < TYCHO_POLICY_* < --set)\n%s",
+           ty_buf_cstr(&b));
+    ty_buf_cleanup(&b);
+    return 0;
+}
+
 int cli_cmd_api(int argc, char **argv)
 {
     struct api_config cfg;
     struct api_server *srv = NULL;
     struct ty_error err = TY_ERROR_INIT;
     const char *config_file = NULL;
+    bool check_only = false;
     int rc = 1;
 
     if (cli_wants_help(argc, argv)) {
@@ -93,6 +117,10 @@ int cli_cmd_api(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--config")) {
             i++;
+            continue;
+        }
+        if (!strcmp(a, "--check-config")) {
+            check_only = true;
             continue;
         }
         const char *key = NULL;
@@ -146,6 +174,10 @@ int cli_cmd_api(int argc, char **argv)
     if (api_config_validate(&cfg, &err) < 0) {
         fprintf(stderr, "tycho api: %s\n", err.msg);
         rc = 2;
+        goto out;
+    }
+    if (check_only) {
+        rc = print_policy(&cfg);
         goto out;
     }
 

@@ -18,6 +18,7 @@
 #include "util/crypto.h"
 #include "util/file.h"
 #include "util/mem.h"
+#include "util/quantity.h"
 #include "util/slug.h"
 #include "util/str.h"
 
@@ -28,13 +29,6 @@
 #include <time.h>
 
 #define ENV_FILE_MAX (1u << 20)
-
-/* Labels that selectors and the reconciler rely on: never set or patched by
- * callers. */
-static const char *const reserved_labels[] = {
-    "name",     "tycho-guid",        "executor",          "username",
-    "app-name", "original-app-name", "pod-template-hash", NULL,
-};
 
 const char *session_orphan_policy_name(enum session_orphan_policy p)
 {
@@ -94,7 +88,12 @@ int session_service_new(struct session_service **out,
     svc->registry = cfg->registry;
     svc->kube = cfg->kube;
     svc->clock = cfg->clock ? cfg->clock : ty_clock_system();
-    svc->compose_policy = cfg->compose_policy;
+    if (cfg->policy) {
+        svc->policy = cfg->policy;
+    } else {
+        policy_init(&svc->own_policy);
+        svc->policy = &svc->own_policy;
+    }
     svc->context = ty_xstrdup(cfg->context);
     svc->ns =
         ty_xstrdup(cfg->namespace_name ? cfg->namespace_name : kube_client_namespace(cfg->kube));
@@ -142,6 +141,7 @@ void session_service_free(struct session_service *svc)
         return;
     session_reconciler_stop(svc);
     store_pool_free(svc->pool);
+    policy_cleanup(&svc->own_policy);
     free(svc->context);
     free(svc->ns);
     free(svc->host);
@@ -297,19 +297,20 @@ static bool is_guid(const char *s)
     return n == 32;
 }
 
-static int check_labels(const struct session_label *labels,
+/* Label syntax, then the launch policy's word on each key. */
+static int check_labels(const struct policy *pol,
+                        enum policy_role role,
+                        const struct session_label *labels,
                         size_t n,
                         bool allow_null_value,
                         struct ty_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         const char *k = labels[i].key, *v = labels[i].value;
+        int rc;
         if (!k || !ty_is_label_key(k))
             return ty_error_set(err, TY_EINVAL, "labels: '%s' is not a valid label key",
                                 k ? k : "(null)");
-        if (ty_str_in(k, reserved_labels))
-            return ty_error_set(err, TY_EINVAL,
-                                "labels: '%s' is reserved (Tycho's selectors use it)", k);
         if (!v && !allow_null_value)
             return ty_error_set(err, TY_EINVAL, "labels: '%s' has no value", k);
         if (v && !ty_is_label_value(v))
@@ -317,6 +318,8 @@ static int check_labels(const struct session_label *labels,
                                 "labels: the value of '%s' is not a valid label value "
                                 "(63 characters of [A-Za-z0-9._-], alphanumeric at both ends)",
                                 k);
+        if ((rc = policy_label_check(pol, role, k, v, err)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -421,8 +424,11 @@ static void obj_set_label(json_t *obj, const char *key, const char *value)
 }
 
 /* Every object of a launch carries executor=tycho and its tycho-guid (the
- * compiler puts them there; this makes the stop's guarantee independent of it),
- * and the caller's labels go on the Deployment and its pod template. */
+ * compiler puts them there; this makes the stop's guarantee independent of
+ * it), and the caller's labels go on the Deployment's metadata.  Never on the
+ * pod template: pods are what Services, NetworkPolicies and every other
+ * selector in the cluster choose by label, so a caller's label there could
+ * make a pod look like something it is not. */
 static void label_objects(json_t *list, const char *id, const struct session_launch_req *req)
 {
     size_t i;
@@ -434,12 +440,8 @@ static void label_objects(json_t *list, const char *id, const struct session_lau
         const char *k = json_string_value(json_object_get(item, "kind"));
         if (!k || strcmp(k, "Deployment"))
             continue;
-        json_t *tmpl = json_object_get(json_object_get(item, "spec"), "template");
-        for (size_t j = 0; j < req->n_labels; j++) {
+        for (size_t j = 0; j < req->n_labels; j++)
             obj_set_label(item, req->labels[j].key, req->labels[j].value);
-            if (tmpl)
-                obj_set_label(tmpl, req->labels[j].key, req->labels[j].value);
-        }
     }
 }
 
@@ -649,8 +651,11 @@ out:
 
 struct launch_ctx {
     struct registry *reg;
-    const json_t *app;
-    json_t *merged; /* the registry entry with the request's overlay (owned) */
+    const json_t *entry; /* the registry's entry; NULL when it has none */
+    const json_t *app;   /* what compiles: the entry, with the request's overlay */
+    json_t *merged;      /* the entry with the overlay (owned) */
+    struct policy_launch pl;
+    struct compose_policy view; /* this launch's compiler settings (borrows the policy's) */
     char *spec, *spec_name, *env;
     size_t spec_len, env_len;
     json_t *list;
@@ -666,6 +671,94 @@ static void launch_ctx_cleanup(struct launch_ctx *c)
     json_decref(c->list);
 }
 
+/* The request's own cpu/memory/gpu in base units (-1: not asked). */
+static void request_amounts(struct compose_amounts *out, double cpu, const char *memory, int gpu)
+{
+    out->cpu_millis = cpu > 0 ? (int64_t)(cpu * 1000.0 + 0.5) : -1;
+    out->memory_bytes = -1;
+    if (memory && ty_quantity_bytes(&out->memory_bytes, memory, NULL) < 0)
+        out->memory_bytes = -1;
+    out->gpus = gpu >= 0 ? gpu : -1;
+}
+
+/* The resources the registry's own spec gives app `entry` (read as a launch
+ * of it by username would be, without the request's overrides): the range a
+ * request must stay within. */
+static int app_range(struct compose_resource_summary *out,
+                     struct session_service *svc,
+                     struct registry *reg,
+                     const json_t *entry,
+                     const char *app_id,
+                     const char *username,
+                     struct ty_error *err)
+{
+    struct compose_policy view = svc->policy->compose;
+    struct compose_input in;
+    char *spec = NULL, *name = NULL, *env = NULL;
+    size_t spec_len = 0, env_len = 0;
+    int rc;
+
+    /* Reading, not launching: the policy's refusals come later. */
+    view.allow_root = view.allow_privileged = true;
+    view.allow_host_path = view.allow_host_network = true;
+    rc = registry_app_spec_read(&spec, &spec_len, &name, reg, entry, err);
+    if (rc == 0)
+        rc = registry_app_env_read(&env, &env_len, reg, entry, err);
+    if (rc == 0) {
+        memset(&in, 0, sizeof(in));
+        in.spec_text = spec;
+        in.spec_len = spec_len;
+        in.spec_name = name;
+        in.env_text = env;
+        in.env_len = env_len;
+        in.env_name = ".env";
+        in.read_file = read_env_file;
+        in.read_payload = name;
+        in.app = entry;
+        in.settings = reg->settings;
+        in.app_id = app_id;
+        in.username = username;
+        in.guid = "0";
+        in.limits = (struct compose_resources)COMPOSE_RESOURCES_NONE;
+        in.requests = (struct compose_resources)COMPOSE_RESOURCES_NONE;
+        in.policy = &view;
+        rc = compose_resources_read(out, &in, err);
+    }
+    if (rc)
+        ty_error_wrap(err, "app %s: its registry spec: ", app_id);
+    free(spec);
+    free(name);
+    free(env);
+    return rc;
+}
+
+/* The operator's default resources for a main container the spec and the
+ * request leave without any. */
+static void apply_defaults(struct compose_input *in,
+                           struct compose_resource_summary *sum,
+                           const struct policy *pol,
+                           char cpu[32],
+                           char mem[32])
+{
+    if (pol->defaults.cpu_millis > 0 && !in->limits.cpu && sum->main_limits.cpu_millis < 0 &&
+        sum->main_requests.cpu_millis < 0) {
+        ty_quantity_cpu_format(cpu, 32, pol->defaults.cpu_millis);
+        in->limits.cpu = in->requests.cpu = cpu;
+        sum->main_limits.cpu_millis = sum->main_requests.cpu_millis = pol->defaults.cpu_millis;
+        sum->total.cpu_millis =
+            (sum->total.cpu_millis < 0 ? 0 : sum->total.cpu_millis) + pol->defaults.cpu_millis;
+    }
+    if (pol->defaults.memory_bytes > 0 && !in->limits.memory && sum->main_limits.memory_bytes < 0 &&
+        sum->main_requests.memory_bytes < 0) {
+        ty_quantity_bytes_format(mem, 32, pol->defaults.memory_bytes);
+        in->limits.memory = in->requests.memory = mem;
+        sum->main_limits.memory_bytes = sum->main_requests.memory_bytes =
+            pol->defaults.memory_bytes;
+        sum->total.memory_bytes = (sum->total.memory_bytes < 0 ? 0 : sum->total.memory_bytes) +
+                                  pol->defaults.memory_bytes;
+    }
+}
+
 static int launch_compile(struct launch_ctx *c,
                           struct session_service *svc,
                           const struct session_launch_req *req,
@@ -673,7 +766,10 @@ static int launch_compile(struct launch_ctx *c,
                           struct ty_error *err)
 {
     struct compose_input in;
-    char cpu[32];
+    struct compose_resource_summary app, sum;
+    struct compose_amounts asked;
+    struct policy_sched sched;
+    char cpu[32], dcpu[32], dmem[32];
     int rc;
 
     if (req->spec_text) {
@@ -697,7 +793,9 @@ static int launch_compile(struct launch_ctx *c,
     in.env_text = c->env;
     in.env_len = c->env_len;
     in.env_name = ".env";
-    in.read_file = read_env_file;
+    /* A spec sent with the request has no folder: it reads nothing from the
+     * server's disk (compose answers the same for every name). */
+    in.read_file = req->spec_text ? NULL : read_env_file;
     in.read_payload = c->spec_name;
     in.app = c->app;
     in.settings = c->reg->settings;
@@ -717,16 +815,39 @@ static int launch_compile(struct launch_ctx *c,
         in.limits.memory = in.requests.memory = req->memory;
     if (req->gpu >= 0)
         in.limits.gpus = in.requests.gpus = req->gpu;
-    in.policy = svc->compose_policy;
+    in.policy = &c->view;
+
+    /* Resources: the request within the app's range, the whole session within
+     * the app's total and the operator's maximum. */
+    if (c->entry && (rc = app_range(&app, svc, c->reg, c->entry, req->app_id, req->username, err)))
+        return rc;
+    if ((rc = compose_resources_read(&sum, &in, err)))
+        return ty_error_wrap(err, "compile %s: ", req->app_id);
+    apply_defaults(&in, &sum, svc->policy, dcpu, dmem);
+    request_amounts(&asked, req->cpu, req->memory, req->gpu);
+    rc = policy_resources_check(svc->policy, req->app_id, &asked, c->entry ? &app : NULL, &sum, 1,
+                                err);
+    if (rc)
+        return ty_error_wrap(err, "launch: ");
+
+    /* Where it runs: the policy's, its profiles' for this size, the app's. */
+    policy_sched_for(&sched, svc->policy, req->app_id, &sum.total);
+    in.node_selector = sched.node_selector;
+    in.tolerations = sched.tolerations;
+    in.priority_class = sched.priority_class;
     rc = compose_compile(&c->list, &in, err);
+    policy_sched_cleanup(&sched);
     if (rc)
         return ty_error_wrap(err, "compile %s: ", req->app_id);
     return 0;
 }
 
-static int launch_validate(const struct session_launch_req *req, struct ty_error *err)
+static int launch_validate(struct session_service *svc,
+                           const struct session_launch_req *req,
+                           struct ty_error *err)
 {
     int64_t n;
+    int rc;
     if (!req->username || !*req->username || strlen(req->username) > 256)
         return ty_error_set(err, TY_EINVAL, "launch: a username (1-256 bytes) is required");
     if (!req->app_id || !*req->app_id)
@@ -740,7 +861,11 @@ static int launch_validate(const struct session_launch_req *req, struct ty_error
         return ty_error_wrap(err, "launch: ");
     if (req->app_overlay && !json_is_object(req->app_overlay))
         return ty_error_set(err, TY_EINVAL, "launch: the entry overlay must be an object");
-    return check_labels(req->labels, req->n_labels, false, err);
+    if ((unsigned)req->role > POLICY_ROLE_ADMIN)
+        return ty_error_set(err, TY_EINVAL, "launch: unknown role %d", (int)req->role);
+    if ((rc = check_labels(svc->policy, req->role, req->labels, req->n_labels, false, err)))
+        return ty_error_wrap(err, "launch: ");
+    return 0;
 }
 
 int session_launch(struct store_session *out,
@@ -765,7 +890,7 @@ int session_launch(struct store_session *out,
     store_session_init(&row);
     if (out)
         store_session_init(out);
-    if ((rc = launch_validate(req, err)))
+    if ((rc = launch_validate(svc, req, err)))
         return rc;
 
     /* Resolve the app in the live registry (a reference held for the launch). */
@@ -773,12 +898,26 @@ int session_launch(struct store_session *out,
     rc = registry_apps_get(&apps, c.reg, svc->context, err);
     if (rc)
         goto out;
-    c.app = registry_app_find(apps, req->app_id);
+    c.entry = c.app = registry_app_find(apps, req->app_id);
     if (!c.app && !req->spec_text) {
         rc = ty_error_set(err, TY_ENOTFOUND, "unknown app '%s' in context '%s'", req->app_id,
                           svc->context);
         goto out;
     }
+    /* The policy's first word, before anything is read or compiled. */
+    c.pl.role = req->role;
+    c.pl.username = req->username;
+    c.pl.app_id = req->app_id;
+    c.pl.entry = c.entry;
+    c.pl.overlay = req->app_overlay;
+    c.pl.spec_from_request = req->spec_text != NULL;
+    if ((rc = policy_launch_check(&c.view, svc->policy, &c.pl, err))) {
+        if (rc == TY_ENOTFOUND)
+            ty_error_wrap(err, "context '%s': ", svc->context);
+        goto out;
+    }
+    if (!c.view.proxy_namespace)
+        c.view.proxy_namespace = svc->ns; /* the proxy's namespace, pinned */
     if (req->app_overlay) {
         /* The request's fields win over the registry's, field by field. */
         c.merged = c.app ? json_deep_copy(c.app) : json_object();
@@ -788,7 +927,7 @@ int session_launch(struct store_session *out,
         }
         c.app = c.merged;
     }
-    app_count = json_integer_value(json_object_get(c.app, "count"));
+    app_count = json_integer_value(json_object_get(c.entry, "count"));
 
     if ((rc = session_store_get(svc, &st, err)))
         goto out;
@@ -804,6 +943,11 @@ int session_launch(struct store_session *out,
     if ((rc = launch_compile(&c, svc, req, id, err)))
         goto out;
     label_objects(c.list, id, req);
+    /* The last word: what the cluster would run. */
+    if ((rc = policy_objects_check(svc->policy, &c.pl, c.list, err))) {
+        ty_error_wrap(err, "launch %s: ", req->app_id);
+        goto out;
+    }
     deploy = list_find_kind(c.list, "Deployment");
     if (!deploy || !kube_obj_name(deploy)) {
         rc = ty_error_set(err, TY_EINVAL, "compile %s: no Deployment in the output", req->app_id);
@@ -1036,6 +1180,39 @@ static int label_others(struct session_service *svc,
     return rc;
 }
 
+/* A change of cpu/memory sets every container: within the app's range (its
+ * registry spec, when the registry still has the app) and, times the number
+ * of containers, the operator's maximum. */
+static int modify_resources_check(struct session_service *svc,
+                                  const struct store_session *row,
+                                  const json_t *deploy,
+                                  int64_t cpu_millis,
+                                  int64_t mem_bytes,
+                                  struct ty_error *err)
+{
+    struct compose_resource_summary app;
+    struct compose_amounts asked = {cpu_millis > 0 ? cpu_millis : -1, mem_bytes, -1};
+    struct registry *reg = registry_holder_get(svc->registry);
+    const json_t *apps = NULL, *entry = NULL;
+    const json_t *containers = json_object_get(
+        json_object_get(json_object_get(json_object_get(deploy, "spec"), "template"), "spec"),
+        "containers");
+    int n = json_array_size(containers) > 0 ? (int)json_array_size(containers) : 1;
+    int rc = 0;
+
+    if (registry_apps_get(&apps, reg, svc->context, NULL) == 0)
+        entry = registry_app_find(apps, row->app_id);
+    if (entry)
+        rc = app_range(&app, svc, reg, entry, row->app_id, row->username, err);
+    if (rc == 0)
+        rc = policy_resources_check(svc->policy, row->app_id, &asked, entry ? &app : NULL, NULL, n,
+                                    err);
+    if (rc)
+        ty_error_wrap(err, "modify %s: ", row->id);
+    registry_put(reg);
+    return rc;
+}
+
 int session_modify(struct session_service *svc,
                    const char *id,
                    const struct session_modify_req *req,
@@ -1055,7 +1232,9 @@ int session_modify(struct session_service *svc,
         return ty_error_set(err, TY_EINVAL, "modify: cpu %g is out of range", req->cpu);
     if (req->memory && session_memory_parse(&mem_bytes, req->memory, err))
         return ty_error_wrap(err, "modify: ");
-    if ((rc = check_labels(req->labels, req->n_labels, true, err)))
+    if ((unsigned)req->role > POLICY_ROLE_ADMIN)
+        return ty_error_set(err, TY_EINVAL, "modify: unknown role %d", (int)req->role);
+    if ((rc = check_labels(svc->policy, req->role, req->labels, req->n_labels, true, err)))
         return ty_error_wrap(err, "modify: ");
     if (req->cpu > 0)
         cpu_millis = (int64_t)(req->cpu * 1000.0 + 0.5);
@@ -1082,17 +1261,18 @@ int session_modify(struct session_service *svc,
             ty_error_wrap(err, "modify %s: ", id);
             goto out;
         }
+        if (attempt == 0 && (cpu_millis > 0 || mem_bytes >= 0) &&
+            (rc = modify_resources_check(svc, &row, deploy, cpu_millis, mem_bytes, err)))
+            goto out;
         patch = json_object();
         json_t *md = json_object();
         json_object_set_new(md, "resourceVersion", json_string(kube_obj_resource_version(deploy)));
-        json_t *tmpl_md = json_object();
-        if (req->n_labels) {
+        /* Labels on the Deployment's metadata only: never on the pods
+         * (label_objects() says why), so a rename restarts nothing. */
+        if (req->n_labels)
             json_object_set_new(md, "labels", labels_patch(req));
-            json_object_set_new(tmpl_md, "labels", labels_patch(req));
-        }
         json_object_set_new(patch, "metadata", md);
         json_t *tmpl = json_object();
-        json_object_set_new(tmpl, "metadata", tmpl_md);
         if (cpu_millis > 0 || mem_bytes >= 0) {
             /* A merge patch replaces lists whole: send every container, changed. */
             json_t *spec = json_object_get(json_object_get(deploy, "spec"), "template");

@@ -20,6 +20,7 @@
 #ifndef TY_SESSION_SESSION_H
 #define TY_SESSION_SESSION_H
 
+#include "policy/policy.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/time.h"
@@ -32,7 +33,6 @@
 struct session_service; /* opaque */
 struct registry_holder; /* registry/registry.h */
 struct kube_client;     /* kube/kube.h */
-struct compose_policy;  /* compose/compose.h */
 
 /* States are the store's (enum store_state, store_state_name(),
  * store_state_can_transition()); this module adds no state of its own. */
@@ -72,8 +72,11 @@ struct session_config {
     const char *host;     /* public host for session URLs and the HOST env; copied;
                              NULL = "localhost" */
     const char *protocol; /* "https" or "http"; copied; NULL = "https" */
-    const struct compose_policy *compose_policy; /* borrowed; NULL = compose defaults
-                                                    (ambassador mode etc. live here) */
+    /* The launch policy every launch and change passes (policy/policy.h): what
+     * each role may ask, the compiler's settings (ingress, NetworkPolicy, home
+     * volume...).  Borrowed, must outlive the service; NULL = policy_init()'s
+     * defaults.  A NULL proxy_namespace pins the proxy to namespace_name. */
+    const struct policy *policy;
 
     /* Reconciler timing (real time, milliseconds). */
     int64_t resync_ms;      /* full list + lost/orphan pass */
@@ -81,14 +84,14 @@ struct session_config {
     int64_t tick_ms;        /* deadline scan period */
 };
 
-#define SESSION_CONFIG_INIT                                                                  \
-    {                                                                                        \
-        .registry = NULL, .context = NULL, .kube = NULL, .store_path = NULL,                 \
-        .namespace_name = NULL, .clock = NULL, .max_per_user = 0, .max_global = 0,           \
-        .creating_deadline_ms = 60000, .start_deadline_ms = 300000,                          \
-        .stopping_deadline_ms = 120000, .running_check_ms = 300000,                          \
-        .orphan_policy = SESSION_ORPHAN_ADOPT, .host = NULL, .protocol = NULL,               \
-        .compose_policy = NULL, .resync_ms = 60000, .watch_stall_ms = 90000, .tick_ms = 1000 \
+#define SESSION_CONFIG_INIT                                                                    \
+    {                                                                                          \
+        .registry = NULL, .context = NULL, .kube = NULL, .store_path = NULL,                   \
+        .namespace_name = NULL, .clock = NULL, .max_per_user = 0, .max_global = 0,             \
+        .creating_deadline_ms = 60000, .start_deadline_ms = 300000,                            \
+        .stopping_deadline_ms = 120000, .running_check_ms = 300000,                            \
+        .orphan_policy = SESSION_ORPHAN_ADOPT, .host = NULL, .protocol = NULL, .policy = NULL, \
+        .resync_ms = 60000, .watch_stall_ms = 90000, .tick_ms = 1000                           \
     }
 
 /* Creates the service: copies the config's strings (registry, kube and clock
@@ -115,8 +118,10 @@ struct session_launch_req {
     double cpu;           /* cores; <= 0 = the app's default */
     const char *memory;   /* Kubernetes quantity; NULL = the app's default */
     int gpu;              /* < 0 = the app's default */
-    const struct session_label *labels; /* recorded in the store and put on the objects */
+    const struct session_label *labels; /* recorded in the store and put on the
+                                           objects' metadata (never on the pods) */
     size_t n_labels;
+    enum policy_role role;    /* who asks; 0 (user) is the most restricted */
     const char *access_token; /* the user's token for the pod env; may be NULL */
     const char *actor;        /* who asked (for the event log); NULL = username */
     const char *id;           /* fixed 32-hex guid; NULL = a new random one */
@@ -137,16 +142,21 @@ struct session_launch_req {
     const json_t *app_overlay;
 };
 
-/* Launches one app for one user: resolve the app, check the limits (TY_ELIMIT,
- * e.g. "user alice already has 2 sessions (limit 2)"), compile, record the
+/* Launches one app for one user: resolve the app, ask the launch policy
+ * (policy.h: the app's visibility, the entry fields a role may send, service
+ * account, root, labels; then the app's resource range and the operator's
+ * maximum, and the compiled objects: claims, host access), check the limits
+ * (TY_ELIMIT, e.g. "user alice already has 2 sessions (limit 2)"), compile, record the
  * intent (requested -> creating), create the objects (Deployment first, the
  * rest owned by it), record pending.  On a cluster error every object with the
  * guid is deleted and the session is marked failed with the reason.  When a
  * stop arrives during the launch, the launch deletes what it made and leaves
  * the session to the stop.  *out (may be NULL) receives the session row
  * (store_session_init'ed by the call; store_session_cleanup() it on success).
- * Returns 0; TY_ENOTFOUND (unknown app), TY_EINVAL (bad request), TY_ELIMIT,
- * TY_ECONFLICT (stopped during launch), TY_EUPSTREAM (cluster), store codes. */
+ * Returns 0; TY_ENOTFOUND (unknown app, or one the caller may not see),
+ * TY_EINVAL (bad request, reserved label, resources out of range),
+ * TY_EFORBIDDEN (the policy refuses it), TY_ELIMIT, TY_ECONFLICT (stopped
+ * during launch), TY_EUPSTREAM (cluster), store codes. */
 int session_launch(struct store_session *out,
                    struct session_service *svc,
                    const struct session_launch_req *req,
@@ -198,15 +208,16 @@ struct session_modify_req {
     const struct session_label *labels; /* merged into the labels; value NULL removes */
     size_t n_labels;
     const char *actor;
+    enum policy_role role; /* who asks; 0 (user) is the most restricted */
 };
 
 /* Merge-patches the session's Deployment: cpu/memory as requests and limits of
- * every container, labels on the Deployment, its pod template and the other
- * objects of the launch (never the `name`, `tycho-guid`, `executor`,
- * `username`, `app-name`, `original-app-name` or `pod-template-hash` labels,
- * which selectors use: TY_EINVAL), and records the resources, the labels and
- * a `modified` event in the store.  Only pending or running sessions can be
- * modified: TY_ECONFLICT otherwise. */
+ * every container (within the app's range and the operator's maximum:
+ * TY_EINVAL), labels on the metadata of the Deployment and the other objects
+ * of the launch, never on the pods (policy_label_check() decides which keys:
+ * TY_EINVAL for reserved ones, TY_EFORBIDDEN for the culler's from a user),
+ * and records the resources, the labels and a `modified` event in the store.
+ * Only pending or running sessions can be modified: TY_ECONFLICT otherwise. */
 int session_modify(struct session_service *svc,
                    const char *id,
                    const struct session_modify_req *req,

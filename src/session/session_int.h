@@ -33,7 +33,8 @@ struct session_service {
     struct registry_holder *registry;
     struct kube_client *kube;
     const struct ty_clock *clock;
-    const struct compose_policy *compose_policy;
+    const struct policy *policy; /* the config's (borrowed) or own_policy */
+    struct policy own_policy;    /* policy_init()'s defaults when the config gives none */
     struct store_pool *pool;
     char *context, *ns, *host, *protocol, *store_path;
     int max_per_user, max_global;

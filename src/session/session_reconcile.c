@@ -323,14 +323,16 @@ static int adopt(struct session_service *svc,
         "labels");
     json_t *ann = json_object_get(json_object_get(deploy, "metadata"), "annotations");
     const char *user = json_string_value(json_object_get(ann, COMPOSE_ANNOTATION_USERNAME));
-    const char *app = session_obj_label(deploy, "app-name");
+    /* The app id from the compiler's annotation, never from `app-name`: that
+     * label is the workspace name its owner may change. */
+    const char *app = json_string_value(json_object_get(ann, COMPOSE_ANNOTATION_APP_ID));
     int64_t now = svc_now(svc);
     int rc;
 
     if (!user)
         user = session_obj_label(deploy, "username");
     if (!app)
-        app = json_string_value(json_object_get(tmpl_labels, "app-name"));
+        app = json_string_value(json_object_get(tmpl_labels, "original-app-name"));
     store_session_init(&row);
     row.id = (char *)guid;
     row.username = (char *)(user ? user : "unknown");

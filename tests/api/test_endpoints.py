@@ -31,8 +31,8 @@ def appstore_start_body(user, name="web", image="example/nginx-unprivileged:1.25
                     "image": image,
                     "ports": ["8080:8080"],
                     "deploy": {"resources": {
-                        "limits": {"cpus": "1", "memory": "1G", "ephemeralStorage": ""},
-                        "reservations": {"cpus": "0.5", "memory": "512M",
+                        "limits": {"cpus": "1", "memory": "512M", "ephemeralStorage": ""},
+                        "reservations": {"cpus": "0.5", "memory": "256M",
                                          "ephemeralStorage": ""}}},
                 }
             },
@@ -254,7 +254,7 @@ def main():
               [x["sid"] for x in r["result"]])
         st, _, r = s.request("POST", "/system/modify",
                              {"tycho-guid": tsid, "labels": {"team": "a"}, "cpu": 0.5,
-                              "memory": "1G", "gpu": 0})
+                              "memory": "512M", "gpu": 0})
         check(st == 200 and r["status"] == "success" and r["message"] == "Modified the system",
               "system/modify", r)
         st, _, g = s.request("GET", "/v1/sessions/" + tsid)

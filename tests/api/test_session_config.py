@@ -43,11 +43,14 @@ def make_orphan(s):
     """Creates a Deployment with a tycho-guid no session has; returns (guid, name)."""
     guid = secrets.token_hex(16)
     name = "stray-" + guid[:8]
+    # The app comes from the compiler's annotation; `app-name` is the
+    # workspace name its owner may change, and is not believed.
     labels = {"executor": "tycho", "tycho-guid": guid, "username": "mallory",
-              "app-name": "web", "name": name}
+              "app-name": "renamed", "name": name}
+    ann = {"tycho.renci.org/username": "mallory", "tycho.renci.org/app-id": "web"}
     dep = {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
+        "metadata": {"name": name, "labels": labels, "annotations": ann},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"name": name}},

@@ -64,7 +64,9 @@ def expect_400(s, body, needle, what):
 
 
 def main():
-    with Server() as s:
+    # The overlay's service account must be one the operator lists (the
+    # launch policy; test_abuse.py checks the refusals).
+    with Server(config="policy:\n  service_accounts: [spark]\n") as s:
         # ---- an app the registry does not know: the request makes the entry
         body = start_body("erin", "labnb", two_services("labnb"),
                           serviceaccount="spark",

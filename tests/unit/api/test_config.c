@@ -4,7 +4,8 @@
  * file (durations like "30s"), TYCHO_* variables and api_config_set() (the
  * CLI's --set), their defaults (the session service's own), and positioned
  * errors for bad values, negatives, unknown keys and two spellings of one
- * value.
+ * value; and the `policy` section (the launch policy) through the same three
+ * layers.
  */
 #include "api/api.h"
 #include "session/session.h"
@@ -213,6 +214,61 @@ START_TEST(tick_must_fit_the_periods)
 }
 END_TEST
 
+/* The `policy` section: the file (positions), TYCHO_POLICY_* and --set
+ * policy.KEY in that precedence, and the checks across keys. */
+START_TEST(policy_section_layers)
+{
+    struct api_config cfg;
+    struct ty_error err = TY_ERROR_INIT;
+
+    ck_assert_ok(load(&cfg,
+                      "listen: 127.0.0.1:0\n"
+                      "policy:\n"
+                      "  home_claim: homes\n"
+                      "  service_accounts: [spark]\n"
+                      "  max_resources: {cpu: 8, memory: 32Gi}\n"
+                      "  apps: {webtop: {allow_root: true}}\n",
+                      &err),
+                 &err);
+    ck_assert_str_eq(cfg.policy.compose.home_claim, "homes");
+    ck_assert_int_eq(cfg.policy.max.cpu_millis, 8000);
+    ck_assert(policy_root_allowed(&cfg.policy, "webtop"));
+    char *env[] = {"TYCHO_POLICY_HOME_CLAIM=none", "TYCHO_POLICY_MAX_RESOURCES_CPU=4",
+                   "TYCHO_POLICY_SERVICE_ACCOUNTS=spark,dask", "TYCHO_POLICY_INGRESS=none", NULL};
+    ck_assert_ok(api_config_load_env(&cfg, env, &err), &err);
+    ck_assert_ptr_null(cfg.policy.compose.home_claim);
+    ck_assert_int_eq(cfg.policy.max.cpu_millis, 4000);
+    ck_assert_int_eq(cfg.policy.max.memory_bytes, 32LL << 30);
+    ck_assert_str_eq(cfg.policy.service_accounts[1], "dask");
+    ck_assert(!cfg.policy.compose.ambassador);
+    ck_assert(policy_root_allowed(&cfg.policy, "webtop"));
+    ck_assert_ok(api_config_set(&cfg, "policy.home_claim", "stdnfs", &err), &err);
+    ck_assert_str_eq(cfg.policy.compose.home_claim, "stdnfs");
+    ck_assert_ok(api_config_validate(&cfg, &err), &err);
+
+    char *typo[] = {"TYCHO_POLICY_HOME_CLAIMS=x", NULL};
+    ck_assert_fails_with(api_config_load_env(&cfg, typo, &err), &err, TY_EINVAL,
+                         "environment TYCHO_POLICY_HOME_CLAIMS: no such policy key");
+    char *bad[] = {"TYCHO_POLICY_ALLOW_ROOT=sometimes", NULL};
+    ck_assert_fails_with(api_config_load_env(&cfg, bad, &err), &err, TY_EINVAL,
+                         "environment TYCHO_POLICY_ALLOW_ROOT: policy.allow_root: expected true");
+    ck_assert_fails_with(api_config_set(&cfg, "policy.home_claims", "x", &err), &err, TY_EINVAL,
+                         "unknown configuration key 'policy.home_claims'");
+    ck_assert_ok(api_config_set(&cfg, "policy.server_claim", "stdnfs", &err), &err);
+    ck_assert_fails_with(api_config_validate(&cfg, &err), &err, TY_EINVAL,
+                         "policy.home_claim and policy.server_claim are both 'stdnfs'");
+    api_config_cleanup(&cfg);
+
+    ck_assert_fails_with(
+        load(&cfg, "listen: 127.0.0.1:0\npolicy:\n  claims: [ok, \"a b\"]\n", &err), &err,
+        TY_EINVAL, ":3:16: policy.claims[1]: expected a claim name");
+    api_config_cleanup(&cfg);
+    ck_assert_fails_with(load(&cfg, "policy:\n  alow_root: true\n", &err), &err, TY_EINVAL,
+                         ":2:3: policy.alow_root: unknown key");
+    api_config_cleanup(&cfg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api.config");
@@ -223,6 +279,7 @@ int main(void)
     tcase_add_test(tc, env_and_set_layer_over_the_file);
     tcase_add_test(tc, bad_values_name_file_line_col);
     tcase_add_test(tc, tick_must_fit_the_periods);
+    tcase_add_test(tc, policy_section_layers);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
 }

@@ -48,6 +48,7 @@ struct st_env {
     struct ty_clock clock;
     char dir[64];
     char *db;
+    struct policy policy; /* the service borrows it: tests may change it between launches */
     struct session_config cfg;
 };
 
@@ -90,7 +91,9 @@ static inline void st_cluster_start(int schedule_ms, int start_ms, int grace_ms)
     E.clock.now_ms = fake_now;
     E.clock.payload = &E.fclock;
 
+    policy_init(&E.policy);
     E.cfg = init;
+    E.cfg.policy = &E.policy;
     E.cfg.registry = E.reg;
     E.cfg.context = "test";
     E.cfg.kube = E.kube;
@@ -113,6 +116,7 @@ static inline void st_teardown(void)
     kube_client_free(E.kube);
     kubesim_stop(E.sim);
     registry_holder_free(E.reg);
+    policy_cleanup(&E.policy);
     if (E.dir[0])
         ty_rm_rf(E.dir, NULL);
     free(E.db);

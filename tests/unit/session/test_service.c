@@ -104,10 +104,21 @@ START_TEST(modify_patches_and_records)
 
     memset(&m, 0, sizeof(m));
     m.cpu = 2.5;
-    m.memory = "3Gi";
+    m.actor = "admin";
+    /* The app's spec says 0.5 to 1 CPU and 512M to 1G: outside is refused,
+     * whoever asks, and nothing changes. */
+    m.role = POLICY_ROLE_ADMIN;
+    ck_assert_fails_with(session_modify(E.svc, id, &m, &err), &err, TY_EINVAL,
+                         "cpu 2500m is above the maximum of 1 for app web");
+    m.cpu = 0;
+    m.memory = "256Mi";
+    ck_assert_fails_with(session_modify(E.svc, id, &m, &err), &err, TY_EINVAL,
+                         "memory 256Mi is below the minimum of 512M for app web");
+    m.cpu = 0.75;
+    m.memory = "768Mi";
     m.labels = labels;
     m.n_labels = 2;
-    m.actor = "admin";
+    m.role = POLICY_ROLE_USER;
     ck_assert_ok(session_modify(E.svc, id, &m, &err), &err);
 
     ck_assert_ok(kube_get(&d, E.kube, KUBE_DEPLOYMENT, NULL, s.system_name, &err), &err);
@@ -115,13 +126,14 @@ START_TEST(modify_patches_and_records)
     json_t *c0 = json_array_get(json_object_get(json_object_get(tmpl, "spec"), "containers"), 0);
     json_t *lim = json_object_get(json_object_get(c0, "resources"), "limits");
     json_t *req = json_object_get(json_object_get(c0, "resources"), "requests");
-    ck_assert_str_eq(json_string_value(json_object_get(lim, "cpu")), "2500m");
-    ck_assert_str_eq(json_string_value(json_object_get(lim, "memory")), "3Gi");
-    ck_assert_str_eq(json_string_value(json_object_get(req, "memory")), "3Gi");
+    ck_assert_str_eq(json_string_value(json_object_get(lim, "cpu")), "750m");
+    ck_assert_str_eq(json_string_value(json_object_get(lim, "memory")), "768Mi");
+    ck_assert_str_eq(json_string_value(json_object_get(req, "memory")), "768Mi");
     ck_assert_ptr_nonnull(json_object_get(c0, "image"));
     json_t *tl = json_object_get(json_object_get(tmpl, "metadata"), "labels");
-    ck_assert_str_eq(json_string_value(json_object_get(tl, "team")), "genomics");
-    /* The selector labels are untouched. */
+    /* The caller's labels never reach the pods; the selector labels are
+     * untouched. */
+    ck_assert_ptr_null(json_object_get(tl, "team"));
     ck_assert_str_eq(json_string_value(json_object_get(tl, "tycho-guid")), id);
     ck_assert_ptr_nonnull(json_object_get(tl, "name"));
     json_t *dl = json_object_get(json_object_get(d, "metadata"), "labels");
@@ -141,8 +153,8 @@ START_TEST(modify_patches_and_records)
     store_session_cleanup(&s);
 
     ck_assert_ok(session_get(&s, E.svc, id, &err), &err);
-    ck_assert_int_eq(s.cpu_millis, 2500);
-    ck_assert_int_eq(s.memory_bytes, 3LL * 1024 * 1024 * 1024);
+    ck_assert_int_eq(s.cpu_millis, 750);
+    ck_assert_int_eq(s.memory_bytes, 768LL * 1024 * 1024);
     ck_assert_int_eq(s.n_labels, 2);
     store_session_cleanup(&s);
     ck_assert(st_has_event(id, STORE_STATE_RUNNING, "modified"));
@@ -234,15 +246,19 @@ START_TEST(launch_validation)
         req.app_id = "web";
         req.id = "00112233445566778899aabbccddeeff";
         req.cpu = 0.25;
-        req.memory = "256Mi";
+        req.memory = "768Mi";
         req.gpu = -1;
         req.labels = ok;
         req.n_labels = 1;
+        /* Below the app's reservation (0.5), then within its range. */
+        ck_assert_fails_with(session_launch(&s, E.svc, &req, &err), &err, TY_EINVAL,
+                             "cpu 250m is below the minimum of 500m for app web");
+        req.cpu = 0.75;
         ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
         ck_assert_str_eq(s.id, "00112233445566778899aabbccddeeff");
         ck_assert_str_eq(s.username, "Jane.Doe@unc.edu");
-        ck_assert_int_eq(s.cpu_millis, 250);
-        ck_assert_int_eq(s.memory_bytes, 256LL * 1024 * 1024);
+        ck_assert_int_eq(s.cpu_millis, 750);
+        ck_assert_int_eq(s.memory_bytes, 768LL * 1024 * 1024);
         ck_assert_int_eq(s.n_labels, 1);
         store_session_cleanup(&s);
         /* The same id again is refused by the store. */
@@ -273,6 +289,10 @@ START_TEST(launch_from_request_spec)
     req.gpu = -1;
     req.spec_text = spec;
     req.env_text = "GREETING=hello\n";
+    /* A name the registry lacks is a platform's (or an admin's) to launch. */
+    ck_assert_fails_with(session_launch(&s, E.svc, &req, &err), &err, TY_ENOTFOUND,
+                         "unknown app 'notebook'");
+    req.role = POLICY_ROLE_PLATFORM;
     ck_assert_ok(session_launch(&s, E.svc, &req, &err), &err);
     ck_assert_str_eq(s.app_id, "notebook");
     ck_assert_ptr_null(s.app_name);
@@ -327,6 +347,8 @@ START_TEST(launch_with_overlay)
     req.app_id = "lab";
     req.gpu = -1;
     req.spec_text = spec;
+    req.role = POLICY_ROLE_PLATFORM;
+    ck_assert_ok(policy_set(&E.policy, "service_accounts", "spark", &err), &err);
     req.app_overlay = bad;
     req.id = "aaaabbbbccccddddeeeeffff00001111";
     ck_assert_fails_with(session_launch(NULL, E.svc, &req, &err), &err, TY_EINVAL,
