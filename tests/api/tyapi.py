@@ -43,7 +43,7 @@ def finish():
 class Server:
     """A running `tycho api`.  Use as a context manager."""
 
-    def __init__(self, args=(), env=None, tmp=None, config=None, registry=REGISTRY):
+    def __init__(self, args=(), env=None, tmp=None, config=None, registry=REGISTRY, cwd=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="tyapi-")
         self.own_tmp = tmp is None
         self.db = os.path.join(self.tmp, "tycho.db")
@@ -74,7 +74,7 @@ class Server:
         self.log_path = os.path.join(self.tmp, "server.log")
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, env=e,
-                                     text=True)
+                                     text=True, cwd=cwd)
         deadline = time.time() + 30
         line = ""
         while time.time() < deadline:
