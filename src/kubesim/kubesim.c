@@ -181,23 +181,49 @@ static const char *header(struct mg_connection *c, const char *name)
     return mg_get_header(c, name);
 }
 
+static const char *status_text(int status)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } texts[] = {{200, "OK"},
+                 {201, "Created"},
+                 {202, "Accepted"},
+                 {400, "Bad Request"},
+                 {401, "Unauthorized"},
+                 {403, "Forbidden"},
+                 {404, "Not Found"},
+                 {405, "Method Not Allowed"},
+                 {406, "Not Acceptable"},
+                 {409, "Conflict"},
+                 {410, "Gone"},
+                 {413, "Request Entity Too Large"},
+                 {415, "Unsupported Media Type"},
+                 {422, "Unprocessable Entity"},
+                 {429, "Too Many Requests"},
+                 {500, "Internal Server Error"},
+                 {503, "Service Unavailable"},
+                 {504, "Gateway Timeout"}};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (texts[i].code == status)
+            return texts[i].text;
+    return "Status";
+}
+
 static void send_response(struct mg_connection *c, struct ks_response *resp)
 {
     char extra[64] = "";
-    const char *reason = resp->status == 200   ? "OK"
-                         : resp->status == 201 ? "Created"
-                         : resp->status == 404 ? "Not Found"
-                                               : "Status";
+    const char *reason = status_text(resp->status);
     if (resp->retry_after > 0)
         snprintf(extra, sizeof extra, "Retry-After: %d\r\n", resp->retry_after);
     /* Head and body in one write: fewer small segments on the wire. */
     struct ty_buf out = TY_BUF_INIT;
     ty_buf_printf(&out,
                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                  "Cache-Control: no-cache, private\r\n%s\r\n",
+                  "Cache-Control: no-cache, private\r\n%s%s\r\n",
                   resp->status, reason,
                   resp->content_type ? resp->content_type : "application/json", resp->body.len,
-                  extra);
+                  extra, ty_buf_cstr(&resp->headers));
     ty_buf_append(&out, resp->body.data ? resp->body.data : "", resp->body.len);
     mg_write(c, out.data, out.len);
     ty_buf_cleanup(&out);
@@ -358,6 +384,7 @@ static int handle(struct mg_connection *c, void *cbdata)
 
     memset(&resp, 0, sizeof resp);
     ty_buf_init(&resp.body);
+    ty_buf_init(&resp.headers);
     resp.content_type = "application/json";
 
     pthread_mutex_lock(&s->mu);
@@ -397,7 +424,18 @@ out:
     free(body);
     int status = resp.status ? resp.status : 200;
     ty_buf_cleanup(&resp.body);
+    ty_buf_cleanup(&resp.headers);
     return status;
+}
+
+/* A websocket upgrade (kubectl exec, attach and port-forward try one first)
+ * gets the same answer as a plain request, a Status, and no handshake: the
+ * client then reports the Status instead of a malformed reply.  CivetWeb
+ * hands the connection over const although it is still ours to write on. */
+static int ws_connect(const struct mg_connection *c, void *cbdata)
+{
+    handle((struct mg_connection *)c, cbdata);
+    return 1; /* no handshake; CivetWeb closes the connection */
 }
 
 static int log_message(const struct mg_connection *c, const char *msg)
@@ -505,6 +543,7 @@ static int start_civetweb(struct kubesim *s, const char *host, int port, struct 
                             "address)",
                             ports);
     mg_set_request_handler(s->ctx, "/", handle, s);
+    mg_set_websocket_handler(s->ctx, "/", ws_connect, NULL, NULL, NULL, s);
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(s->ctx, 4, sp);
     if (n < 1)

@@ -334,6 +334,8 @@ static void handle_create(struct kubesim *s,
     }
     json_object_set_new(obj, "kind", json_string(ks_resources[r].kind));
     json_object_set_new(obj, "apiVersion", json_string(ks_res_api_version(r)));
+    if (!ks_field_validation(rq, r, obj, resp))
+        return;
     ks_apply_defaults(s, r, obj, NULL);
     struct ks_causes c = {json_array()};
     ks_validate(r, obj, &c);
@@ -376,6 +378,8 @@ static void commit_update(struct kubesim *s,
     const char *name = rt->name;
     char q[96];
     if (!ks_check_kind(r, next, resp))
+        goto out;
+    if (!rt->sub[0] && !ks_field_validation(rq, r, next, resp))
         goto out;
     json_t *md = ks_obj_at(next, "metadata");
     const char *nname = json_string_value(json_object_get(md, "name"));
@@ -579,6 +583,18 @@ static void method_not_allowed(struct ks_response *resp, enum ks_res r)
               "the server does not allow this method on the requested resource");
 }
 
+/* The pod subresources that need a kubelet and a container runtime. */
+static bool subresource_streams(const struct ks_route *rt)
+{
+    static const char *const subs[] = {"exec", "attach", "portforward", "proxy", NULL};
+    if (rt->res != KS_PODS && !(rt->res == KS_SERVICES && !strcmp(rt->sub, "proxy")))
+        return false;
+    for (const char *const *p = subs; *p; p++)
+        if (!strcmp(rt->sub, *p))
+            return true;
+    return false;
+}
+
 /* The subresources served: status of every kind, scale of the workloads, log of pods. */
 static bool subresource_known(const struct ks_route *rt)
 {
@@ -734,7 +750,7 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
 {
     struct ks_route rt;
     const char *m = rq->method;
-    if (!strcmp(m, "GET") && ks_api_discovery(rq->path, resp))
+    if (!strcmp(m, "GET") && (ks_api_discovery(rq, resp) || ks_api_openapi(rq, resp)))
         return;
     if (!strncmp(rq->path, "/openapi/", 9) || !ks_route_parse(rq->path, &rt)) {
         ks_reply_json(resp, 404,
@@ -748,6 +764,20 @@ static void handle_locked(struct kubesim *s, const struct ks_request *rq, struct
     }
     if (rq->readonly && strcmp(m, "GET") != 0) {
         forbidden(resp, rq, &rt);
+        return;
+    }
+    if (subresource_streams(&rt) && !ks_get(s, rt.res, rt.ns[0] ? rt.ns : NULL, rt.name)) {
+        ks_not_found(resp, rt.res, rt.name);
+        return;
+    }
+    if (subresource_streams(&rt)) {
+        /* kubectl exec, attach, port-forward and proxy print this Status (over
+         * a websocket attempt and then SPDY alike) instead of a bare 404. */
+        char q[96];
+        ks_status(resp, 400, "BadRequest", rt.name, rt.res,
+                  "%s \"%s\": %s is not supported by the simulated cluster (tycho kube-sim runs "
+                  "no containers; pods/log answers with one line)",
+                  ks_res_qualified(rt.res, q, sizeof q), rt.name, rt.sub);
         return;
     }
     if (!subresource_known(&rt)) {

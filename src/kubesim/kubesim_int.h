@@ -256,7 +256,8 @@ struct ks_response {
     const char *content_type; /* static string */
     struct ty_buf body;
     int retry_after;
-    bool is_watch; /* the request is a watch: call ks_api_watch */
+    bool is_watch;         /* the request is a watch: call ks_api_watch */
+    struct ty_buf headers; /* extra header lines ("Warning: ...\r\n"), may be empty */
 };
 
 #define KS_CT_JSON  "application/json"
@@ -306,8 +307,25 @@ bool ks_filters_match_cb(const json_t *obj, void *payload);
 
 /* ---- kubesim_discovery.c ---- */
 
-/* Answers a GET of a discovery path; false when path is not one. */
-bool ks_api_discovery(const char *path, struct ks_response *resp);
+/* Answers a GET of a discovery path (aggregated when the Accept header asks
+ * for apidiscovery.k8s.io/v2), /version and the health paths; false when the
+ * path is not one. */
+bool ks_api_discovery(const struct ks_request *rq, struct ks_response *resp);
+
+/* ---- kubesim_openapi.c ---- */
+
+/* Answers a GET of /openapi/v2, /openapi/v3 or /openapi/v3/<group version>;
+ * false when the path is none of them. */
+bool ks_api_openapi(const struct ks_request *rq, struct ks_response *resp);
+/* Checks obj, an object of kind r in a create or update, against the served
+ * schema: fields it does not declare are dropped, as the real server drops
+ * them when it decodes.  With fieldValidation=Strict that is a 400 instead
+ * (false returned, resp filled); with Warn (the default) each one is a
+ * Warning header in resp; with Ignore nothing is said. */
+bool ks_field_validation(const struct ks_request *rq,
+                         enum ks_res r,
+                         json_t *obj,
+                         struct ks_response *resp);
 
 /* ---- kubesim_valid.c: checks and defaults (with s->mu held) ---- */
 

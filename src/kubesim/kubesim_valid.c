@@ -356,13 +356,19 @@ json_t *ks_parse_body(const struct ks_request *rq, struct ks_response *resp)
     json_error_t je;
     const char *ct = rq->content_type ? rq->content_type : "";
     if (ty_str_has_prefix(ct, "application/vnd.kubernetes.protobuf") ||
-        ty_str_has_prefix(ct, "application/cbor")) {
-        /* Clients fall back to JSON on 415, as with servers that lack protobuf. */
-        char msg[300];
-        snprintf(msg, sizeof msg,
-                 "the body of the request was in an unknown format - accepted "
-                 "media types include: application/json, application/yaml");
-        ks_reply_json(resp, 415, ks_status_json(415, "UnsupportedMediaType", NULL, KS_PODS, msg));
+        ty_str_has_prefix(ct, "application/cbor") || ty_str_has_prefix(ct, "application/yaml")) {
+        /* The real server's 415, and what to do instead: kubectl's imperative
+         * create, run and expose send protobuf, which only kubectl itself
+         * can turn into JSON (client-side dry run). */
+        ks_reply_json(resp, 415,
+                      ks_status_json(415, "UnsupportedMediaType", NULL, KS_PODS,
+                                     "the body of the request was in an unknown format - "
+                                     "accepted media types include: application/json. The "
+                                     "simulated cluster does not decode protobuf, which "
+                                     "kubectl create deployment|namespace|configmap|secret|"
+                                     "service, kubectl run and kubectl expose send: add "
+                                     "--dry-run=client -o yaml and pipe the object to kubectl "
+                                     "apply -f - (or kubectl create -f FILE)"));
         return NULL;
     }
     if (!rq->body || rq->body_len == 0) {

@@ -5,8 +5,11 @@ Starts `tycho kube-sim --tls --token T --kubeconfig-out K` on a free loopback
 port, creates tycho-labelled Deployments and Services over HTTPS (stdlib
 urllib, trusting the CA from the kubeconfig it wrote), waits for the pods, then
 runs kubectl with KUBECONFIG=K, a fresh --cache-dir and a throwaway HOME:
-get pods -o wide, get deployments, get svc, describe pod, delete deployment,
-delete pods -l username=alice; it checks what kubectl prints.  Exit 77 (skip)
+get pods -o wide, get deployments, get svc, describe pod, exec and port-forward
+(refused, saying why), create namespace|deployment (a 415 that says what to do
+instead) and the same through --dry-run=client piped to apply, apply with
+kubectl's default validation (strict, on the server), explain, delete
+deployment, delete pods -l username=alice; it checks what kubectl prints.  Exit 77 (skip)
 when kubectl is not installed.
 """
 import base64
@@ -145,14 +148,23 @@ def run(sim, kubectl, tmp):
     env.pop("KUBERNETES_SERVICE_HOST", None)
     cache = tempfile.mkdtemp(dir=tmp, prefix="cache-")
 
-    def kc(*args):
-        p = subprocess.run([kubectl, "--cache-dir", cache] + list(args), env=env,
+    def kc(*args, stdin=None):
+        p = subprocess.run([kubectl, "--cache-dir", cache] + list(args), env=env, input=stdin,
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             fail("kubectl %s: exit %d\nstdout:\n%s\nstderr:\n%s"
                  % (" ".join(args), p.returncode, p.stdout, p.stderr))
-        print("$ kubectl " + " ".join(args) + "\n" + p.stdout)
-        return p.stdout
+        print("$ kubectl " + " ".join(args) + "\n" + p.stdout + p.stderr)
+        return p.stdout + p.stderr
+
+    def kc_fails(want, *args, stdin=None):
+        """kubectl must fail, saying want on stderr."""
+        p = subprocess.run([kubectl, "--cache-dir", cache] + list(args), env=env, input=stdin,
+                           capture_output=True, text=True, timeout=60)
+        print("$ kubectl " + " ".join(args) + " (exit %d)\n" % p.returncode + p.stderr)
+        if p.returncode == 0 or want not in p.stderr:
+            fail("kubectl %s: exit %d, wanted a failure saying %r\nstdout:\n%s\nstderr:\n%s"
+                 % (" ".join(args), p.returncode, want, p.stdout, p.stderr))
 
     def rows(out):
         lines = out.strip().splitlines()
@@ -201,6 +213,14 @@ def run(sim, kubectl, tmp):
         if want not in out:
             fail("describe pod lacks %r" % want)
 
+    # exec, attach and port-forward need a container runtime: a clear refusal,
+    # not 'malformed HTTP status code "404:"'.
+    kc_fails("exec is not supported by the simulated cluster", "exec", alice_pod, "--", "ls")
+    kc_fails("portforward is not supported by the simulated cluster",
+             "port-forward", "pod/" + alice_pod, "18080:8888")
+
+    run_create_and_apply(kc, kc_fails, tmp)
+
     out = kc("delete", "deployment", "rstudio-bob")
     if 'deployment.apps "rstudio-bob" deleted' not in out:
         fail("delete deployment said: " + out)
@@ -224,6 +244,56 @@ def run(sim, kubectl, tmp):
         if time.time() > deadline:
             fail("after deletes: %s" % names)
         time.sleep(0.3)
+
+
+BAD_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: typo}
+spec:
+  replicaz: 2
+  selector: {matchLabels: {app: typo}}
+  template:
+    metadata: {labels: {app: typo}}
+    spec:
+      containers: [{name: web, image: nginx:1}]
+"""
+
+
+def run_create_and_apply(kc, kc_fails, tmp):
+    """Imperative create (protobuf: a 415 that says what to do instead), the
+    same objects through a client-side dry run and apply, and apply with
+    kubectl's default validation (it reads /openapi/v3 and leaves strict field
+    validation to the server)."""
+    for args in (("create", "namespace", "demo"),
+                 ("create", "deployment", "web", "--image=nginx:1", "-n", "demo")):
+        kc_fails("--dry-run=client -o yaml and pipe the object to kubectl apply -f -", *args)
+    manifest = kc("create", "namespace", "demo", "--dry-run=client", "-o", "yaml")
+    out = kc("apply", "-f", "-", stdin=manifest)
+    if "namespace/demo created" not in out:
+        fail("apply of the namespace said: " + out)
+    manifest = kc("create", "deployment", "web", "--image=nginx:1", "--replicas=2", "-n", "demo",
+                  "--dry-run=client", "-o", "yaml")
+    out = kc("apply", "-f", "-", stdin=manifest)
+    if "deployment.apps/web created" not in out:
+        fail("apply of the deployment said: " + out)
+    out = kc("apply", "-f", "-", stdin=manifest.replace("nginx:1", "nginx:2"))
+    if "deployment.apps/web configured" not in out:
+        fail("second apply said: " + out)
+    out = kc("get", "deployment", "web", "-n", "demo", "-o",
+             "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}")
+    if not out.startswith("2 nginx:2"):
+        fail("applied deployment: " + out)
+    bad = os.path.join(tmp, "typo.yaml")
+    with open(bad, "w") as f:
+        f.write(BAD_DEPLOYMENT)
+    kc_fails('strict decoding error: unknown field "spec.replicaz"', "apply", "-f", bad)
+    out = kc("apply", "-f", bad, "--validate=warn")
+    if 'unknown field "spec.replicaz"' not in out or "deployment.apps/typo created" not in out:
+        fail("apply --validate=warn said: " + out)
+    out = kc("explain", "deployment.spec.replicas")
+    if "FIELD: replicas <integer>" not in out:
+        fail("kubectl explain said: " + out)
+    kc("delete", "deployment", "typo")
 
 
 if __name__ == "__main__":

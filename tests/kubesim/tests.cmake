@@ -6,3 +6,7 @@ if(Python3_Interpreter_FOUND)
         ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/kubectl_test.py)
     set_tests_properties(kubesim.kubectl PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180)
 endif()
+
+# kubesim.openapi: the OpenAPI definitions the simulator serves are generated from
+# kubernetes-models 3.1.0 (npm, installed into the build tree), unchanged.
+ty_script_test(kubesim.openapi "node;kubesim" sh ${CMAKE_CURRENT_LIST_DIR}/openapi_test.sh)

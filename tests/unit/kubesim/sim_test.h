@@ -25,6 +25,8 @@ struct sim_reply {
     char *body;
     json_t *json; /* parsed body or NULL */
     char retry_after[16];
+    char content_type[128];
+    char warnings[1024]; /* the Warning header lines, each ending in '\n' */
     CURLcode rc;
 };
 
@@ -34,9 +36,30 @@ static inline size_t sim_write_cb(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
+/* Copies the value of header line p (len bytes) into out when it is name. */
+static inline void
+sim_header_value(const char *p, size_t len, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(p, name, nl) != 0)
+        return;
+    size_t have = strlen(out), vlen = len - nl;
+    while (vlen > 0 && (p[nl + vlen - 1] == '\r' || p[nl + vlen - 1] == '\n'))
+        vlen--;
+    if (have + vlen + 2 > n)
+        return;
+    memcpy(out + have, p + nl, vlen);
+    out[have + vlen] = 0;
+}
+
 static inline size_t sim_header_cb(char *p, size_t sz, size_t n, void *ud)
 {
     struct sim_reply *r = ud;
+    sim_header_value(p, sz * n, "Content-Type: ", r->content_type, sizeof r->content_type);
+    if (n * sz > 9 && !strncasecmp(p, "Warning: ", 9)) {
+        sim_header_value(p, sz * n, "Warning: ", r->warnings, sizeof r->warnings);
+        strcat(r->warnings, "\n");
+    }
     if (n * sz > 13 && !strncasecmp(p, "Retry-After: ", 13)) {
         size_t len = n * sz - 13;
         if (len >= sizeof r->retry_after)

@@ -7,6 +7,8 @@
 
 static struct kubesim *S;
 
+#define DEPLOYMENTS "/apis/apps/v1/namespaces/default/deployments"
+
 static void setup(void)
 {
     S = sim_start();
@@ -106,10 +108,257 @@ START_TEST(test_discovery)
         ck_assert_msg(r.status == 200, "%s: %ld", *p, r.status);
         sim_reply_free(&r);
     }
-    r = sim_req(S, "GET", "/openapi/v2", NULL);
+}
+END_TEST
+
+/* Aggregated discovery, as kubectl asks for it (kubernetes.md 5.1): one
+ * APIGroupDiscoveryList per /api and /apis, with the content type saying so. */
+START_TEST(test_aggregated_discovery)
+{
+    static const char accept[] =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/"
+        "json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+    struct sim_reply r = sim_req_full(S, "GET", "/apis", NULL, NULL, accept, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.content_type,
+                     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    ck_assert_str_eq(sim_str(r.json, "kind"), "APIGroupDiscoveryList");
+    ck_assert_str_eq(sim_str(r.json, "items.0.metadata.name"), "apps");
+    ck_assert_str_eq(sim_str(r.json, "items.0.versions.0.version"), "v1");
+    json_t *res = sim_at(r.json, "items.0.versions.0.resources");
+    bool deploy = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(res, i, e)
+    {
+        if (strcmp(sim_str(e, "resource"), "deployments") != 0)
+            continue;
+        deploy = true;
+        ck_assert_str_eq(sim_str(e, "responseKind.kind"), "Deployment");
+        ck_assert_str_eq(sim_str(e, "scope"), "Namespaced");
+        ck_assert_str_eq(sim_str(e, "shortNames.0"), "deploy");
+        ck_assert_str_eq(sim_str(e, "subresources.0.subresource"), "scale");
+        ck_assert_str_eq(sim_str(e, "subresources.0.responseKind.kind"), "Scale");
+    }
+    ck_assert(deploy);
+    sim_reply_free(&r);
+    r = sim_req_full(S, "GET", "/api", NULL, NULL, accept, SIM_TOKEN);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "APIGroupDiscoveryList");
+    ck_assert_ptr_null(sim_at(r.json, "items.0.metadata.name"));
+    ck_assert_str_eq(sim_str(r.json, "items.0.versions.0.resources.0.resource"), "pods");
+    sim_reply_free(&r);
+    /* Without the Accept, the legacy documents. */
+    r = sim_req(S, "GET", "/api", NULL);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "APIVersions");
+    ck_assert_str_eq(r.content_type, "application/json");
+    sim_reply_free(&r);
+}
+END_TEST
+
+/* /openapi/v2 and /openapi/v3: the definitions of the kinds served, and the
+ * operations kubectl's query-parameter check reads (fieldValidation on the
+ * PATCH of each kind, with its group-version-kind). */
+START_TEST(test_openapi)
+{
+    struct sim_reply r = sim_req(S, "GET", "/openapi/v2", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "swagger"), "2.0");
+    json_t *defs = json_object_get(r.json, "definitions");
+    static const char *const kinds[] = {"io.k8s.api.core.v1.Pod",
+                                        "io.k8s.api.core.v1.Service",
+                                        "io.k8s.api.core.v1.ConfigMap",
+                                        "io.k8s.api.core.v1.Secret",
+                                        "io.k8s.api.core.v1.Namespace",
+                                        "io.k8s.api.core.v1.PersistentVolumeClaim",
+                                        "io.k8s.api.core.v1.Event",
+                                        "io.k8s.api.apps.v1.Deployment",
+                                        "io.k8s.api.apps.v1.ReplicaSet",
+                                        "io.k8s.api.networking.v1.NetworkPolicy",
+                                        "io.k8s.api.autoscaling.v1.Scale",
+                                        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+                                        NULL};
+    for (const char *const *k = kinds; *k; k++)
+        ck_assert_msg(json_object_get(defs, *k) != NULL, "no definition %s", *k);
+    ck_assert_str_eq(
+        sim_str(json_object_get(defs, "io.k8s.api.apps.v1.DeploymentSpec"), "required.0"),
+        "selector");
+    json_t *patch =
+        sim_at(json_object_get(json_object_get(r.json, "paths"),
+                               "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"),
+               "patch");
+    ck_assert_str_eq(sim_str(patch, "x-kubernetes-action"), "patch");
+    ck_assert_str_eq(sim_str(patch, "x-kubernetes-group-version-kind.kind"), "Deployment");
+    bool fv = false;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(patch, "parameters"), i, p)
+    {
+        fv |= !strcmp(sim_str(p, "name"), "fieldValidation") && !strcmp(sim_str(p, "in"), "query");
+    }
+    ck_assert(fv);
+    sim_reply_free(&r);
+
+    r = sim_req(S, "GET", "/openapi/v3", NULL);
+    ck_assert_int_eq(r.status, 200);
+    const char *url = sim_str(json_object_get(json_object_get(r.json, "paths"), "apis/apps/v1"),
+                              "serverRelativeURL");
+    ck_assert_ptr_nonnull(url);
+    ck_assert(strncmp(url, "/openapi/v3/apis/apps/v1?hash=", 30) == 0);
+    char *gv = strdup(url);
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", gv, NULL);
+    free(gv);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(sim_str(r.json, "openapi"), "3.0.0");
+    json_t *schemas = sim_at(r.json, "components.schemas");
+    ck_assert_str_eq(
+        sim_str(json_object_get(schemas, "io.k8s.api.apps.v1.Deployment"), "properties.spec.$ref"),
+        "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
+    json_t *paths = json_object_get(r.json, "paths");
+    ck_assert_ptr_nonnull(
+        json_object_get(paths, "/apis/apps/v1/namespaces/{namespace}/deployments"));
+    ck_assert_ptr_null(json_object_get(paths, "/api/v1/namespaces/{namespace}/pods"));
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/openapi/v3/api/v1", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(
+        json_object_get(json_object_get(r.json, "paths"), "/api/v1/namespaces/{namespace}/pods"));
+    sim_reply_free(&r);
+
+    /* Protobuf only (kubectl's /openapi/v2 request): 406, and unknown documents 404. */
+    r = sim_req_full(S, "GET", "/openapi/v2", NULL, NULL,
+                     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf", SIM_TOKEN);
+    ck_assert_int_eq(r.status, 406);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "NotAcceptable");
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", "/openapi/v3/apis/batch/v1", NULL);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(sim_str(r.json, "kind"), "Status");
+    sim_reply_free(&r);
+}
+END_TEST
+
+/* fieldValidation: fields the schema does not declare are dropped (Ignore),
+ * reported in Warning headers (Warn, the default) or refused (Strict), as the
+ * real server does since 1.27. */
+START_TEST(test_field_validation)
+{
+    static const char body[] =
+        "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"replicaz\":2,\"selector\":{"
+        "\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"i\",\"imagePullPolicyy\":"
+        "\"Always\",\"env\":[{\"name\":\"E\",\"valu\":\"1\"}]}]}}}}";
+    char b[1024];
+    snprintf(b, sizeof b, body, "strict");
+    struct sim_reply r = sim_req(S, "POST", DEPLOYMENTS "?fieldValidation=Strict", b);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(sim_str(r.json, "reason"), "BadRequest");
+    ck_assert_str_eq(sim_str(r.json, "message"),
+                     "Deployment in version \"v1\" cannot be handled as a Deployment: strict "
+                     "decoding error: unknown field \"spec.replicaz\", unknown field "
+                     "\"spec.template.spec.containers[0].imagePullPolicyy\", unknown field "
+                     "\"spec.template.spec.containers[0].env[0].valu\"");
+    sim_reply_free(&r);
+    r = sim_req(S, "GET", DEPLOYMENTS "/strict", NULL);
     ck_assert_int_eq(r.status, 404);
     sim_reply_free(&r);
-    r = sim_req(S, "GET", "/openapi/v3", NULL);
+
+    snprintf(b, sizeof b, body, "warn");
+    r = sim_req(S, "POST", DEPLOYMENTS, b);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(r.warnings, "299 - \"unknown field \\\"spec.replicaz\\\"\"\n"
+                                 "299 - \"unknown field "
+                                 "\\\"spec.template.spec.containers[0].imagePullPolicyy\\\"\"\n"
+                                 "299 - \"unknown field "
+                                 "\\\"spec.template.spec.containers[0].env[0].valu\\\"\"\n");
+    ck_assert_ptr_null(sim_at(r.json, "spec.replicaz"));
+    ck_assert_int_eq(json_integer_value(sim_at(r.json, "spec.replicas")), 1);
+    ck_assert_str_eq(sim_str(r.json, "spec.template.spec.containers.0.env.0.name"), "E");
+    ck_assert_ptr_null(sim_at(r.json, "spec.template.spec.containers.0.env.0.valu"));
+    sim_reply_free(&r);
+
+    snprintf(b, sizeof b, body, "ignore");
+    r = sim_req(S, "POST", DEPLOYMENTS "?fieldValidation=Ignore", b);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(r.warnings, "");
+    ck_assert_ptr_null(sim_at(r.json, "spec.replicaz"));
+    sim_reply_free(&r);
+
+    /* Patches are checked as the object they make; maps keep any key. */
+    r = sim_req_full(S, "PATCH", DEPLOYMENTS "/warn?fieldValidation=Strict",
+                     "{\"spec\":{\"paused\":true,\"pausd\":true}}", "application/merge-patch+json",
+                     NULL, SIM_TOKEN);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(sim_str(r.json, "message"), "unknown field \"spec.pausd\""));
+    sim_reply_free(&r);
+    r = sim_req(
+        S, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+        "{\"metadata\":{\"name\":\"m\",\"labels\":{\"any\":\"x\"}},\"data\":{\"k\":\"v\"}}");
+    ck_assert_int_eq(r.status, 201);
+    sim_reply_free(&r);
+    /* A field name cannot break the Warning header it is quoted in. */
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps",
+                "{\"metadata\":{\"name\":\"n\"},\"x\\r\\nInjected: 1\\\"\":1}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(r.warnings, "299 - \"unknown field \\\"x??Injected: 1\\\\\\\"\\\"\"\n");
+    sim_reply_free(&r);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Sometimes",
+                "{\"metadata\":{\"name\":\"o\"}}");
+    ck_assert_int_eq(r.status, 400);
+    sim_reply_free(&r);
+}
+END_TEST
+
+/* kubectl exec, attach, port-forward and proxy get a Status that says why,
+ * over a websocket upgrade (kubectl's first try) and plain HTTP (its SPDY
+ * fallback) alike. */
+START_TEST(test_streams_unsupported)
+{
+    struct sim_reply r = sim_req(S, "POST", "/api/v1/namespaces/default/pods",
+                                 "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{"
+                                 "\"name\":\"c\",\"image\":\"i\"}]}}");
+    ck_assert_int_eq(r.status, 201);
+    sim_reply_free(&r);
+    static const char *const subs[] = {"exec?command=ls", "attach", "portforward?ports=80", "proxy",
+                                       NULL};
+    for (const char *const *sub = subs; *sub; sub++) {
+        char path[256];
+        snprintf(path, sizeof path, "/api/v1/namespaces/default/pods/p/%s", *sub);
+        r = sim_req(S, "POST", path, NULL);
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_msg(strstr(sim_str(r.json, "message"), "not supported by the simulated cluster"),
+                      "%s", r.body);
+        sim_reply_free(&r);
+    }
+    /* A websocket upgrade, as kubectl sends it first. */
+    struct ty_buf b = TY_BUF_INIT;
+    struct curl_slist *h = NULL;
+    char url[512];
+    snprintf(url, sizeof url, "%s/api/v1/namespaces/default/pods/p/exec?command=ls",
+             kubesim_url(S));
+    h = curl_slist_append(h, "Authorization: Bearer " SIM_TOKEN);
+    h = curl_slist_append(h, "Connection: Upgrade");
+    h = curl_slist_append(h, "Upgrade: websocket");
+    h = curl_slist_append(h, "Sec-WebSocket-Version: 13");
+    h = curl_slist_append(h, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==");
+    h = curl_slist_append(h, "Sec-WebSocket-Protocol: v5.channel.k8s.io");
+    CURL *c = curl_easy_init();
+    long status = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    ck_assert_int_eq(status, 400);
+    ck_assert_msg(strstr(ty_buf_cstr(&b), "exec is not supported by the simulated cluster"), "%s",
+                  ty_buf_cstr(&b));
+    ty_buf_cleanup(&b);
+    r = sim_req(S, "POST", "/api/v1/namespaces/default/pods/nope/exec", NULL);
     ck_assert_int_eq(r.status, 404);
     sim_reply_free(&r);
 }
@@ -628,6 +877,10 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_discovery);
+    tcase_add_test(tc, test_aggregated_discovery);
+    tcase_add_test(tc, test_openapi);
+    tcase_add_test(tc, test_field_validation);
+    tcase_add_test(tc, test_streams_unsupported);
     tcase_add_test(tc, test_crud_configmap);
     tcase_add_test(tc, test_validation);
     tcase_add_test(tc, test_generate_name_and_dry_run);
