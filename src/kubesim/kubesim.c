@@ -311,6 +311,12 @@ static void serve_admin(struct kubesim *s,
         admin_faults(s, !strcmp(method, "POST") ? jb : NULL, resp);
     } else if (!strcmp(path, "/_sim/metrics") && !strcmp(method, "POST") && json_is_object(jb)) {
         admin_metrics(s, jb, resp);
+    } else if (!strcmp(path, "/_sim/compact") && !strcmp(method, "POST")) {
+        pthread_mutex_lock(&s->mu);
+        long rv = ks_compact(s);
+        pthread_mutex_unlock(&s->mu);
+        resp->status = 200;
+        ty_buf_printf(&resp->body, "{\"compactedTo\":%ld}", rv);
     } else if (!strcmp(path, "/_sim/stats")) {
         pthread_mutex_lock(&s->mu);
         resp->status = 200;

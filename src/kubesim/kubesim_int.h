@@ -116,6 +116,10 @@ json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out);   
 /* Stores obj (stolen) as a new version: sets metadata.resourceVersion, records a
  * watch event, marks the state dirty and wakes watchers.  Returns obj (borrowed). */
 json_t *ks_put(struct kubesim *s, enum ks_res r, json_t *obj);
+/* Drops the watch history, as etcd's compaction does: a watch from an older
+ * resourceVersion, or a continue token made before, is 410 Expired.  Returns
+ * the resourceVersion compacted to. */
+long ks_compact(struct kubesim *s);
 /* Removes the object and records a DELETED event.  No-op when missing. */
 void ks_remove(struct kubesim *s, enum ks_res r, const char *ns, const char *name);
 

@@ -187,6 +187,18 @@ json_t *ks_get_uid(struct kubesim *s, const char *uid, enum ks_res *res_out)
     return json_object_get(s->objs[r], json_string_value(json_array_get(e, 1)));
 }
 
+long ks_compact(struct kubesim *s)
+{
+    for (int i = 0; i < KS_HISTORY; i++) {
+        struct ks_event *e = &s->hist[i];
+        json_decref(e->obj);
+        json_decref(e->old);
+        e->obj = e->old = NULL;
+    }
+    s->hist_oldest = s->rv + 1;
+    return s->rv;
+}
+
 static void record(struct kubesim *s, enum ks_res r, enum ks_ev_type type, json_t *obj, json_t *old)
 {
     struct ks_event *e = &s->hist[s->rv % KS_HISTORY];

@@ -10,3 +10,10 @@ endif()
 # kubesim.openapi: the OpenAPI definitions the simulator serves are generated from
 # kubernetes-models 3.1.0 (npm, installed into the build tree), unchanged.
 ty_script_test(kubesim.openapi "node;kubesim" sh ${CMAKE_CURRENT_LIST_DIR}/openapi_test.sh)
+
+# kubesim.conformance.python: the official Kubernetes Python client (Debian
+# python3-kubernetes, system /usr/bin/python3; .ci/install-deps --test installs it)
+# against `tycho kube-sim --tls --token`.
+ty_script_test(kubesim.conformance.python "integration;kubesim"
+    /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/conformance_python.py)
+set_tests_properties(kubesim.conformance.python PROPERTIES TIMEOUT 180)
