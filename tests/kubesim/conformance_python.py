@@ -213,8 +213,16 @@ class Checks:
             expect(name in [i.metadata.name for i in listed.items], kind + " list")
             if kind == "Secret":
                 expect(got.data["token"] == base64.b64encode(b"t0k").decode(), "stringData")
-            change(got)
-            replaced = getattr(api, "replace_namespaced_" + fn)(name, NS, got)
+            # Read, change, replace; a 409 (the controller wrote the status in
+            # between) means read again, as the API conventions ask of clients.
+            for _ in range(10):
+                change(got)
+                try:
+                    replaced = getattr(api, "replace_namespaced_" + fn)(name, NS, got)
+                    break
+                except ApiException as e:
+                    expect(e.status == 409, "%s replace: %s" % (kind, e))
+                    got = getattr(api, "read_namespaced_" + fn)(name, NS)
             expect(replaced.metadata.resource_version != got.metadata.resource_version,
                    kind + " replace kept the resourceVersion")
             fails(409, getattr(api, "replace_namespaced_" + fn), name, NS, got)  # stale now
@@ -370,8 +378,14 @@ class Checks:
         expect(sc.kind == "Scale" and sc.spec.replicas == 1, "scale %s" % sc)
         sc = self.apps.patch_namespaced_deployment_scale("merged", NS, {"spec": {"replicas": 3}})
         expect(sc.spec.replicas == 3, "scale patch")
-        sc.spec.replicas = 2
-        sc = self.apps.replace_namespaced_deployment_scale("merged", NS, sc)
+        for _ in range(10):  # the controller writes the status meanwhile: re-read on 409
+            sc.spec.replicas = 2
+            try:
+                sc = self.apps.replace_namespaced_deployment_scale("merged", NS, sc)
+                break
+            except ApiException as e:
+                expect(e.status == 409, "scale put: %s" % e)
+                sc = self.apps.read_namespaced_deployment_scale("merged", NS)
         expect(self.apps.read_namespaced_deployment("merged", NS).spec.replicas == 2, "scale put")
         # A stale resourceVersion on the scale is a 409 too.
         stale = self.apps.read_namespaced_deployment_scale("merged", NS)
