@@ -122,9 +122,9 @@ static void admin_metrics(struct kubesim *s, json_t *body, struct ks_response *r
                                                    : json_object_get(body, "memory_bytes");
     long cpu = cpuv ? quantity_millicores(cpuv) : 0, mem = memv ? quantity_bytes(memv) : 0;
     if (cpu < 0 || mem < 0 || (!pod && !sel)) {
-        resp->status = 400;
-        ty_buf_puts(&resp->body, "{\"error\":\"need pod or labelSelector, and cpu (\\\"12m\\\" "
-                                 "or millicores) and memory (\\\"64Mi\\\" or bytes)\"}");
+        ks_status(resp, 400, "BadRequest", NULL, KS_PODS,
+                  "/_sim/metrics: need pod or labelSelector, and cpu (\"12m\" or millicores) and "
+                  "memory (\"64Mi\" or bytes)");
         return;
     }
     if (!ns)
@@ -137,12 +137,8 @@ static void admin_metrics(struct kubesim *s, json_t *body, struct ks_response *r
         struct ks_selector *ls = NULL;
         struct ty_error e = TY_ERROR_INIT;
         if (ks_selector_parse(&ls, sel, &e) != 0) {
-            resp->status = 400;
-            json_t *err = json_pack("{s:s}", "error", e.msg);
-            char *t = json_dumps(err, JSON_COMPACT);
-            ty_buf_puts(&resp->body, t);
-            free(t);
-            json_decref(err);
+            ks_status(resp, 400, "BadRequest", NULL, KS_PODS, "/_sim/metrics: labelSelector: %s",
+                      e.msg);
             return;
         }
         pthread_mutex_lock(&s->mu);
@@ -324,8 +320,9 @@ static void serve_admin(struct kubesim *s,
                       s->requests, s->rv, s->active_watches);
         pthread_mutex_unlock(&s->mu);
     } else {
-        resp->status = 404;
-        ty_buf_puts(&resp->body, "{\"error\":\"unknown admin endpoint or bad body\"}");
+        ks_status(resp, 404, "NotFound", NULL, KS_PODS,
+                  "no such admin endpoint (GET|POST /_sim/faults, POST /_sim/metrics with a JSON "
+                  "object, GET /_sim/stats, POST /_sim/compact)");
     }
     json_decref(jb);
 }

@@ -17,3 +17,8 @@ ty_script_test(kubesim.openapi "node;kubesim" sh ${CMAKE_CURRENT_LIST_DIR}/opena
 ty_script_test(kubesim.conformance.python "integration;kubesim"
     /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/conformance_python.py)
 set_tests_properties(kubesim.conformance.python PROPERTIES TIMEOUT 180)
+
+# kubesim.conformance.js: the official JavaScript client (npm @kubernetes/client-node,
+# installed into the build tree) against `tycho kube-sim --tls --token`.
+ty_script_test(kubesim.conformance.js "node;kubesim" sh ${CMAKE_CURRENT_LIST_DIR}/conformance_js.sh)
+set_tests_properties(kubesim.conformance.js PROPERTIES TIMEOUT 300)

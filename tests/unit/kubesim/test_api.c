@@ -845,6 +845,10 @@ START_TEST(test_malformed)
         {"DELETE", "/api/v1/namespaces/default/configmaps?propagationPolicy=Sideways", NULL, NULL,
          422},
         {"POST", "/apis/apps/v1/namespaces/default/deployments/x/scale", "{}", NULL, 404},
+        /* The admin endpoints answer errors with a Status too. */
+        {"GET", "/_sim/nope", NULL, NULL, 404},
+        {"POST", "/_sim/metrics", "{}", NULL, 400},
+        {"POST", "/_sim/metrics", "{\"labelSelector\":\"a in (\",\"cpu\":1}", NULL, 400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sim_reply r = sim_req_full(S, cases[i].method, cases[i].path, cases[i].body,
