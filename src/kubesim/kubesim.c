@@ -441,6 +441,31 @@ static int ws_connect(const struct mg_connection *c, void *cbdata)
     return 1; /* no handshake; CivetWeb closes the connection */
 }
 
+/* Errors CivetWeb answers itself (a malformed request line, headers too
+ * large...) get a Status body too, as everything the API server says. */
+static int http_error(struct mg_connection *c, int status, const char *errmsg)
+{
+    struct ks_response resp;
+    char msg[200];
+    size_t n = 0;
+    memset(&resp, 0, sizeof resp);
+    /* CivetWeb's text, printable ASCII only: it may quote the request. */
+    for (const char *p = errmsg ? errmsg : ""; *p && n + 1 < sizeof msg; p++)
+        msg[n++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+    msg[n] = 0;
+    ks_status(&resp, status,
+              status == 413   ? "RequestEntityTooLarge"
+              : status == 404 ? "NotFound"
+              : status == 405 ? "MethodNotAllowed"
+              : status < 500  ? "BadRequest"
+                              : "InternalError",
+              NULL, KS_PODS, "%s", n ? msg : status_text(status));
+    send_response(c, &resp);
+    ty_buf_cleanup(&resp.body);
+    ty_buf_cleanup(&resp.headers);
+    return 0; /* handled */
+}
+
 static int log_message(const struct mg_connection *c, const char *msg)
 {
     (void)c;
@@ -539,6 +564,7 @@ static int start_civetweb(struct kubesim *s, const char *host, int port, struct 
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message;
+    cb.http_error = http_error;
     s->ctx = mg_start(&cb, s, options);
     if (!s->ctx)
         return ty_error_set(err, TY_ERR,

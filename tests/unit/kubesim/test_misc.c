@@ -5,11 +5,15 @@
 #include "sim_test.h"
 #include "util/file.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 START_TEST(test_faults)
@@ -347,6 +351,58 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* Sends raw bytes to the simulator and returns what comes back (at most 64 KB). */
+static char *raw_exchange(struct kubesim *s, const char *req, size_t len)
+{
+    const char *colon = strrchr(kubesim_url(s), ':');
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)atoi(colon + 1));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may answer and close before it read everything */
+        off += (size_t)n;
+    }
+    struct ty_buf b = TY_BUF_INIT;
+    char tmp[4096];
+    ssize_t n;
+    while (b.len < 65536 && (n = recv(fd, tmp, sizeof tmp, 0)) > 0)
+        ty_buf_append(&b, tmp, (size_t)n);
+    close(fd);
+    return ty_buf_detach(&b);
+}
+
+/* Requests CivetWeb refuses before the handler sees them get a Status too. */
+START_TEST(test_http_errors)
+{
+    struct kubesim *s = sim_start();
+    static const char bad_line[] = "BLAH\r\n\r\n";
+    char *out = raw_exchange(s, bad_line, sizeof bad_line - 1);
+    ck_assert_msg(!strncmp(out, "HTTP/1.1 400 ", 13), "%s", out);
+    ck_assert_msg(strstr(out, "\"kind\":\"Status\"") && strstr(out, "\"code\":400"), "%s", out);
+    free(out);
+    struct ty_buf req = TY_BUF_INIT;
+    ty_buf_puts(&req, "GET /version HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    for (int i = 0; i < 40000; i++)
+        ty_buf_putc(&req, 'a');
+    ty_buf_puts(&req, "\r\n\r\n");
+    out = raw_exchange(s, req.data, req.len);
+    ty_buf_cleanup(&req);
+    ck_assert_msg(!strncmp(out, "HTTP/1.1 4", 10), "%s", out);
+    ck_assert_msg(strstr(out, "\"kind\":\"Status\""), "%s", out);
+    free(out);
+    kubesim_stop(s);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -359,6 +415,7 @@ int main(void)
     tcase_add_test(tc, test_tls_and_kubeconfig);
     tcase_add_test(tc, test_client_certificates);
     tcase_add_test(tc, test_bad_options);
+    tcase_add_test(tc, test_http_errors);
     suite_add_tcase(s, tc);
     int rc = ty_run_suite(s);
     curl_global_cleanup();

@@ -383,7 +383,15 @@ START_TEST(test_stop_ends_watches)
     pthread_t th;
     CURLcode rc = CURLE_OK;
     pthread_create(&th, NULL, watch_forever, &rc);
-    sim_sleep_ms(200);
+    /* Stop only once the watch is streaming (a fixed sleep raced a loaded machine). */
+    for (int i = 0; i < 500; i++) {
+        struct sim_reply r = sim_req(S, "GET", "/_sim/stats", NULL);
+        json_int_t n = json_integer_value(json_object_get(r.json, "watches"));
+        sim_reply_free(&r);
+        if (n >= 1)
+            break;
+        sim_sleep_ms(20);
+    }
     int64_t t0 = ty_time_mono_ms();
     kubesim_stop(S);
     S = NULL;
