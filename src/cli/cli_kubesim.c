@@ -33,7 +33,8 @@ static void usage(FILE *f)
             "*unschedulable* stay Pending.  --readonly-token may only get/list/watch\n"
             "(writes get 403 Forbidden).  Admin endpoints (token required): POST\n"
             "/_sim/faults {error_rate,error_status,latency_ms,drop_rate,gone_next_watch,\n"
-            "retry_after_s}, POST /_sim/metrics {namespace,pod|labelSelector,cpu,memory}.\n");
+            "retry_after_s}, POST /_sim/metrics {namespace,pod|labelSelector,cpu,memory},\n"
+            "GET /_sim/stats, POST /_sim/compact (watch history dropped: old versions get 410).\n");
 }
 
 static int int_arg(const char *flag, const char *v, int *out)

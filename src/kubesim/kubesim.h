@@ -2,8 +2,10 @@
  * kubesim.h - the simulated Kubernetes cluster (`tycho kube-sim`).
  *
  * An in-memory Kubernetes API server that behaves like a real one for demos and
- * tests: HTTP or HTTPS (a self-signed certificate made at start), bearer-token
- * auth, discovery, namespaced CRUD for pods, services, persistentvolumeclaims,
+ * tests, and for clients we did not write (kubectl, the official Python and
+ * JavaScript clients): HTTP or HTTPS (a self-signed certificate made at start),
+ * bearer-token auth, discovery (legacy and aggregated), OpenAPI v2 and v3 with
+ * field validation, namespaced CRUD for pods, services, persistentvolumeclaims,
  * configmaps, secrets, events, deployments, replicasets, networkpolicies and
  * namespaces, label and field selectors, paging, resourceVersion CAS, PATCH
  * (merge, strategic-merge, json-patch), graceful deletion with owner-reference
