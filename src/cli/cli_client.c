@@ -6,7 +6,9 @@
  * Common options: --server URL (default $TYCHO_SERVER, else
  * http://127.0.0.1:8080), --token T (default $TYCHO_TOKEN), --user NAME (the
  * user Tycho's up/status act for: default $TYCHO_USER, else $USER; Tycho
- * itself hard-codes "renci").  libcurl stays in this file.
+ * itself hard-codes "renci", and so acts for someone nobody named: with
+ * neither set, the commands that need a user say what to set).  libcurl stays
+ * in this file.
  */
 #include "cli/cli.h"
 #include "doc/doc.h"
@@ -14,6 +16,7 @@
 #include "util/file.h"
 #include "util/mem.h"
 #include "util/str.h"
+#include "util/time.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -108,8 +111,6 @@ static int common_opts(struct client *c, int argc, char **argv)
     c->user = getenv("TYCHO_USER");
     if (!c->user || !c->user[0])
         c->user = getenv("USER");
-    if (!c->user || !c->user[0])
-        c->user = "renci";
     int k = 1;
     for (int i = 1; i < argc; i++) {
         const char **dst = !strcmp(argv[i], "--server")  ? &c->server
@@ -133,6 +134,19 @@ static int common_opts(struct client *c, int argc, char **argv)
     snprintf(server, sizeof(server), "%.*s", (int)n, c->server);
     c->server = server;
     return k;
+}
+
+/* The commands that act for a user (up, status) need one; an empty $USER
+ * (a container, cron, su -) must not quietly become somebody else. */
+static int need_user(const struct client *c, const char *cmd)
+{
+    if (c->user && c->user[0])
+        return 0;
+    fprintf(stderr,
+            "tycho %s: no user to act for: pass --user NAME or set TYCHO_USER "
+            "(USER is empty or unset)\n",
+            cmd);
+    return -1;
 }
 
 static const char common_help[] =
@@ -214,6 +228,8 @@ int cli_cmd_up(int argc, char **argv)
         fprintf(stderr, "tycho up: -f SPEC is required\n");
         return 2;
     }
+    if (need_user(&c, "up") < 0)
+        return 2;
     struct doc *d = NULL;
     struct ty_error err = TY_ERROR_INIT;
     if (doc_load_file(&d, file, NULL, &err) < 0) {
@@ -294,6 +310,8 @@ int cli_cmd_status(int argc, char **argv)
             return 2;
         }
     }
+    if (!guid && need_user(&c, "status") < 0)
+        return 2;
     json_t *body = guid ? json_pack("{s:s}", "name", guid) : json_pack("{s:s}", "username", c.user);
     json_t *reply = NULL;
     long st = call(&reply, &c, "POST", "/system/status", body);
@@ -535,7 +553,78 @@ static void qadd(struct ty_buf *q, const char *key, const char *value)
     curl_free(e);
 }
 
-static int list_cmd(int argc, char **argv, const char *path, bool admin)
+/* "2026-11-23T10:02:11.123Z" as "2026-11-23 10:02:11"; "-" for null. */
+static void short_time(char *out, size_t n, const json_t *v)
+{
+    const char *t = json_string_value(v);
+    if (!t) {
+        snprintf(out, n, "-");
+        return;
+    }
+    snprintf(out, n, "%.19s", t);
+    char *tee = strchr(out, 'T');
+    if (tee)
+        *tee = ' ';
+}
+
+/* How long a session lived: from its creation to its stop, or to now while it
+ * is live. */
+static void lifetime(char *out, size_t n, const json_t *s)
+{
+    int64_t from = 0, to = 0;
+    const char *created = json_string_value(json_object_get(s, "created_at"));
+    const char *stopped = json_string_value(json_object_get(s, "stopped_at"));
+    if (!created || ty_time_parse_iso(created, &from) < 0) {
+        snprintf(out, n, "-");
+        return;
+    }
+    if (!stopped || ty_time_parse_iso(stopped, &to) < 0)
+        to = ty_time_now_ms();
+    ty_duration_format(out, n, to > from ? (to - from) / 1000 * 1000 : 0);
+}
+
+static void print_history_header(void)
+{
+    printf("%-33s %-16s %-12s %-9s %-19s  %-19s  %-8s %s\n", "ID", "APP", "USER", "STATE",
+           "STARTED", "STOPPED", "LIVED", "STOPPED BY");
+}
+
+/* One row of `tycho history`: when it started, when it stopped, how long it
+ * lived, and who stopped it and why, which the sessions table does not say. */
+static void print_history_row(const json_t *s)
+{
+    const char *id = json_string_value(json_object_get(s, "id"));
+    const char *app = json_string_value(json_object_get(s, "app"));
+    const char *user = json_string_value(json_object_get(s, "user"));
+    const char *state = json_string_value(json_object_get(s, "state"));
+    const char *by = json_string_value(json_object_get(s, "stopped_by"));
+    const char *why = json_string_value(json_object_get(s, "stop_reason"));
+    char started[32], stopped[32], lived[32];
+    short_time(started, sizeof(started), json_object_get(s, "created_at"));
+    short_time(stopped, sizeof(stopped), json_object_get(s, "stopped_at"));
+    lifetime(lived, sizeof(lived), s);
+    /* A failed or lost session may have no stop actor: its state's reason
+     * says why it ended.  A live one has nothing to say here. */
+    if (!why && json_string_value(json_object_get(s, "stopped_at")))
+        why = json_string_value(json_object_get(s, "reason"));
+    printf("%-33s %-16s %-12s %-9s %-19s  %-19s  %-8s %s%s%s\n", id ? id : "-", app ? app : "-",
+           user ? user : "-", state ? state : "-", started, stopped, lived, by ? by : "-",
+           why ? ": " : "", why ? why : "");
+}
+
+static void print_sessions_header(void)
+{
+    printf("%-33s %-20s %-16s %-9s %-25s %s\n", "ID", "APP", "USER", "STATE", "CREATED", "URL");
+}
+
+struct list_view {
+    const char *path;
+    bool admin; /* --from and --to are allowed */
+    void (*header)(void);
+    void (*row)(const json_t *s);
+};
+
+static int list_cmd(int argc, char **argv, const struct list_view *v)
 {
     struct client c;
     struct ty_buf q = TY_BUF_INIT;
@@ -559,7 +648,7 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
             continue;
         }
         if (ty_str_has_prefix(a, "--") && ty_str_in(a + 2, keys) && i + 1 < argc) {
-            if (!admin && (!strcmp(a + 2, "from") || !strcmp(a + 2, "to"))) {
+            if (!v->admin && (!strcmp(a + 2, "from") || !strcmp(a + 2, "to"))) {
                 fprintf(stderr, "tycho %s: %s is for history\n", argv[0], a);
                 ty_buf_cleanup(&q);
                 return 2;
@@ -574,10 +663,10 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
     int rc = 0;
     char *cursor = NULL;
     if (!as_json)
-        printf("%-33s %-20s %-16s %-9s %-25s %s\n", "ID", "APP", "USER", "STATE", "CREATED", "URL");
+        v->header();
     for (;;) {
         struct ty_buf p = TY_BUF_INIT;
-        ty_buf_printf(&p, "%s%s", path, q.len ? q.data : "");
+        ty_buf_printf(&p, "%s%s", v->path, q.len ? q.data : "");
         if (cursor) {
             char *e = curl_easy_escape(NULL, cursor, 0);
             ty_buf_printf(&p, "%scursor=%s", q.len ? "&" : "?", e);
@@ -600,7 +689,7 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
         } else {
             size_t i;
             json_t *s;
-            json_array_foreach(json_object_get(reply, "items"), i, s) print_session_row(s);
+            json_array_foreach(json_object_get(reply, "items"), i, s) v->row(s);
         }
         const char *next = json_string_value(json_object_get(reply, "next_cursor"));
         if (all && next)
@@ -615,6 +704,8 @@ static int list_cmd(int argc, char **argv, const char *path, bool admin)
 
 int cli_cmd_sessions(int argc, char **argv)
 {
+    static const struct list_view view = {"/v1/sessions", false, print_sessions_header,
+                                          print_session_row};
     if (cli_wants_help(argc, argv)) {
         printf("usage: tycho sessions [--state S] [--app A] [--label k=v] [--limit N] [--all]\n"
                "                      [--json] [common options]\n"
@@ -623,19 +714,106 @@ int cli_cmd_sessions(int argc, char **argv)
                common_help);
         return 0;
     }
-    return list_cmd(argc, argv, "/v1/sessions", false);
+    return list_cmd(argc, argv, &view);
+}
+
+/* `tycho history SID`: the session's state changes, oldest first, following
+ * the event list's pages. */
+static int history_one(int argc, char **argv, const char *sid)
+{
+    struct client c;
+    char *cursor = NULL;
+    bool as_json = false;
+    int rc = 0;
+    if ((argc = common_opts(&c, argc, argv)) < 0)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            as_json = true;
+        else if (argv[i] != sid) {
+            fprintf(stderr,
+                    "tycho history: unknown argument '%s' (a session id takes only "
+                    "--json)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!as_json)
+        printf("%-24s %-10s %-10s %-10s %-24s %s\n", "AT", "FROM", "TO", "BY", "REASON", "MESSAGE");
+    char *esc = curl_easy_escape(NULL, sid, 0);
+    for (;;) {
+        char *path;
+        if (cursor) {
+            char *e = curl_easy_escape(NULL, cursor, 0);
+            path = ty_xasprintf("/v1/sessions/%s/events?cursor=%s", esc, e);
+            curl_free(e);
+        } else {
+            path = ty_xasprintf("/v1/sessions/%s/events", esc);
+        }
+        json_t *reply = NULL, *e;
+        size_t i;
+        long st = call(&reply, &c, "GET", path, NULL);
+        free(path);
+        free(cursor);
+        cursor = NULL;
+        if (st != 200) {
+            rc = report(st, reply, "history");
+            json_decref(reply);
+            break;
+        }
+        if (as_json) {
+            char *t = json_dumps(reply, JSON_INDENT(2));
+            printf("%s\n", t);
+            free(t);
+        }
+        json_array_foreach(json_object_get(reply, "items"), i, e)
+        {
+            if (as_json)
+                break;
+            const char *at = json_string_value(json_object_get(e, "at"));
+            const char *from = json_string_value(json_object_get(e, "from"));
+            const char *to = json_string_value(json_object_get(e, "to"));
+            const char *by = json_string_value(json_object_get(e, "actor"));
+            const char *why = json_string_value(json_object_get(e, "reason"));
+            const char *msg = json_string_value(json_object_get(e, "message"));
+            printf("%-24s %-10s %-10s %-10s %-24s %s\n", at ? at : "-", from ? from : "-",
+                   to ? to : "-", by ? by : "-", why ? why : "-", msg ? msg : "");
+        }
+        const char *next = json_string_value(json_object_get(reply, "next_cursor"));
+        if (next)
+            cursor = ty_xstrdup(next);
+        json_decref(reply);
+        if (!cursor)
+            break;
+    }
+    curl_free(esc);
+    return rc;
 }
 
 int cli_cmd_history(int argc, char **argv)
 {
+    static const struct list_view view = {"/v1/admin/history", true, print_history_header,
+                                          print_history_row};
     if (cli_wants_help(argc, argv)) {
         printf("usage: tycho history [--user U] [--app A] [--state S] [--label k=v]\n"
                "                     [--from T] [--to T] [--limit N] [--all] [--json]\n"
-               "Every recorded session (GET /v1/admin/history; admin token).\n%s",
+               "       tycho history SESSION_ID [--json]\n"
+               "Every recorded session (GET /v1/admin/history; admin token): when it\n"
+               "started and stopped, how long it lived, who stopped it and why.  With a\n"
+               "session id: its state changes, oldest first (GET /v1/sessions/{id}/events).\n%s",
                common_help);
         return 0;
     }
-    return list_cmd(argc, argv, "/v1/admin/history", true);
+    /* A bare argument that is not an option's value is a session id. */
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strcmp(argv[i], "--json") && strcmp(argv[i], "--all"))
+                i++; /* skip the option's value */
+            continue;
+        }
+        return history_one(argc, argv, argv[i]);
+    }
+    return list_cmd(argc, argv, &view);
 }
 
 int cli_cmd_reap(int argc, char **argv)
@@ -649,7 +827,8 @@ int cli_cmd_reap(int argc, char **argv)
     if (cli_wants_help(argc, argv)) {
         printf("usage: tycho reap [--dry-run | --now] [--json] [common options]\n"
                "Runs one culling pass on the server (POST /v1/admin/reap; admin token).\n"
-               "--dry-run (the default) lists what would be culled now and why; --now culls.\n%s",
+               "--dry-run (the default) lists every live session, what the culler would do\n"
+               "with it now and why; --now culls what is due.\n%s",
                common_help);
         return 0;
     }
@@ -675,6 +854,8 @@ int cli_cmd_reap(int argc, char **argv)
         json_decref(reply);
         return rc;
     }
+    /* The server's culling.dry_run makes every pass a dry run. */
+    dry_run = dry_run || json_is_true(json_object_get(reply, "dry_run"));
     if (as_json) {
         char *text = json_dumps(reply, JSON_INDENT(2));
         puts(text);
@@ -683,27 +864,34 @@ int cli_cmd_reap(int argc, char **argv)
         return 0;
     }
     if (json_array_size(json_object_get(reply, "items")) == 0) {
-        printf("Nothing to cull%s.\n", dry_run ? " now" : "");
+        printf(dry_run ? "No live session.\n" : "Nothing to cull.\n");
         json_decref(reply);
         return 0;
     }
-    printf("%-34s %-14s %-18s %-6s %-8s %s\n", "SESSION", "USER", "APP", "ACTION", "REASON",
-           dry_run ? "WHY" : "RESULT");
+    printf("%-33s %-12s %-16s %-8s %-6s %-8s %s\n", "SESSION", "USER", "APP", "STATE", "ACTION",
+           "REASON", dry_run ? "WHY" : "RESULT");
+    int counts[3] = {0, 0, 0}; /* keep, warn, cull */
     json_array_foreach(json_object_get(reply, "items"), i, row)
     {
         const char *err = json_string_value(json_object_get(row, "error"));
         const char *skipped = json_string_value(json_object_get(row, "skipped"));
-        printf("%-34s %-14s %-18s %-6s %-8s %s\n",
+        const char *action = json_string_value(json_object_get(row, "action"));
+        const char *reason = json_string_value(json_object_get(row, "reason"));
+        const char *state = json_string_value(json_object_get(row, "state"));
+        counts[!action || !strcmp(action, "keep") ? 0 : !strcmp(action, "warn") ? 1 : 2]++;
+        printf("%-33s %-12s %-16s %-8s %-6s %-8s %s\n",
                json_string_value(json_object_get(row, "session")),
                json_string_value(json_object_get(row, "username")),
-               json_string_value(json_object_get(row, "app_id")),
-               json_string_value(json_object_get(row, "action")),
-               json_string_value(json_object_get(row, "reason")),
+               json_string_value(json_object_get(row, "app_id")), state ? state : "-",
+               action ? action : "-", reason ? reason : "-",
                dry_run   ? json_string_value(json_object_get(row, "explanation"))
                : err     ? err
                : skipped ? skipped
                          : "done");
     }
+    if (dry_run)
+        printf("%d to cull, %d to warn, %d kept; nothing was done (tycho reap --now culls).\n",
+               counts[2], counts[1], counts[0]);
     json_decref(reply);
     return 0;
 }

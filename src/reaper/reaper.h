@@ -162,7 +162,8 @@ void reaper_stop(struct reaper *r);
  * nothing is stopped and no warning is recorded; busy CPU samples are stored
  * in every pass (they are facts about the session, like heartbeats).
  * *report_out (may be NULL) receives a new array with one object per session
- * that is warned, culled or would be:
+ * that is warned, culled or would be, and in a dry run one for every other
+ * live session too (action "keep", reason null, the explanation saying why):
  * {"session","username","app_id","state","action","reason","explanation",
  * "cull_at","done"(bool),"error"(string, when the stop failed)}. */
 int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_error *err);

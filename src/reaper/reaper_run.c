@@ -528,14 +528,18 @@ int reaper_pass(struct reaper *r, bool dry_run, json_t **report_out, struct ty_e
         json_t *row;
         char at[40];
         decide_stored(r, &sessions[i], &d, NULL);
-        if (d.action == REAPER_KEEP)
+        /* A dry run answers for every live session, kept ones too: "why is
+         * this one not culled?" is the question an operator asks it. */
+        if (d.action == REAPER_KEEP && !dry_run)
             continue;
-        row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?}", "session", sessions[i].id,
+        row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:s?}", "session", sessions[i].id,
                         "username", sessions[i].username ? sessions[i].username : "", "app_id",
                         sessions[i].app_id ? sessions[i].app_id : "", "state",
                         store_state_name(sessions[i].state), "action",
-                        d.action == REAPER_CULL ? "cull" : "warn", "reason", d.reason,
-                        "explanation", d.explanation, "cull_at",
+                        d.action == REAPER_CULL   ? "cull"
+                        : d.action == REAPER_WARN ? "warn"
+                                                  : "keep",
+                        "reason", d.reason, "explanation", d.explanation, "cull_at",
                         d.cull_at ? ty_time_format_iso(at, sizeof(at), d.cull_at, 0) : NULL);
         json_array_append_new(report, row);
         if (dry_run) {

@@ -48,9 +48,42 @@ def main():
         check(sorted(r.stdout.split()) == sorted(guids), "down prints each guid", r.stdout)
         r = run_cli(["status"], server=s, env=env, check_rc=0)
         check(r.stdout.strip() == "None running", "None running", r.stdout)
-        # The sessions are kept as history.
-        r = run_cli(["history", "--state", "stopped,stopping"], server=s, check_rc=0)
+        # The sessions are kept as history, with when they stopped and who stopped them
+        # (not the columns of `tycho sessions`).
+        for g in guids:
+            s.wait_state(g, ["stopped"])
+        r = run_cli(["history", "--state", "stopped"], server=s, check_rc=0)
         check(sum(g in r.stdout for g in guids) == 3, "history keeps them", r.stdout)
+        head = r.stdout.splitlines()[0].split()
+        check(head[:8] == ["ID", "APP", "USER", "STATE", "STARTED", "STOPPED", "LIVED", "STOPPED"]
+              and "URL" not in head, "history header", r.stdout)
+        row = [l for l in r.stdout.splitlines() if guids[0] in l][0]
+        check(re.search(r" stopped +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \d{4}-\d\d-\d\d "
+                        r"\d\d:\d\d:\d\d  \S+ +anonymous: deleted$", row),
+              "history row: start, stop, lifetime, who and why", row)
+        # One session's history: its transitions, oldest first, ending in stopped.
+        r = run_cli(["history", guids[0]], server=s, check_rc=0)
+        steps = [l.split()[1:3] for l in r.stdout.splitlines()[1:]]
+        check(r.stdout.splitlines()[0].split()[:5] == ["AT", "FROM", "TO", "BY", "REASON"]
+              and steps and steps[0] == ["-", "requested"]
+              and steps[-1] == ["stopping", "stopped"]
+              and any(st[1] == "stopping" and st[0] != "stopping" for st in steps),
+              "history SID shows transitions", r.stdout)
+        r = run_cli(["history", "0" * 32], server=s)
+        check(r.returncode == 1 and "404" in r.stderr, "history of an unknown session", r.stderr)
+        # No user to act for: an empty $USER is an error naming what to set, never
+        # a made-up user.
+        noone = {"USER": "", "TYCHO_USER": ""}
+        _, _, before = s.request("GET", "/v1/sessions")
+        for args in (["status"], ["up", "-f", SPEC]):
+            r = run_cli(args, server=s, env=noone)
+            check(r.returncode == 2 and "TYCHO_USER" in r.stderr and "--user" in r.stderr,
+                  "%s without a user" % args[0], (r.returncode, r.stderr))
+        r = run_cli(["status"], server=s, env={"USER": "", "TYCHO_USER": "carol"}, check_rc=0)
+        check(r.stdout.strip() == "None running", "TYCHO_USER alone names the user", r.stdout)
+        _, _, after = s.request("GET", "/v1/sessions")
+        check(after["total"] == before["total"], "up without a user launched nothing",
+              (before["total"], after["total"]))
         # Errors: a missing spec file and an unknown guid.
         r = run_cli(["up", "-f", "/nonexistent/spec.yaml"], server=s, env=env)
         check(r.returncode == 1 and "nonexistent" in r.stderr, "up missing file", r.stderr)

@@ -88,8 +88,19 @@ def main():
         check(st == 400 and "dry_run" in body["error"]["message"], "bad dry_run", str(body))
         st, _, body = s.request("POST", "/v1/admin/reap", token=admin)
         check(st == 200 and body["dry_run"] is True, "reap defaults to a dry run", str(body))
+        # A dry run answers for every live session, carol's kept one too, with why.
+        rows = {i["session"]: i for i in body.get("items", [])}
+        check(c in rows and rows[c]["action"] == "keep" and rows[c]["reason"] is None
+              and "never culled" in rows[c]["explanation"], "dry run says why carol's is kept",
+              str(body))
+        check(a in rows and rows[a]["action"] in ("keep", "warn", "cull")
+              and rows[a]["explanation"], "dry run lists alice's", str(body))
         r = run_cli(["reap", "--dry-run"], server=s, token=admin, check_rc=0)
-        check("Nothing to cull" in r.stdout or "idle" in r.stdout, "tycho reap output", r.stdout)
+        line = [l for l in r.stdout.splitlines() if l.startswith(c)]
+        check(line and " keep " in line[0] and "never culled" in line[0],
+              "tycho reap --dry-run gives carol's row its reason", r.stdout)
+        check(any(l.startswith(a) for l in r.stdout.splitlines())
+              and "kept; nothing was done" in r.stdout, "tycho reap --dry-run summary", r.stdout)
 
         # The background culler stops alice's idle session; carol's stays.
         deadline = time.time() + 30
