@@ -38,6 +38,10 @@ struct api_config {
     char *public_url;   /* base of session URLs, e.g. https://helx.example.org */
     char *log_level;    /* debug|info|warn|error */
     int threads;        /* CivetWeb worker threads */
+    /* the registry: refreshed every registry_refresh_ms (0 = only when asked);
+     * git mirrors and http bodies under cache_dir (NULL = "cache" beside db) */
+    int64_t registry_refresh_ms;
+    char *cache_dir;
     /* limits */
     int64_t max_body_bytes;
     int max_json_depth;

@@ -58,6 +58,8 @@ static const struct ckey keys[] = {
     K("listen", "TYCHO_LISTEN", C_STR, listen, 0, 0),
     K("db", "TYCHO_DB", C_STR, db, 0, 0),
     K("registry", "TYCHO_REGISTRY", C_STR, registry, 0, 0),
+    K("registry_refresh", "TYCHO_REGISTRY_REFRESH", C_DUR, registry_refresh_ms, 0, 86400000),
+    K("cache_dir", "TYCHO_CACHE_DIR", C_STR, cache_dir, 0, 0),
     K("context", "TYCHO_CONTEXT", C_STR, context, 0, 0),
     K("spec_branch", "TYCHO_SPEC_BRANCH", C_STR, spec_branch, 0, 0),
     K("cluster", "TYCHO_CLUSTER", C_STR, cluster, 0, 0),
@@ -141,6 +143,7 @@ void api_config_init(struct api_config *cfg)
     cfg->listen = ty_xstrdup("127.0.0.1:8080");
     cfg->db = ty_xstrdup("tycho.db");
     cfg->registry = ty_xstrdup("registry");
+    cfg->registry_refresh_ms = 5 * 60 * 1000;
     cfg->cluster = ty_xstrdup("auto");
     cfg->log_level = ty_xstrdup("info");
     cfg->threads = 64;
@@ -450,6 +453,11 @@ int api_config_validate(const struct api_config *cfg, struct ty_error *err)
                             "auth.bootstrap_admin_token must be at least 32 characters");
     if (!cfg->db)
         return ty_error_set(err, TY_EINVAL, "db: a database path is required");
+    if (cfg->registry_refresh_ms > 0 && cfg->registry_refresh_ms < 1000)
+        return ty_error_set(err, TY_EINVAL,
+                            "registry_refresh: expected 0 (refresh only when asked) or at "
+                            "least 1s, got %lldms",
+                            (long long)cfg->registry_refresh_ms);
     if (cfg->spec_branch && registry_spec_branch_check(cfg->spec_branch, err) < 0)
         return ty_error_wrap(err, "spec_branch: ");
     if (cfg->tick_ms > cfg->resync_ms || cfg->tick_ms >= cfg->watch_stall_ms) {

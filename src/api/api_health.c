@@ -201,7 +201,32 @@ static int metrics(struct api_req *req, struct api_resp *resp, struct ty_error *
           "gauge", (double)r->loaded_at_ms / 1000.0);
     gauge(&b, "tycho_registry_warnings", "Warnings of the live registry.", "gauge",
           (double)r->warnings.len);
+    /* The commit is 40 hex digits (or empty): safe as a label value. */
+    ty_buf_printf(&b,
+                  "# HELP tycho_registry_info The live registry's commit (git sources).\n"
+                  "# TYPE tycho_registry_info gauge\ntycho_registry_info{commit=\"%s\"} 1\n",
+                  r->commit);
     registry_put(r);
+    struct registry_holder_stats rst;
+    registry_holder_stats_get(srv->reg, &rst);
+    gauge(&b, "tycho_registry_refresh_interval_seconds",
+          "How often the registry is refreshed (0: only on POST /v1/registry/reload).", "gauge",
+          (double)rst.interval_ms / 1000.0);
+    gauge(&b, "tycho_registry_refreshes_total", "Registry refreshes tried (scheduled or asked).",
+          "counter", (double)rst.refreshes);
+    gauge(&b, "tycho_registry_refresh_failures_total",
+          "Registry refreshes that failed, leaving the previous version live.", "counter",
+          (double)rst.failures);
+    gauge(&b, "tycho_registry_changes_total", "Registry refreshes that made a new version live.",
+          "counter", (double)rst.changes);
+    gauge(&b, "tycho_registry_last_refresh_ok", "1 when the last refresh loaded (or none ran yet).",
+          "gauge", rst.last_ok ? 1 : 0);
+    gauge(&b, "tycho_registry_last_refresh_timestamp_seconds",
+          "When the registry was last refreshed (0 before the first).", "gauge",
+          (double)rst.last_refresh_ms / 1000.0);
+    gauge(&b, "tycho_registry_last_change_timestamp_seconds",
+          "When a refresh last made a new version live (0 before the first).", "gauge",
+          (double)rst.last_change_ms / 1000.0);
     gauge(&b, "tycho_start_time_seconds", "Server start time.", "gauge",
           (double)srv->started_ms / 1000.0);
 

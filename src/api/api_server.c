@@ -79,6 +79,7 @@ static void config_copy(struct api_config *dst, const struct api_config *src)
     dst->listen = dup_or_null(src->listen);
     dst->db = dup_or_null(src->db);
     dst->registry = dup_or_null(src->registry);
+    dst->cache_dir = dup_or_null(src->cache_dir);
     dst->context = dup_or_null(src->context);
     dst->spec_branch = dup_or_null(src->spec_branch);
     dst->cluster = dup_or_null(src->cluster);
@@ -601,6 +602,43 @@ static int log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* ---- registry refresh ----------------------------------------------------- */
+
+/* The fetch cache (git mirrors and checkouts, http bodies): `cache_dir`, else
+ * "cache" beside the database, so that in a container it lies on the data
+ * volume with the database rather than under a read-only $HOME. */
+static char *cache_dir_for(const struct api_config *cfg)
+{
+    if (cfg->cache_dir)
+        return ty_xstrdup(cfg->cache_dir);
+    if (!strcmp(cfg->db, ":memory:"))
+        return registry_cache_dir_default();
+    char *dir = ty_path_dirname(cfg->db);
+    char *out = ty_path_join(dir, "cache");
+    free(dir);
+    return out;
+}
+
+/* Called on the holder's refresh thread after every scheduled refresh. */
+static void on_registry_refresh(const struct registry_refresh_note *note, void *payload)
+{
+    (void)payload;
+    if (note->err) {
+        ty_warn("registry", "refresh failed, the previous version stays live%s%s%s: %s",
+                note->old_commit[0] ? " (commit " : "", note->old_commit,
+                note->old_commit[0] ? ")" : "", note->err->msg);
+        return;
+    }
+    if (!note->changed)
+        return;
+    api_apps_cache_clear();
+    if (strcmp(note->old_commit, note->new_commit) != 0)
+        ty_info("registry", "registry changed: commit %.12s -> %.12s", note->old_commit,
+                note->new_commit);
+    else
+        ty_info("registry", "registry changed");
+}
+
 /* ---- start / stop -------------------------------------------------------- */
 
 static int write_port_file(const char *path, int port, struct ty_error *err)
@@ -648,8 +686,23 @@ int api_server_start(struct api_server **out, const struct api_config *cfg, stru
     src_ok = true;
     {
         struct registry_load_opts ropts = REGISTRY_LOAD_OPTS_INIT;
+        char *cache = cache_dir_for(cfg);
         ropts.spec_branch = cfg->spec_branch;
+        ropts.cache_dir = cache;
         rc = registry_holder_new(&srv->reg, &src, &ropts, err);
+        if (rc == 0 && cfg->registry_refresh_ms > 0)
+            rc = registry_holder_start(srv->reg, cfg->registry_refresh_ms, on_registry_refresh,
+                                       NULL, err);
+        if (rc == 0) {
+            char d[32];
+            ty_info("registry", "refreshed %s%s; fetch cache %s",
+                    cfg->registry_refresh_ms > 0 ? "every " : "only on POST /v1/registry/reload",
+                    cfg->registry_refresh_ms > 0
+                        ? ty_duration_format(d, sizeof(d), cfg->registry_refresh_ms)
+                        : "",
+                    cache);
+        }
+        free(cache);
     }
     if (rc < 0) {
         ty_error_wrap(err, "registry %s: ", cfg->registry);
@@ -810,6 +863,7 @@ void api_server_stop(struct api_server *srv)
 {
     if (!srv)
         return;
+    registry_holder_stop(srv->reg); /* no fetch starts while the rest stops */
     if (srv->ctx)
         mg_stop(srv->ctx);
     if (srv->mg_inited)

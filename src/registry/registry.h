@@ -298,13 +298,54 @@ struct registry *registry_holder_get(struct registry_holder *h);
  * as the last refresh error.  An unreachable git remote is such an error.
  * Git checkouts of replaced registries are pruned once no reader holds them.
  * Thread-safe: concurrent refreshes are serialised; readers never wait for one
- * (call it from a timer thread for interval refreshes).  changed_out may be
- * NULL. */
+ * (registry_holder_start() runs it on a schedule).  changed_out may be NULL. */
 int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct ty_error *err);
+
+/* What one interval refresh did, handed to the callback of
+ * registry_holder_start().  Strings are borrowed for the call only. */
+struct registry_refresh_note {
+    bool changed;               /* a new version is live */
+    const char *old_commit;     /* GIT: the commit live before, else "" */
+    const char *new_commit;     /* GIT: the commit live now, else "" */
+    const struct ty_error *err; /* NULL when the source loaded; else why the
+                                 * previous version stays live */
+};
+typedef void (*registry_refresh_cb)(const struct registry_refresh_note *note, void *payload);
+
+/* Starts a thread that refreshes the holder every interval_ms (the first one
+ * interval_ms after the call), as registry_holder_refresh() does, and then
+ * calls cb (may be NULL) on that thread with what happened, so the caller can
+ * log it and drop what it derived from the old version.  cb must not call
+ * registry_holder_stop().  TY_EINVAL for interval_ms < 1, TY_ECONFLICT when
+ * already started.  Stop it with registry_holder_stop(), or
+ * registry_holder_free(), which stops it first. */
+int registry_holder_start(struct registry_holder *h,
+                          int64_t interval_ms,
+                          registry_refresh_cb cb,
+                          void *payload,
+                          struct ty_error *err);
+
+/* Stops the refresh thread and waits for it (and for a refresh in progress,
+ * bounded by the fetch timeouts).  Does nothing when none runs. */
+void registry_holder_stop(struct registry_holder *h);
+
+/* Counters of every refresh, by the interval or on demand, for /metrics. */
+struct registry_holder_stats {
+    long refreshes;          /* refreshes tried */
+    long failures;           /* refreshes that left the previous version live */
+    long changes;            /* refreshes that made a new version live */
+    int64_t last_refresh_ms; /* wall clock of the last refresh; 0 = none yet */
+    int64_t last_change_ms;  /* wall clock of the last change; 0 = none yet */
+    bool last_ok;            /* the last refresh loaded (true before any) */
+    int64_t interval_ms;     /* the refresh thread's interval; 0 = none runs */
+};
+void registry_holder_stats_get(struct registry_holder *h, struct registry_holder_stats *out);
 
 /* A new JSON object describing the holder, for /healthz and the registry
  * status route: {"source", "kind", "commit" (or null), "loaded_at" (ISO),
  * "last_refresh_at" (ISO or null), "last_error" (string or null),
+ * "refresh_interval_seconds" (null when not refreshed on a schedule),
+ * "last_changed_at" (ISO or null), "refreshes", "refresh_failures",
  * "warnings": [..], "contexts": [..], "spec_branch" (or null)}.  Thread-safe. */
 json_t *registry_holder_status(struct registry_holder *h);
 

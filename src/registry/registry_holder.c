@@ -8,6 +8,12 @@
  * holds keeps the old registry alive until it is done, so a swap never
  * pulls data from under a request.  A second mutex serialises refreshes, so
  * an interval refresh and an on-demand reload never race each other.
+ *
+ * A server refreshes on a schedule with registry_holder_start(): one thread
+ * sleeping on a condition variable between refreshes, so a stop wakes it at
+ * once.  Nothing here logs; the thread hands each outcome to the caller's
+ * callback, which does (and which drops what it derived from the old
+ * version).
  */
 #include "registry/registry_int.h"
 
@@ -15,6 +21,7 @@
 #include "util/mem.h"
 #include "util/time.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +40,14 @@ struct registry_holder {
      * guarded by refresh_lock.  Each holds one reference of ours. */
     struct registry **retired;
     size_t nretired;
+    /* Guarded by lock. */
+    struct registry_holder_stats stats;
+    /* The refresh thread; guarded by lock, which cv waits on. */
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool running, stopping;
+    registry_refresh_cb cb;
+    void *cb_payload;
 };
 
 /* Drops the retired registries nobody else holds any more, then prunes the
@@ -86,6 +101,8 @@ int registry_holder_new(struct registry_holder **out,
     *out = NULL;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->refresh_lock, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->stats.last_ok = true;
     h->src.kind = src->kind;
     h->src.text = src->text ? ty_xstrdup(src->text) : NULL;
     h->src.location = src->location ? ty_xstrdup(src->location) : NULL;
@@ -110,6 +127,7 @@ void registry_holder_free(struct registry_holder *h)
 {
     if (!h)
         return;
+    registry_holder_stop(h);
     registry_put(h->live);
     for (size_t i = 0; i < h->nretired; i++)
         registry_put(h->retired[i]);
@@ -120,6 +138,7 @@ void registry_holder_free(struct registry_holder *h)
     free(h->spec_branch);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->refresh_lock);
+    pthread_cond_destroy(&h->cv);
     free(h);
 }
 
@@ -148,8 +167,12 @@ int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct
 
     pthread_mutex_lock(&h->lock);
     h->last_refresh_ms = ty_time_now_ms();
+    h->stats.refreshes++;
+    h->stats.last_refresh_ms = h->last_refresh_ms;
+    h->stats.last_ok = rc == 0;
     if (rc < 0) {
         h->last_error = e;
+        h->stats.failures++;
     } else {
         ty_error_clear(&h->last_error);
         old = h->live;
@@ -157,6 +180,10 @@ int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct
                   strcmp(old->priv->digest, next->priv->digest) != 0;
         h->live = next;
         next = NULL;
+        if (changed) {
+            h->stats.changes++;
+            h->stats.last_change_ms = h->last_refresh_ms;
+        }
     }
     pthread_mutex_unlock(&h->lock);
 
@@ -178,6 +205,100 @@ int registry_holder_refresh(struct registry_holder *h, bool *changed_out, struct
     return rc;
 }
 
+/* The live commit, copied (the registry may be replaced right after). */
+static void live_commit(struct registry_holder *h, char out[41])
+{
+    struct registry *reg = registry_holder_get(h);
+    memcpy(out, reg->commit, 41);
+    registry_put(reg);
+}
+
+static void *refresh_main(void *arg)
+{
+    struct registry_holder *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        struct timespec until = ty_time_deadline(CLOCK_REALTIME, h->stats.interval_ms);
+        while (!h->stopping && pthread_cond_timedwait(&h->cv, &h->lock, &until) != ETIMEDOUT)
+            ;
+        if (h->stopping)
+            break;
+        pthread_mutex_unlock(&h->lock);
+
+        struct ty_error e = TY_ERROR_INIT;
+        struct registry_refresh_note note;
+        char before[41], after[41];
+        bool changed = false;
+        live_commit(h, before);
+        int rc = registry_holder_refresh(h, &changed, &e);
+        live_commit(h, after);
+        note.changed = changed;
+        note.old_commit = before;
+        note.new_commit = after;
+        note.err = rc < 0 ? &e : NULL;
+        if (h->cb)
+            h->cb(&note, h->cb_payload);
+
+        pthread_mutex_lock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+int registry_holder_start(struct registry_holder *h,
+                          int64_t interval_ms,
+                          registry_refresh_cb cb,
+                          void *payload,
+                          struct ty_error *err)
+{
+    int rc = 0;
+    if (interval_ms < 1)
+        return ty_error_set(err, TY_EINVAL, "registry refresh: the interval must be positive");
+    pthread_mutex_lock(&h->lock);
+    if (h->running) {
+        rc = ty_error_set(err, TY_ECONFLICT, "registry refresh: already running");
+        goto out;
+    }
+    h->stats.interval_ms = interval_ms;
+    h->cb = cb;
+    h->cb_payload = payload;
+    h->stopping = false;
+    if (pthread_create(&h->thread, NULL, refresh_main, h) != 0) {
+        h->stats.interval_ms = 0;
+        rc = ty_error_set(err, TY_ERR, "registry refresh: cannot start its thread");
+        goto out;
+    }
+    h->running = true;
+out:
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+void registry_holder_stop(struct registry_holder *h)
+{
+    bool join;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    join = h->running;
+    h->stopping = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->lock);
+    if (join)
+        pthread_join(h->thread, NULL);
+    pthread_mutex_lock(&h->lock);
+    h->running = false;
+    h->stats.interval_ms = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void registry_holder_stats_get(struct registry_holder *h, struct registry_holder_stats *out)
+{
+    pthread_mutex_lock(&h->lock);
+    *out = h->stats;
+    pthread_mutex_unlock(&h->lock);
+}
+
 json_t *registry_holder_status(struct registry_holder *h)
 {
     struct registry *reg;
@@ -191,6 +312,15 @@ json_t *registry_holder_status(struct registry_holder *h)
                                            : json_null());
     json_object_set_new(out, "last_error",
                         h->last_error.code ? json_string(h->last_error.msg) : json_null());
+    json_object_set_new(out, "refresh_interval_seconds",
+                        h->stats.interval_ms ? json_real((double)h->stats.interval_ms / 1000.0)
+                                             : json_null());
+    json_object_set_new(out, "last_changed_at",
+                        h->stats.last_change_ms ? json_string(ty_time_format_iso(
+                                                      iso, sizeof(iso), h->stats.last_change_ms, 0))
+                                                : json_null());
+    json_object_set_new(out, "refreshes", json_integer(h->stats.refreshes));
+    json_object_set_new(out, "refresh_failures", json_integer(h->stats.failures));
     pthread_mutex_unlock(&h->lock);
 
     static const char *const kinds[] = {"dir", "file", "http", "git"};

@@ -11,6 +11,8 @@
 #include "util/file.h"
 #include "util/mem.h"
 
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,6 +278,118 @@ START_TEST(test_prune_waits_for_readers)
 }
 END_TEST
 
+/* What the refresh thread reported, for the test to wait on. */
+struct notes {
+    pthread_mutex_t mu;
+    int calls, changes, failures;
+    char last_error[256];
+    char old_commit[41], new_commit[41];
+};
+
+static void on_refresh(const struct registry_refresh_note *note, void *payload)
+{
+    struct notes *n = payload;
+    pthread_mutex_lock(&n->mu);
+    n->calls++;
+    if (note->changed) {
+        n->changes++;
+        snprintf(n->old_commit, sizeof(n->old_commit), "%s", note->old_commit);
+        snprintf(n->new_commit, sizeof(n->new_commit), "%s", note->new_commit);
+    }
+    if (note->err) {
+        n->failures++;
+        snprintf(n->last_error, sizeof(n->last_error), "%s", note->err->msg);
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* Waits up to 20 s for *field (read under the lock) to reach want. */
+static bool wait_count(struct notes *n, const int *field, int want)
+{
+    for (int i = 0; i < 400; i++) {
+        pthread_mutex_lock(&n->mu);
+        int v = *field;
+        pthread_mutex_unlock(&n->mu);
+        if (v >= want)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+/* The refresh thread: a pushed commit goes live by itself, the callback hears
+ * of the change (old and new commit), a broken commit keeps the last good one
+ * live and is reported, and the counters say so.  Stopping is prompt even with
+ * a long interval. */
+START_TEST(test_scheduled_refresh)
+{
+    char c1[41], c2[41], c3[41];
+    char *text = source_text("main"), *cache = NULL;
+    struct registry_load_opts o = opts_for_cache(&cache);
+    struct registry_source src;
+    struct registry_holder *h = NULL;
+    struct registry *reg;
+    struct registry_holder_stats st;
+    struct ty_error err = TY_ERROR_INIT;
+    struct notes n;
+    json_t *status;
+
+    memset(&n, 0, sizeof(n));
+    pthread_mutex_init(&n.mu, NULL);
+    commit_registry(v1, c1);
+    ck_assert_ok(registry_source_parse(&src, text, &err), &err);
+    ck_assert_ok(registry_holder_new(&h, &src, &o, &err), &err);
+    ck_assert_int_eq(registry_holder_start(h, 0, on_refresh, &n, &err), TY_EINVAL);
+    ck_assert_ok(registry_holder_start(h, 200, on_refresh, &n, &err), &err);
+    ck_assert_int_eq(registry_holder_start(h, 200, on_refresh, &n, &err), TY_ECONFLICT);
+
+    commit_registry(v2, c2);
+    ck_assert_msg(wait_count(&n, &n.changes, 1), "the new commit never went live");
+    reg = registry_holder_get(h);
+    ck_assert_str_eq(reg->commit, c2);
+    registry_put(reg);
+    pthread_mutex_lock(&n.mu);
+    ck_assert_str_eq(n.old_commit, c1);
+    ck_assert_str_eq(n.new_commit, c2);
+    pthread_mutex_unlock(&n.mu);
+
+    commit_registry(broken, c3);
+    ck_assert_msg(wait_count(&n, &n.failures, 1), "the broken commit was never reported");
+    pthread_mutex_lock(&n.mu);
+    ck_assert_ptr_nonnull(strstr(n.last_error, "unknown context 'gone'"));
+    pthread_mutex_unlock(&n.mu);
+    reg = registry_holder_get(h);
+    ck_assert_str_eq(reg->commit, c2); /* the last good one stays live */
+    registry_put(reg);
+
+    registry_holder_stats_get(h, &st);
+    ck_assert_int_eq(st.interval_ms, 200);
+    ck_assert_int_eq(st.changes, 1);
+    ck_assert_int_ge(st.failures, 1);
+    ck_assert_int_ge(st.refreshes, st.changes + st.failures);
+    ck_assert(!st.last_ok);
+    ck_assert_int_gt(st.last_change_ms, 0);
+    status = registry_holder_status(h);
+    ck_assert(json_real_value(json_object_get(status, "refresh_interval_seconds")) == 0.2);
+    ck_assert(json_is_string(json_object_get(status, "last_changed_at")));
+    json_decref(status);
+
+    /* A stop wakes the thread at once, however long the interval (were it to
+     * sleep out the hour, the test case's timeout would fail it). */
+    registry_holder_stop(h);
+    ck_assert_ok(registry_holder_start(h, 3600 * 1000, on_refresh, &n, &err), &err);
+    registry_holder_stop(h);
+    registry_holder_stats_get(h, &st);
+    ck_assert_int_eq(st.interval_ms, 0);
+
+    registry_holder_free(h);
+    registry_source_cleanup(&src);
+    pthread_mutex_destroy(&n.mu);
+    free(text);
+    free(cache);
+}
+END_TEST
+
 /* A git-hosted registry reads files of its own repository only. */
 START_TEST(test_specs_stay_in_repository)
 {
@@ -426,6 +540,7 @@ int main(void)
     tcase_add_test(tc, test_clone_update_broken_unreachable);
     tcase_add_test(tc, test_missing_ref_and_default_head);
     tcase_add_test(tc, test_prune_waits_for_readers);
+    tcase_add_test(tc, test_scheduled_refresh);
     tcase_add_test(tc, test_specs_stay_in_repository);
     tcase_add_test(tc, test_icons_stay_in_repository);
     suite_add_tcase(s, tc);
