@@ -5,12 +5,42 @@
  * that a YAML 1.1 loader would read back as another type ("yes", "0777", "1:30",
  * "null"), which libyaml's emitter does not know about.  Output is stable: keys
  * keep the tree's order.
+ *
+ * Beyond ASCII, YAML reads NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR as line
+ * breaks (a plain or quoted scalar holding one is folded or cut there), and
+ * refuses C1 controls and U+FFFE/U+FFFF outright; a BOM at the start of a line
+ * is skipped.  Strings holding any of these are double-quoted with the
+ * character escaped, so every string reads back as itself.
  */
 #include "doc/doc.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The code point of the UTF-8 sequence at p (jansson strings are valid
+ * UTF-8) and its length in *len. */
+static unsigned utf8_decode(const unsigned char *p, int *len)
+{
+    if (p[0] < 0xe0) {
+        *len = 2;
+        return (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
+    }
+    if (p[0] < 0xf0) {
+        *len = 3;
+        return (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+    }
+    *len = 4;
+    return (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+}
+
+/* True for the non-ASCII code points that may not appear as themselves in a
+ * scalar (see the top of the file). */
+static bool must_escape(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+           cp == 0xfffe || cp == 0xffff;
+}
 
 static bool plain_safe(const char *s)
 {
@@ -22,7 +52,10 @@ static bool plain_safe(const char *s)
         return false;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
+        int len;
         if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c >= 0x80 && must_escape(utf8_decode((const unsigned char *)p, &len)))
             return false;
         if (c == ':' && (p[1] == ' ' || p[1] == '\0'))
             return false;
@@ -57,10 +90,25 @@ static void emit_string(struct ty_buf *out, const char *s)
             ty_buf_puts(out, "\\r");
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
+            if (*p < 0x20 || *p == 0x7f) {
                 ty_buf_printf(out, "\\x%02x", *p);
-            else
+            } else if (*p >= 0x80) {
+                int len;
+                unsigned cp = utf8_decode(p, &len);
+                if (cp == 0x85)
+                    ty_buf_puts(out, "\\N");
+                else if (cp == 0x2028)
+                    ty_buf_puts(out, "\\L");
+                else if (cp == 0x2029)
+                    ty_buf_puts(out, "\\P");
+                else if (must_escape(cp))
+                    ty_buf_printf(out, "\\u%04x", cp);
+                else
+                    ty_buf_append(out, p, (size_t)len);
+                p += len - 1;
+            } else {
                 ty_buf_putc(out, (char)*p);
+            }
         }
     }
     ty_buf_putc(out, '"');

@@ -198,6 +198,31 @@ START_TEST(emitted_yaml_reads_back_equal)
 }
 END_TEST
 
+/* YAML reads NEL, LS and PS as line breaks and refuses C1 controls: strings
+ * holding them are quoted and escaped (a lone LS used to read back as null). */
+START_TEST(unicode_line_breaks_read_back_as_themselves)
+{
+    json_t *tree =
+        json_loads("{\"ls\": \"\\u2028\", \"nel\": \"a\\u0085b\", \"ps\": \" \\u2029x\","
+                   " \"c1\": \"\\u0080\", \"bom\": \"\\ufeffx\", \"\\u2028k\": [\"\\u2029\"],"
+                   " \"plain\": \"caf\\u00e9\"}",
+                   0, NULL);
+    struct ty_buf out = TY_BUF_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    struct doc *back = NULL;
+
+    ck_assert_ptr_nonnull(tree);
+    ck_assert_ok(doc_emit_yaml(tree, &out, &err), &err);
+    ck_assert_ok(doc_parse(&back, "out.yaml", out.data, out.len, NULL, &err), &err);
+    ck_assert_msg(json_equal(tree, doc_root(back)), "round trip differs:\n%s", out.data);
+    ck_assert_msg(strstr(out.data, "ls: \"\\L\"\n") && strstr(out.data, "plain: caf\xc3\xa9\n"),
+                  "%s", out.data);
+    doc_free(back);
+    json_decref(tree);
+    ty_buf_cleanup(&out);
+}
+END_TEST
+
 START_TEST(empty_document_is_null_and_files_load)
 {
     struct doc *d = parse("");
@@ -223,6 +248,7 @@ int main(void)
     tcase_add_test(tc, billion_laughs_is_refused_quickly);
     tcase_add_test(tc, depth_and_size_limits);
     tcase_add_test(tc, emitted_yaml_reads_back_equal);
+    tcase_add_test(tc, unicode_line_breaks_read_back_as_themselves);
     tcase_add_test(tc, empty_document_is_null_and_files_load);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
