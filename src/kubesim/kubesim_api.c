@@ -30,24 +30,83 @@
 
 void ks_reply_json(struct ks_response *resp, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     resp->status = status;
     resp->content_type = KS_CT_JSON;
     ty_buf_reset(&resp->body);
-    ty_buf_puts(&resp->body, text);
+    if (!text) { /* cannot happen with ks_status_json's scrubbed strings */
+        resp->status = 500;
+        ty_buf_puts(&resp->body,
+                    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                    "\"status\":\"Failure\",\"message\":\"the reply cannot be encoded\","
+                    "\"reason\":\"InternalError\",\"code\":500}");
+    } else {
+        ty_buf_puts(&resp->body, text);
+    }
     ty_buf_putc(&resp->body, '\n');
     free(text);
     json_decref(body);
 }
 
+/* Length of the well-formed UTF-8 character at s (avail bytes), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0], cp;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2 || c > 0xf4) /* continuation, overlong 2-byte or beyond U+10FFFF */
+        return 0;
+    n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    cp = c & (0x7fu >> n);
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* s into out (size n) with each byte that is not part of a well-formed UTF-8
+ * character replaced by U+FFFD, as the API server's JSON encoder (Go's) does;
+ * cut at a character boundary. */
+static const char *utf8_fix(char *out, size_t n, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_char(p + i, len - i);
+        size_t m = k ? k : 3;
+        if (o + m >= n)
+            break;
+        memcpy(out + o, k ? s + i : "\xef\xbf\xbd", m);
+        o += m;
+        i += k ? k : 1;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* A Status object.  msg and name often quote the request (a path, a selector,
+ * a name), which may hold any bytes: they are made valid UTF-8 first, since
+ * jansson refuses anything else (a Status that could not be encoded crashed
+ * the server). */
 json_t *
 ks_status_json(int code, const char *reason, const char *name, enum ks_res r, const char *msg)
 {
+    char msg_ok[1024], name_ok[512];
+    utf8_fix(msg_ok, sizeof msg_ok, msg);
     json_t *st = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:i}", "kind", "Status", "apiVersion", "v1",
-                           "metadata", "status", code < 400 ? "Success" : "Failure", "message", msg,
-                           "reason", reason, "code", code);
+                           "metadata", "status", code < 400 ? "Success" : "Failure", "message",
+                           msg_ok, "reason", reason, "code", code);
     if (name) {
-        json_t *d = json_pack("{s:s,s:s}", "name", name, "kind", ks_resources[r].plural);
+        utf8_fix(name_ok, sizeof name_ok, name);
+        json_t *d = json_pack("{s:s,s:s}", "name", name_ok, "kind", ks_resources[r].plural);
         if (ks_resources[r].group[0])
             json_object_set_new(d, "group", json_string(ks_resources[r].group));
         json_object_set_new(st, "details", d);

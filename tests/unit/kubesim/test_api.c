@@ -872,6 +872,29 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* Names and selectors that are not UTF-8 get a Status quoting them with U+FFFD
+ * (the server used to crash: its Status could not be encoded). */
+START_TEST(test_invalid_utf8)
+{
+    static const struct {
+        const char *path;
+        long status;
+        const char *needle;
+    } cases[] = {
+        {"/api/v1/namespaces/default/configmaps/a%ff%c3", 404, "\"a\xef\xbf\xbd\xef\xbf\xbd\""},
+        {"/api/v1/namespaces/default/pods?labelSelector=%ff%3D1", 400, "\xef\xbf\xbd"},
+        {"/api/v1/namespaces/%ed%a0%80", 404, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sim_reply r = sim_req(S, "GET", cases[i].path, NULL);
+        const char *msg = sim_str(r.json, "message");
+        ck_assert_msg(r.status == cases[i].status && msg && strstr(msg, cases[i].needle),
+                      "case %zu %s: %ld %s", i, cases[i].path, r.status, r.body);
+        sim_reply_free(&r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -880,6 +903,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_invalid_utf8);
     tcase_add_test(tc, test_discovery);
     tcase_add_test(tc, test_aggregated_discovery);
     tcase_add_test(tc, test_openapi);
