@@ -518,6 +518,13 @@ static json_t *resolve_scalar(struct loader *l, yaml_event_t *ev, int line, int 
     int b;
 
     *rc = 0;
+    /* "\0" and "\u0000" can put a NUL inside a string; everything downstream
+     * reads strings as C strings, so it would silently cut them there (a URL,
+     * a path, a name): refuse it here, where the position is known. */
+    if (memchr(text, '\0', ev->data.scalar.length)) {
+        *rc = lerr(l, TY_EINVAL, line, col, "a NUL character is not allowed in a value");
+        return NULL;
+    }
     if (tag && strcmp(tag, "!") != 0) {
         if (!strcmp(tag, YAML_STR_TAG))
             return json_stringn(text, ev->data.scalar.length);

@@ -121,6 +121,15 @@ START_TEST(syntax_errors_name_the_place)
     text = "a: 1\n---\nb: 2\n";
     rc = doc_parse(&d, "multi.yaml", text, strlen(text), NULL, &err);
     ck_assert_fails_with(rc, &err, TY_EINVAL, "multi.yaml:2:1: expected a single document");
+
+    /* A NUL would silently cut the string wherever it is read as a C string. */
+    text = "spec: \"https://\\0evil.example/x\"\n";
+    rc = doc_parse(&d, "nul.yaml", text, strlen(text), NULL, &err);
+    ck_assert_fails_with(rc, &err, TY_EINVAL, "nul.yaml:1:7: a NUL character is not allowed");
+    text = "{\"k\": 1, \"a\\u0000b\": 2}";
+    rc = doc_parse(&d, "nul.json", text, strlen(text), NULL, &err);
+    ck_assert_fails_with(rc, &err, TY_EINVAL, "nul.json:1:10: a NUL character is not allowed");
+    ck_assert_ptr_null(d);
 }
 END_TEST
 
