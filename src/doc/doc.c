@@ -249,6 +249,10 @@ static int int_text(const char *s, json_int_t *out, double *dout)
             for (char *tok = strtok(digits, ":"); tok; tok = strtok(NULL, ":"))
                 v = v * 60 + strtod(tok, NULL);
             free(digits);
+            if (v >= 9223372036854775808.0) { /* 2^63: too large, as for decimals */
+                *dout = neg ? -v : v;
+                return 2;
+            }
             *out = (json_int_t)(neg ? -v : v);
             return 1;
         }

@@ -37,6 +37,10 @@ START_TEST(scalars_resolve_like_yaml_1_1)
                              "\"l\":\"8080:80\",\"m\":-12,\"n\":1000,\"o\":\".inf\","
                              "\"p\":\"2024-01-02\",\"q\":\"12\",\"r\":\"08\"}");
     doc_free(d);
+    /* Base 60 beyond 64 bits is a float, as a long decimal is (it overflowed). */
+    d = parse("a: 4000000000000000000:00\nb: -4000000000000000000:00\n");
+    assert_json(doc_root(d), "{\"a\":2.4e20,\"b\":-2.4e20}");
+    doc_free(d);
 }
 END_TEST
 
