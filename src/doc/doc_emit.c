@@ -124,11 +124,23 @@ static void emit_scalar(struct ty_buf *out, const json_t *v)
         ty_buf_printf(out, "%lld", (long long)json_integer_value(v));
         break;
     case JSON_REAL: {
+        /* A YAML 1.1 float needs a '.' in its mantissa: "2e+20" reads back as
+         * a string and "3000000000000000" as an integer. */
         double x = json_real_value(v);
+        char num[40];
         if (x == floor(x) && fabs(x) < 1e15)
-            ty_buf_printf(out, "%.1f", x);
+            snprintf(num, sizeof(num), "%.1f", x);
         else
-            ty_buf_printf(out, "%.17g", x);
+            snprintf(num, sizeof(num), "%.17g", x);
+        char *e = strchr(num, 'e');
+        if (strchr(num, '.')) {
+            ty_buf_puts(out, num);
+        } else if (e) {
+            ty_buf_append(out, num, (size_t)(e - num));
+            ty_buf_printf(out, ".0%s", e);
+        } else { /* %.17g of an integral 1e15 or more: "3000000000000000" */
+            ty_buf_printf(out, "%s.0", num);
+        }
         break;
     }
     case JSON_TRUE:

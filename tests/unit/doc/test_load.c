@@ -197,7 +197,7 @@ START_TEST(emitted_yaml_reads_back_equal)
 {
     struct doc *d = parse("s: \"yes\"\nn: \"0777\"\nt: true\nq: \"a: b\"\nh: \"#x\"\n"
                           "e: ''\nm: \"l1\\nl2\"\nlist: [{a: 1, b: [x, {c: null}]}, [], {}]\n"
-                          "f: 2.0\nk: \"1:30\"\n");
+                          "f: 2.0\nk: \"1:30\"\nbig: 1.0e+20\ntiny: 1.0e-300\nlarge: 3.0e+15\n");
     struct ty_buf out = TY_BUF_INIT;
     struct ty_error err = TY_ERROR_INIT;
     struct doc *back = NULL;
