@@ -42,6 +42,10 @@ static bool must_escape(unsigned cp)
            cp == 0xfffe || cp == 0xffff;
 }
 
+/* The longest key written as "key:"; YAML loaders give up looking for the
+ * ':' of an implicit key 1024 characters after it starts. */
+#define SIMPLE_KEY_MAX 1000
+
 static bool plain_safe(const char *s)
 {
     size_t n = strlen(s);
@@ -198,10 +202,20 @@ static void emit_node(struct ty_buf *out, const json_t *v, int level, bool inlin
         json_t *child;
         bool first = true;
         json_object_foreach((json_t *)v, k, child) {
+            struct ty_buf key = TY_BUF_INIT;
             if (!(first && inline_first))
                 indent(out, level);
             first = false;
-            emit_string(out, k);
+            emit_string(&key, k);
+            if (key.len <= SIMPLE_KEY_MAX) {
+                ty_buf_append(out, key.data, key.len);
+            } else {
+                /* Too long for "key:" (loaders look for the ':' within 1024
+                 * characters of the key): the explicit "? key" ": value". */
+                ty_buf_printf(out, "? %s\n", key.data);
+                indent(out, level);
+            }
+            ty_buf_cleanup(&key);
             ty_buf_putc(out, ':');
             emit_value(out, child, level);
         }

@@ -236,6 +236,28 @@ START_TEST(unicode_line_breaks_read_back_as_themselves)
 }
 END_TEST
 
+/* A key longer than 1024 characters cannot be an implicit key: it is written
+ * as "? key" / ": value" (the emitted YAML used not to load). */
+START_TEST(long_keys_are_written_explicitly)
+{
+    char key[3000];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    json_t *tree = json_pack("{s:i, s:{s:[s]}, s:[{s:s}]}", key, 1, "a", key, "x", "l", key, "v");
+    struct ty_buf out = TY_BUF_INIT;
+    struct ty_error err = TY_ERROR_INIT;
+    struct doc *back = NULL;
+
+    ck_assert_ok(doc_emit_yaml(tree, &out, &err), &err);
+    ck_assert_ok(doc_parse(&back, "out.yaml", out.data, out.len, NULL, &err), &err);
+    ck_assert_msg(json_equal(tree, doc_root(back)), "round trip differs:\n%.300s", out.data);
+    ck_assert(strstr(out.data, "? kkk") != NULL);
+    doc_free(back);
+    json_decref(tree);
+    ty_buf_cleanup(&out);
+}
+END_TEST
+
 START_TEST(empty_document_is_null_and_files_load)
 {
     struct doc *d = parse("");
@@ -262,6 +284,7 @@ int main(void)
     tcase_add_test(tc, depth_and_size_limits);
     tcase_add_test(tc, emitted_yaml_reads_back_equal);
     tcase_add_test(tc, unicode_line_breaks_read_back_as_themselves);
+    tcase_add_test(tc, long_keys_are_written_explicitly);
     tcase_add_test(tc, empty_document_is_null_and_files_load);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
