@@ -58,6 +58,7 @@ enum kube_kind {
     KUBE_SECRET,
     KUBE_CONFIGMAP,
     KUBE_EVENT,
+    KUBE_INGRESS,
     KUBE_KIND_COUNT
 };
 

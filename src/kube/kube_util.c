@@ -36,6 +36,7 @@ static const struct kind_info kinds[KUBE_KIND_COUNT] = {
     [KUBE_SECRET] = {"Secret", "secrets", "secret", "", "v1"},
     [KUBE_CONFIGMAP] = {"ConfigMap", "configmaps", "configmap", "", "v1"},
     [KUBE_EVENT] = {"Event", "events", "event", "", "v1"},
+    [KUBE_INGRESS] = {"Ingress", "ingresses", "ingress", "networking.k8s.io", "v1"},
 };
 
 static const char *const api_versions[KUBE_KIND_COUNT] = {
@@ -48,6 +49,7 @@ static const char *const api_versions[KUBE_KIND_COUNT] = {
     [KUBE_SECRET] = "v1",
     [KUBE_CONFIGMAP] = "v1",
     [KUBE_EVENT] = "v1",
+    [KUBE_INGRESS] = "networking.k8s.io/v1",
 };
 
 static bool kind_ok(enum kube_kind kind)

@@ -30,6 +30,7 @@ enum ks_res {
     KS_DEPLOYMENTS,
     KS_REPLICASETS,
     KS_NETPOLS,
+    KS_INGRESSES,
     KS_NRES
 };
 

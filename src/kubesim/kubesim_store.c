@@ -33,6 +33,7 @@ const struct ks_resource ks_resources[KS_NRES] = {
     [KS_REPLICASETS] = {"replicasets", "replicaset", "ReplicaSet", "apps", "v1", "rs", true},
     [KS_NETPOLS] = {"networkpolicies", "networkpolicy", "NetworkPolicy", "networking.k8s.io", "v1",
                     "netpol", true},
+    [KS_INGRESSES] = {"ingresses", "ingress", "Ingress", "networking.k8s.io", "v1", "ing", true},
 };
 
 const char *ks_res_qualified(enum ks_res r, char *buf, size_t n)
@@ -52,6 +53,7 @@ const char *ks_res_api_version(enum ks_res r)
     case KS_REPLICASETS:
         return "apps/v1";
     case KS_NETPOLS:
+    case KS_INGRESSES:
         return "networking.k8s.io/v1";
     default:
         return "v1";

@@ -24,7 +24,10 @@ START_TEST(test_kinds)
     ck_assert_int_eq(k, KUBE_REPLICASET);
     ck_assert_ok(kube_kind_parse(&k, "pvc", &err), &err);
     ck_assert_int_eq(k, KUBE_PVC);
-    ck_assert_fails_with(kube_kind_parse(&k, "ingress", &err), &err, TY_EINVAL, "ingress");
+    ck_assert_ok(kube_kind_parse(&k, "Ingress", &err), &err);
+    ck_assert_int_eq(k, KUBE_INGRESS);
+    ck_assert_str_eq(kube_kind_api_version(KUBE_INGRESS), "networking.k8s.io/v1");
+    ck_assert_fails_with(kube_kind_parse(&k, "cronjob", &err), &err, TY_EINVAL, "cronjob");
 }
 END_TEST
 
