@@ -29,6 +29,7 @@ void compose_policy_init(struct compose_policy *p)
     p->home_claim = ty_xstrdup("stdnfs");
     p->home_parent = ty_xstrdup("/home");
     p->home_shared = ty_xstrdup("shared");
+    p->home_size = ty_xstrdup("10Gi");
     p->init_image = ty_xstrdup("busybox:latest");
     p->init_cpu = ty_xstrdup("250m");
     p->init_memory = ty_xstrdup("250Mi");
@@ -59,7 +60,9 @@ void compose_policy_cleanup(struct compose_policy *p)
                      &p->init_cpu,     &p->init_memory,   &p->gitea_host,      &p->gitea_user,
                      &p->gitea_service, &p->service_type, &p->ambassador_id,   &p->proxy_selector,
                      &p->proxy_namespace, &p->gpu_resource, &p->pvc_size,     &p->storage_class,
-                     &p->pvc_access_mode};
+                     &p->pvc_access_mode, &p->ingress_class, &p->ingress_host,
+                     &p->ingress_tls_secret, &p->home_subpath, &p->home_size,
+                     &p->home_storage_class};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -68,9 +71,11 @@ void compose_policy_cleanup(struct compose_policy *p)
     p->client_cidrs = NULL;
     json_decref(p->gpu_tolerations);
     p->gpu_tolerations = NULL;
+    json_decref(p->ingress_annotations);
+    p->ingress_annotations = NULL;
 }
 
-enum field_kind { F_BOOL, F_LONG, F_STR, F_STRV, F_OBJV };
+enum field_kind { F_BOOL, F_LONG, F_STR, F_STRV, F_OBJV, F_STRMAP };
 
 struct field {
     const char *name;
@@ -92,6 +97,9 @@ static const struct field fields[] = {
     FS(proxy_selector),   FS(proxy_namespace), {"client_cidrs", F_STRV, offsetof(struct compose_policy, client_cidrs)},
     FS(gpu_resource),     FB(create_pvcs),     FS(pvc_size),           FS(storage_class),
     FS(pvc_access_mode),  {"gpu_tolerations", F_OBJV, offsetof(struct compose_policy, gpu_tolerations)},
+    FB(ingress_object),   FS(ingress_class),   FS(ingress_host),       FS(ingress_tls_secret),
+    FS(home_subpath),     FB(home_create),     FS(home_size),          FS(home_storage_class),
+    {"ingress_annotations", F_STRMAP, offsetof(struct compose_policy, ingress_annotations)},
     {NULL, F_BOOL, 0},
 };
 
@@ -179,10 +187,33 @@ int compose_policy_from_json(struct compose_policy *p, const json_t *obj, struct
             *(json_t **)base = json_is_array(v) ? json_deep_copy(v) : NULL;
             break;
         }
+        case F_STRMAP: {
+            const char *mk;
+            const json_t *mv;
+            if (!json_is_object(v) && !json_is_null(v))
+                return ty_error_set(err, TY_EINVAL, "compose policy: %s must be a mapping", k);
+            json_object_foreach((json_t *)v, mk, mv)
+            {
+                if (!json_is_string(mv))
+                    return ty_error_set(err, TY_EINVAL,
+                                        "compose policy: %s.%s must be a string", k, mk);
+            }
+            json_decref(*(json_t **)base);
+            *(json_t **)base = json_is_object(v) ? json_deep_copy(v) : NULL;
+            break;
+        }
         }
     }
     if (!p->home_parent || p->home_parent[0] != '/')
         return ty_error_set(err, TY_EINVAL, "compose policy: home_parent must be absolute");
+    if (p->home_subpath &&
+        (!*p->home_subpath || p->home_subpath[0] == '/' || strstr(p->home_subpath, "..") ||
+         !strstr(p->home_subpath, "{username}")))
+        return ty_error_set(err, TY_EINVAL,
+                            "compose policy: home_subpath must be a relative path holding "
+                            "{username}, without '..'");
+    if (!p->home_size)
+        return ty_error_set(err, TY_EINVAL, "compose policy: home_size cannot be null");
     if (!p->gpu_resource || !ty_is_label_key(p->gpu_resource))
         return ty_error_set(err, TY_EINVAL, "compose policy: gpu_resource must be a resource "
                                             "name");
@@ -266,6 +297,42 @@ int compose_resources_read(struct compose_resource_summary *out,
     if (!in->policy)
         compose_policy_cleanup(&defaults);
     return rc;
+}
+
+char *compose_expand_user(const char *tmpl, const char *value)
+{
+    struct ty_buf b = TY_BUF_INIT;
+    for (const char *s = tmpl; *s;) {
+        const char *at = strstr(s, "{username}");
+        if (!at) {
+            ty_buf_puts(&b, s);
+            break;
+        }
+        ty_buf_append(&b, s, (size_t)(at - s));
+        ty_buf_puts(&b, value);
+        s = at + strlen("{username}");
+    }
+    return ty_buf_detach(&b);
+}
+
+char *compose_home_claim(const struct compose_policy *pol, const char *username)
+{
+    if (!pol->home_claim || !*pol->home_claim)
+        return NULL;
+    if (!strstr(pol->home_claim, "{username}"))
+        return ty_xstrdup(pol->home_claim);
+    char *slug = ty_slug_object(username, 0);
+    char *claim = compose_expand_user(pol->home_claim, slug);
+    free(slug);
+    return claim;
+}
+
+char *compose_home_subpath(const struct compose_policy *pol, const char *username)
+{
+    char *dir = compose_user_dir(username);
+    char *sub = compose_expand_user(pol->home_subpath ? pol->home_subpath : "{username}", dir);
+    free(dir);
+    return sub;
 }
 
 char *compose_system_name(const char *app_id, const char *guid)

@@ -9,7 +9,7 @@
  * Output: a Kubernetes `List` (apiVersion v1) holding, in this order, a Secret
  * (the access token and sensitive env values), PVCs for named volumes when the
  * policy asks for them, the Deployment (one replica), one Service per listed
- * service, and a NetworkPolicy.
+ * service, an Ingress when the policy asks for one, and a NetworkPolicy.
  *
  * The module is pure: no I/O (env_file contents come through a callback the
  * caller supplies), no threads, no mutable globals.  Any number of compiles may
@@ -54,7 +54,14 @@ struct compose_policy {
     long default_fs_group;   /* fsGroup default; -1: none */
 
     /* Home directories (Tycho's default volumes).  home_claim NULL: none. */
-    char *home_claim;    /* "stdnfs" */
+    char *home_claim;    /* "stdnfs"; with "{username}" in it, one claim per user
+                            ("home-{username}", the user's object slug), mounted whole */
+    char *home_subpath;  /* the user's folder in a shared claim; "{username}" is the user's
+                            folder name; NULL: "{username}" (Tycho's layout) */
+    bool home_create;    /* emit the per-user claim, kept after the launch (false; only
+                            with a per-user home_claim) */
+    char *home_size;     /* its size ("10Gi") */
+    char *home_storage_class; /* its storage class; NULL: the cluster's default */
     char *home_parent;   /* "/home" (absolute) */
     char *home_shared;   /* "shared" ("" or NULL: no shared mount) */
     bool init_home_dirs; /* init container that creates the directories (false) */
@@ -72,6 +79,11 @@ struct compose_policy {
     bool ambassador;        /* add the getambassador.io/config Mapping (true) */
     char *ambassador_id;    /* NULL: none */
     bool remote_user_header; /* headers: {REMOTE_USER: user} (true; Tycho's DEV_PHASE=dev: false) */
+    bool ingress_object;     /* an Ingress per launch, for a plain ingress controller (false) */
+    char *ingress_class;     /* its ingressClassName; NULL: the cluster's default class */
+    char *ingress_host;      /* the host its rule matches; NULL: every host */
+    char *ingress_tls_secret; /* TLS Secret for ingress_host; NULL: no tls section */
+    json_t *ingress_annotations; /* object of strings added to every Ingress (owned); NULL */
     bool network_policy;    /* emit a NetworkPolicy (true) */
     char *proxy_selector;   /* pod labels of the proxy, "k=v[,k=v]" */
     char *proxy_namespace;  /* the proxy's namespace; NULL: the app's own */
@@ -171,6 +183,15 @@ int compose_resources_read(struct compose_resource_summary *out,
  * it is a plain file name ([A-Za-z0-9._@-], not "." or ".."), else its object
  * slug.  Returns a new string. */
 char *compose_user_dir(const char *username);
+/* tmpl with every "{username}" replaced by value.  Returns a new string. */
+char *compose_expand_user(const char *tmpl, const char *value);
+/* The user's home claim under pol: home_claim itself, or, when it holds
+ * "{username}", that claim for this user (the user's object slug in place).
+ * NULL when the policy has no home volume.  Returns a new string. */
+char *compose_home_claim(const struct compose_policy *pol, const char *username);
+/* The user's folder (the mount's subPath) in a shared home claim: home_subpath
+ * (default "{username}") with the user's folder name in place.  New string. */
+char *compose_home_subpath(const struct compose_policy *pol, const char *username);
 
 /* `<app>-<guid>` (the Deployment's name and `name` label), with the app id
  * slugged when it is not a valid short name.  Returns a new string. */

@@ -217,10 +217,15 @@ static json_t *init_container(const struct compose_system *sys, const struct com
                               const char *home_volume)
 {
     struct ty_buf s = TY_BUF_INIT;
-    char *user_dir = ty_xasprintf("%s/%s", pol->home_parent, sys->user_path);
+    /* The claim is mounted at home_parent: a shared one's root, where the
+     * user's folder is home_sub; a per-user one's root is the folder. */
+    char *mount = sys->home_sub ? ty_xstrdup(pol->home_parent)
+                                : ty_xasprintf("%s/%s", pol->home_parent, sys->user_path);
+    char *user_dir = sys->home_sub ? ty_xasprintf("%s/%s", pol->home_parent, sys->home_sub)
+                                   : ty_xstrdup(mount);
     ty_buf_puts(&s, "mkdir -p ");
     sh_quote(&s, user_dir);
-    if (pol->home_shared && *pol->home_shared) {
+    if (sys->home_sub && pol->home_shared && *pol->home_shared) {
         char *shared = ty_xasprintf("%s/%s", pol->home_parent, pol->home_shared);
         ty_buf_puts(&s, " && mkdir -p ");
         sh_quote(&s, shared);
@@ -256,10 +261,11 @@ static json_t *init_container(const struct compose_system *sys, const struct com
                           "volume-tasks", "image", pol->init_image, "command", "sh", "-c", "args",
                           ty_buf_cstr(&s), "resources", "limits", res, "requests", res,
                           "securityContext", sc, "volumeMounts", "name", home_volume,
-                          "mountPath", pol->home_parent);
+                          "mountPath", mount);
     json_decref(res);
     ty_buf_cleanup(&s);
     free(user_dir);
+    free(mount);
     return o;
 }
 
@@ -283,7 +289,7 @@ static json_t *deployment(const struct compose_system *sys, const struct compose
         case VOL_PVC:
             json_object_set_new(vo, "persistentVolumeClaim",
                                 obj1("claimName", json_string(v->source)));
-            if (pol->home_claim && !strcmp(v->source, pol->home_claim))
+            if (sys->home_claim && !strcmp(v->source, sys->home_claim))
                 home_volume = v->name;
             break;
         case VOL_HOST:
@@ -413,7 +419,37 @@ static json_t *service_port(const char *name, int port, bool udp)
     return o;
 }
 
-static int service(json_t **out, const struct compose_system *sys,
+/* An Ingress routing the launch's path to the Service svc_name:port, for a
+ * plain ingress controller (the policy's ingress_object). */
+static json_t *ingress(const struct compose_system *sys, const struct compose_input *in,
+                       const struct compose_policy *pol, const char *svc_name, int port)
+{
+    char *path = ty_xasprintf("%s%s", sys->url_path, sys->conn_string ? sys->conn_string : "");
+    json_t *backend = obj1("service", obj2("name", json_string(svc_name), "port",
+                                           obj1("number", json_integer(port))));
+    json_t *p = obj2("path", json_string(path), "pathType", json_string("Prefix"));
+    json_object_set_new(p, "backend", backend);
+    json_t *rule = obj1("http", obj1("paths", json_pack("[o]", p)));
+    json_t *spec = json_object();
+    if (pol->ingress_class && *pol->ingress_class)
+        json_object_set_new(spec, "ingressClassName", json_string(pol->ingress_class));
+    if (pol->ingress_host && *pol->ingress_host) {
+        json_object_set_new(rule, "host", json_string(pol->ingress_host));
+        if (pol->ingress_tls_secret && *pol->ingress_tls_secret)
+            json_object_set_new(spec, "tls",
+                                json_pack("[{s:[s],s:s}]", "hosts", pol->ingress_host,
+                                          "secretName", pol->ingress_tls_secret));
+    }
+    json_object_set_new(spec, "rules", json_pack("[o]", rule));
+    json_t *meta = metadata(sys, in, sys->name, base_labels(sys, true));
+    if (json_object_size(pol->ingress_annotations))
+        json_object_update(json_object_get(meta, "annotations"), pol->ingress_annotations);
+    free(path);
+    return json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", "networking.k8s.io/v1", "kind",
+                     "Ingress", "metadata", meta, "spec", spec);
+}
+
+static int service(json_t **out, json_t **ingress_out, const struct compose_system *sys,
                    const struct compose_input *in, const struct compose_policy *pol,
                    const char *cname, int reg_port, bool proxied, json_t *np_ports,
                    struct ty_error *err)
@@ -462,16 +498,19 @@ static int service(json_t **out, const struct compose_system *sys,
         free(cs);
     }
     json_t *meta = metadata(sys, in, name, labels);
+    /* The proxy targets system_port when this Service serves it, else its
+     * first port. */
+    int port = (int)json_integer_value(json_object_get(json_array_get(ports, 0), "port"));
+    size_t pi;
+    json_t *pp;
+    json_array_foreach(ports, pi, pp)
+    {
+        if (json_integer_value(json_object_get(pp, "port")) == sys->system_port)
+            port = sys->system_port;
+    }
+    if (proxied && pol->ingress_object)
+        *ingress_out = ingress(sys, in, pol, name, port);
     if (proxied && pol->ambassador) {
-        /* system_port when this Service serves it, else its first port. */
-        int port = (int)json_integer_value(json_object_get(json_array_get(ports, 0), "port"));
-        size_t pi;
-        json_t *pp;
-        json_array_foreach(ports, pi, pp)
-        {
-            if (json_integer_value(json_object_get(pp, "port")) == sys->system_port)
-                port = sys->system_port;
-        }
         char *yaml = mapping_yaml(sys, pol, name, port, err);
         if (!yaml) {
             json_decref(meta);
@@ -538,6 +577,7 @@ int compose_system_emit(json_t **list_out, const struct compose_system *sys,
     json_t *secret_data = json_object();
     json_t *np_ports = json_array();
     json_t *services = json_array();
+    json_t *ing = NULL;
     int rc = 0;
     *list_out = NULL;
 
@@ -553,8 +593,8 @@ int compose_system_emit(json_t **list_out, const struct compose_system *sys,
         if (!proxied)
             proxied = k;
         json_t *svc = NULL;
-        rc = service(&svc, sys, in, pol, k, (int)json_integer_value(v), !strcmp(k, proxied),
-                     np_ports, err);
+        rc = service(&svc, &ing, sys, in, pol, k, (int)json_integer_value(v),
+                     !strcmp(k, proxied), np_ports, err);
         if (rc) {
             json_decref(dep);
             goto out;
@@ -579,12 +619,32 @@ int compose_system_emit(json_t **list_out, const struct compose_system *sys,
                                                metadata(sys, in, k, base_labels(sys, false)),
                                                "spec", spec));
     }
+    if (sys->home_create) {
+        /* The user's home: no tycho-guid, so it outlives the launch; the
+         * session service creates it when it does not exist yet. */
+        json_t *spec = json_pack("{s:[s],s:{s:{s:s}}}", "accessModes", pol->pvc_access_mode,
+                                 "resources", "requests", "storage", pol->home_size);
+        if (pol->home_storage_class && *pol->home_storage_class)
+            json_object_set_new(spec, "storageClassName", json_string(pol->home_storage_class));
+        /* Every app of the user mounts it: it names the user, not the app. */
+        json_t *meta = metadata(sys, in, sys->home_claim, base_labels(sys, false));
+        json_object_del(json_object_get(meta, "labels"), "app-name");
+        json_object_del(json_object_get(meta, "annotations"), COMPOSE_ANNOTATION_APP_ID);
+        json_array_append_new(items, json_pack("{s:s,s:s,s:o,s:o}", "apiVersion", "v1", "kind",
+                                               "PersistentVolumeClaim", "metadata", meta, "spec",
+                                               spec));
+    }
     json_array_append_new(items, dep);
     json_array_extend(items, services);
+    if (ing) {
+        json_array_append_new(items, ing);
+        ing = NULL;
+    }
     if (pol->network_policy)
         json_array_append_new(items, network_policy(sys, in, pol, np_ports));
     *list_out = json_pack("{s:s,s:s,s:O}", "apiVersion", "v1", "kind", "List", "items", items);
 out:
+    json_decref(ing);
     json_decref(items);
     json_decref(secret_data);
     json_decref(np_ports);

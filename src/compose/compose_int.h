@@ -104,6 +104,9 @@ struct compose_system {
     bool gitea;
     char *service_account;
     json_t *named_volumes; /* object volume -> claim for PVCs to create */
+    char *home_claim;      /* the user's home claim (compose_home_claim); NULL: none */
+    char *home_sub;        /* the user's folder in it; NULL: a per-user claim, whole */
+    bool home_create;      /* emit the per-user home claim (kept after the launch) */
 
     /* security */
     long run_as_user, run_as_group, fs_group; /* -1: unset */

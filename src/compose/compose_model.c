@@ -150,6 +150,8 @@ void compose_system_free(struct compose_system *sys)
     free(sys->rewrite);
     free(sys->service_account);
     json_decref(sys->named_volumes);
+    free(sys->home_claim);
+    free(sys->home_sub);
     free(sys->secret_name);
     json_decref(sys->secret_data);
     free(sys);
@@ -1537,28 +1539,36 @@ static int build_container(struct build *b, struct cmp_container *c, const char 
     return 0;
 }
 
+/* The home volume: on a shared claim the shared folder and the user's own
+ * (subPaths), on a per-user claim the whole claim as the user's folder; a
+ * mount the spec already makes at the same path wins. */
 static void add_home_mounts(struct build *b)
 {
     const struct compose_policy *pol = b->pol;
     struct compose_system *sys = b->sys;
-    if (!pol->home_claim || !*pol->home_claim)
+    sys->home_claim = compose_home_claim(pol, sys->username);
+    if (!sys->home_claim)
         return;
+    bool per_user = strstr(pol->home_claim, "{username}") != NULL;
+    sys->home_sub = per_user ? NULL : compose_home_subpath(pol, sys->username);
+    sys->home_create = per_user && pol->home_create;
     size_t vi = (size_t)-1;
     for (size_t i = 0; i < sys->ncontainers; i++) {
         struct cmp_container *c = &sys->containers[i];
-        const char *subs[2] = {pol->home_shared, sys->user_path};
+        const char *dirs[2] = {per_user ? NULL : pol->home_shared, sys->user_path};
+        const char *subs[2] = {pol->home_shared, sys->home_sub};
         for (int k = 0; k < 2; k++) {
-            if (!subs[k] || !*subs[k])
+            if (!dirs[k] || !*dirs[k])
                 continue;
-            char *path = ty_xasprintf("%s/%s", pol->home_parent, subs[k]);
+            char *path = ty_xasprintf("%s/%s", pol->home_parent, dirs[k]);
             bool taken = false;
             for (size_t m = 0; m < c->nmounts; m++)
                 taken = taken || !strcmp(c->mounts[m].path, path);
             if (!taken) {
                 if (vi == (size_t)-1)
-                    vi = volume_add(sys, VOL_PVC, pol->home_claim, false);
+                    vi = volume_add(sys, VOL_PVC, sys->home_claim, sys->home_create);
                 struct cmp_mount mt = {ty_xstrdup(sys->volumes[vi].name), path,
-                                       ty_xstrdup(subs[k]), false};
+                                       subs[k] ? ty_xstrdup(subs[k]) : NULL, false};
                 PUSH(c->mounts, c->nmounts, mt);
             } else {
                 free(path);
@@ -1588,8 +1598,11 @@ static void add_builtin_env(struct build *b)
         env_set(c, "GUID", sys->guid);
         env_set(c, "USER_NAME", sys->username);
         env_set(c, "USER", sys->username);
-        env_set(c, "NB_PREFIX", b->pol->ambassador ? prefix : "/");
-        env_set(c, "FB_BASEURL", b->pol->ambassador ? prefix : "/");
+        /* Behind a proxy that keeps the path (Ambassador, an Ingress) the app
+         * serves under its prefix. */
+        bool routed = b->pol->ambassador || b->pol->ingress_object;
+        env_set(c, "NB_PREFIX", routed ? prefix : "/");
+        env_set(c, "FB_BASEURL", routed ? prefix : "/");
         env_set(c, "HOST", sys->host);
         if (in->access_token) {
             env_set(c, "access_token", in->access_token);

@@ -148,6 +148,13 @@ function validateList(label, list) {
       errs.push(`${where}: selector matches no pod of the launch`);
     if (o.kind === "NetworkPolicy" && !subset(o.spec.podSelector.matchLabels, podLabels))
       errs.push(`${where}: podSelector matches no pod of the launch`);
+    if (o.kind === "Ingress")
+      for (const r of o.spec.rules || [])
+        for (const p of (r.http && r.http.paths) || []) {
+          const b = p.backend.service, s = byName[`Service/${b.name}`];
+          if (!s || !s.spec.ports.some((q) => q.port === b.port.number))
+            errs.push(`${where}: backend ${b.name}:${b.port.number} is no Service port of the launch`);
+        }
   }
   if (!deployment) errs.push(`${label}: no Deployment`);
   return errs;
@@ -169,10 +176,14 @@ function compile(label, args) {
 }
 
 writeFileSync(path.join(tmp, "token"), "secret-token\n");
-// GPUs and home directories on, so those paths get validated too.
+// GPUs and home directories on, and an Ingress instead of the Ambassador
+// mapping, so those paths get validated too.
 writeFileSync(path.join(tmp, "policy.json"), JSON.stringify({
   init_home_dirs: true, gitea_host: "gitea.example.org", gitea_user: "git",
   gitea_service: "gitea-ssh", client_cidrs: ["10.0.0.0/8"], create_pvcs: true,
+  ambassador: false, ingress_object: true, ingress_class: "nginx",
+  ingress_host: "helx.example.org", ingress_tls_secret: "helx-tls",
+  ingress_annotations: { "cert-manager.io/cluster-issuer": "letsencrypt" },
 }));
 const jobs = [];
 if (corpus) {

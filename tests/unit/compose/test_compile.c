@@ -21,6 +21,8 @@ struct tcase_in {
     const char *user;
     const char *token;
     struct compose_policy *pol;
+    const json_t *node_selector, *tolerations; /* scheduling (the launch policy's) */
+    const char *priority_class;
 };
 
 static int run(json_t **out, const struct tcase_in *t, struct ty_error *err)
@@ -48,6 +50,9 @@ static int run(json_t **out, const struct tcase_in *t, struct ty_error *err)
     in.limits = (struct compose_resources)COMPOSE_RESOURCES_NONE;
     in.requests = (struct compose_resources)COMPOSE_RESOURCES_NONE;
     in.policy = t->pol;
+    in.node_selector = t->node_selector;
+    in.tolerations = t->tolerations;
+    in.priority_class = t->priority_class;
     int rc = compose_compile(out, &in, err);
     json_decref(app);
     json_decref(settings);
@@ -655,6 +660,66 @@ START_TEST(deterministic_and_homedirs)
 }
 END_TEST
 
+/* The policy's ingress mode: an Ingress to the main Service instead of the
+ * Ambassador mapping; and where the pod runs. */
+START_TEST(ingress_and_scheduling)
+{
+    struct compose_policy pol;
+    struct ty_error err = TY_ERROR_INIT;
+    compose_policy_init(&pol);
+    json_t *p = json_pack("{s:b,s:b,s:s,s:s,s:s,s:{s:s},s:[{s:s,s:s}]}", "ambassador", 0,
+                          "ingress_object", 1, "ingress_class", "nginx", "ingress_host",
+                          "helx.example.org", "ingress_tls_secret", "helx-tls",
+                          "ingress_annotations", "cert-manager.io/cluster-issuer", "le",
+                          "gpu_tolerations", "key", "gpu", "operator", "Exists");
+    ck_assert_ok(compose_policy_from_json(&pol, p, &err), &err);
+    json_decref(p);
+    json_t *ns = json_pack("{s:s}", "pool", "apps");
+    json_t *tol = json_pack("[{s:s,s:s}]", "key", "apps", "operator", "Exists");
+    struct tcase_in t = {.spec = "services:\n  app:\n    image: img\n    ports: [\"8888:8888\"]\n"
+                                 "    deploy: {resources: {limits: {gpus: 1}}}\n",
+                         .app = "{\"conn_string\": \"lab\"}",
+                         .pol = &pol,
+                         .node_selector = ns,
+                         .tolerations = tol,
+                         .priority_class = "users"};
+    json_t *l = ok(&t);
+    json_t *ing = obj(l, "Ingress", 0);
+    ck_assert_ptr_nonnull(ing);
+    ck_assert_str_eq(str_at(ing, "/apiVersion"), "networking.k8s.io/v1");
+    ck_assert_str_eq(str_at(ing, "/metadata/labels/tycho-guid"), GUID);
+    ck_assert_str_eq(str_at(ing, "/spec/ingressClassName"), "nginx");
+    ck_assert_str_eq(str_at(ing, "/spec/rules/0/host"), "helx.example.org");
+    ck_assert_str_eq(str_at(ing, "/spec/rules/0/http/paths/0/path"),
+                     "/private/app/alice/" GUID "/lab");
+    ck_assert_str_eq(str_at(ing, "/spec/rules/0/http/paths/0/pathType"), "Prefix");
+    ck_assert_str_eq(str_at(ing, "/spec/rules/0/http/paths/0/backend/service/name"),
+                     "app-" GUID);
+    ck_assert_int_eq(
+        json_integer_value(at(ing, "/spec/rules/0/http/paths/0/backend/service/port/number")),
+        8888);
+    ck_assert_str_eq(str_at(ing, "/spec/tls/0/secretName"), "helx-tls");
+    ck_assert_str_eq(json_string_value(json_object_get(at(ing, "/metadata/annotations"),
+                                                       "cert-manager.io/cluster-issuer")),
+                     "le");
+    /* No Ambassador mapping, and the app serves under its prefix. */
+    ck_assert_ptr_null(json_object_get(at(obj(l, "Service", 0), "/metadata/annotations"),
+                                       "getambassador.io/config"));
+    json_t *c = at(obj(l, "Deployment", 0), "/spec/template/spec/containers/0");
+    ck_assert_str_eq(env_val(c, "NB_PREFIX"), "/private/app/alice/" GUID);
+    /* Scheduling: the GPU tolerations first, then the launch's. */
+    json_t *pod = at(obj(l, "Deployment", 0), "/spec/template/spec");
+    ck_assert_str_eq(str_at(pod, "/nodeSelector/pool"), "apps");
+    ck_assert_str_eq(str_at(pod, "/priorityClassName"), "users");
+    ck_assert_str_eq(str_at(pod, "/tolerations/0/key"), "gpu");
+    ck_assert_str_eq(str_at(pod, "/tolerations/1/key"), "apps");
+    json_decref(l);
+    json_decref(ns);
+    json_decref(tol);
+    compose_policy_cleanup(&pol);
+}
+END_TEST
+
 START_TEST(owner_helper)
 {
     json_t *o = json_pack("{s:{s:s}}", "metadata", "name", "x");
@@ -682,6 +747,7 @@ int main(void)
     tcase_add_test(tc, templates);
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, deterministic_and_homedirs);
+    tcase_add_test(tc, ingress_and_scheduling);
     tcase_add_test(tc, owner_helper);
     suite_add_tcase(s, tc);
     return ty_run_suite(s);
