@@ -490,6 +490,15 @@ static bool is_subdomain(const char *s)
     return ty_is_dns1123_subdomain(s);
 }
 
+/* A claim name, where "{username}" may stand for the user's object slug. */
+static bool is_claim_template(const char *s)
+{
+    char *x = compose_expand_user(s, "u");
+    bool ok = ty_is_dns1123_subdomain(x);
+    free(x);
+    return ok;
+}
+
 /* node_selector, tolerations, priority_class of one level. */
 static int parse_sched(struct policy_sched *s,
                        const struct pctx *c,
@@ -765,6 +774,14 @@ static const char *const compose_keys[] = {
     "pvc_size",
     "storage_class",
     "pvc_access_mode",
+    "ingress_class",
+    "ingress_host",
+    "ingress_tls_secret",
+    "ingress_annotations",
+    "home_subpath",
+    "home_create",
+    "home_size",
+    "home_storage_class",
     NULL,
 };
 
@@ -789,6 +806,18 @@ parse_compose_key(struct policy *p, const struct pctx *c, const json_t *obj, con
         !ty_is_dns1123_label(p->compose.proxy_namespace))
         return bad(c->err, c->d, obj, key, "policy.proxy_namespace: '%s' is not a namespace name",
                    p->compose.proxy_namespace);
+    const char *names[] = {p->compose.ingress_class, p->compose.ingress_tls_secret};
+    const char *keys[] = {"ingress_class", "ingress_tls_secret"};
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(key, keys[i]) && names[i] && !ty_is_dns1123_subdomain(names[i]))
+            return bad(c->err, c->d, obj, key, "policy.%s: '%s' is not a Kubernetes name", key,
+                       names[i]);
+    if (!strcmp(key, "ingress_host") && p->compose.ingress_host) {
+        const char *h = p->compose.ingress_host;
+        if (!ty_is_dns1123_subdomain(ty_str_has_prefix(h, "*.") ? h + 2 : h))
+            return bad(c->err, c->d, obj, key,
+                       "policy.ingress_host: '%s' is not a host name (or *.domain)", h);
+    }
     return 0;
 }
 
@@ -814,8 +843,8 @@ static int parse_key(struct policy *p, const struct pctx *c, const json_t *obj, 
     if (!strcmp(key, "server_claim"))
         return parse_name(&p->server_claim, c, obj, key, key, is_subdomain, "a claim name");
     if (!strcmp(key, "home_claim"))
-        return parse_name(&p->compose.home_claim, c, obj, key, key, is_subdomain,
-                          "a claim name (or none)");
+        return parse_name(&p->compose.home_claim, c, obj, key, key, is_claim_template,
+                          "a claim name, one holding {username}, or none");
     if (!strcmp(key, "max_resources"))
         return parse_amounts(&p->max, c, obj, key, key, true);
     if (!strcmp(key, "default_resources"))
@@ -839,9 +868,11 @@ static int parse_key(struct policy *p, const struct pctx *c, const json_t *obj, 
     }
     if (!strcmp(key, "ingress")) {
         const char *s = json_string_value(v);
-        if (!s || (strcmp(s, "ambassador") && strcmp(s, "none")))
-            return bad(c->err, c->d, obj, key, "policy.ingress: expected ambassador or none");
+        if (!s || (strcmp(s, "ambassador") && strcmp(s, "ingress") && strcmp(s, "none")))
+            return bad(c->err, c->d, obj, key,
+                       "policy.ingress: expected ambassador, ingress or none");
         p->compose.ambassador = !strcmp(s, "ambassador");
+        p->compose.ingress_object = !strcmp(s, "ingress");
         return 0;
     }
     if (!strcmp(key, "gpu_tolerations"))
@@ -921,7 +952,16 @@ json_t *policy_to_json(const struct policy *p)
     json_t *o = json_object(), *labels = json_object(), *claims = json_array(),
            *apps = json_object(), *profiles = json_array();
 
-    json_object_set_new(o, "ingress", json_string(cp->ambassador ? "ambassador" : "none"));
+    json_object_set_new(o, "ingress",
+                        json_string(cp->ambassador       ? "ambassador"
+                                    : cp->ingress_object ? "ingress"
+                                                         : "none"));
+    json_object_set_new(o, "ingress_class", str_or_null(cp->ingress_class));
+    json_object_set_new(o, "ingress_host", str_or_null(cp->ingress_host));
+    json_object_set_new(o, "ingress_tls_secret", str_or_null(cp->ingress_tls_secret));
+    json_object_set_new(o, "ingress_annotations",
+                        cp->ingress_annotations ? json_deep_copy(cp->ingress_annotations)
+                                                : json_object());
     json_object_set_new(o, "ambassador_id", str_or_null(cp->ambassador_id));
     json_object_set_new(o, "remote_user_header", json_boolean(cp->remote_user_header));
     json_object_set_new(o, "network_policy", json_boolean(cp->network_policy));
@@ -941,6 +981,10 @@ json_t *policy_to_json(const struct policy *p)
     json_object_set_new(o, "client_cidrs", strv_json(cp->client_cidrs));
     json_object_set_new(o, "home_claim",
                         cp->home_claim ? json_string(cp->home_claim) : json_string("none"));
+    json_object_set_new(o, "home_subpath", str_or_null(cp->home_subpath));
+    json_object_set_new(o, "home_create", json_boolean(cp->home_create));
+    json_object_set_new(o, "home_size", str_or_null(cp->home_size));
+    json_object_set_new(o, "home_storage_class", str_or_null(cp->home_storage_class));
     json_object_set_new(o, "home_parent", str_or_null(cp->home_parent));
     json_object_set_new(o, "home_shared", str_or_null(cp->home_shared));
     json_object_set_new(o, "init_home_dirs", json_boolean(cp->init_home_dirs));
@@ -1050,6 +1094,9 @@ static const struct skey {
     enum skind kind;
 } set_keys[] = {
     {"ingress", S_STR},
+    {"ingress_class", S_STR},
+    {"ingress_host", S_STR},
+    {"ingress_tls_secret", S_STR},
     {"ambassador_id", S_STR},
     {"remote_user_header", S_BOOL},
     {"network_policy", S_BOOL},
@@ -1057,6 +1104,10 @@ static const struct skey {
     {"proxy_labels", S_TEXT},
     {"client_cidrs", S_TEXT},
     {"home_claim", S_STR},
+    {"home_subpath", S_STR},
+    {"home_create", S_BOOL},
+    {"home_size", S_STR},
+    {"home_storage_class", S_STR},
     {"home_parent", S_STR},
     {"home_shared", S_STR},
     {"init_home_dirs", S_BOOL},
@@ -1191,6 +1242,11 @@ int policy_validate(const struct policy *p, struct ty_error *err)
                             "policy.service_accounts lists '%s', the server's own service "
                             "account (policy.server_service_account): apps never run as it",
                             p->server_service_account);
+    if (p->compose.home_create &&
+        (!p->compose.home_claim || !strstr(p->compose.home_claim, "{username}")))
+        return ty_error_set(err, TY_EINVAL,
+                            "policy.home_create needs a per-user policy.home_claim (one holding "
+                            "{username}, such as home-{username})");
     if (p->compose.network_policy && !p->compose.proxy_selector)
         return ty_error_set(err, TY_EINVAL,
                             "policy.proxy_labels is empty while policy.network_policy is on: no "

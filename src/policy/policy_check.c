@@ -188,8 +188,9 @@ struct objctx {
     const struct policy *p;
     const struct policy_launch *l;
     bool root_ok;
-    const char *home;   /* the home claim, or NULL */
-    char *user_dir;     /* the user's folder in it */
+    char *home;         /* the user's home claim, or NULL */
+    char *home_sub;     /* the user's folder in it; NULL: a per-user claim, all the user's */
+    char *user_dir;     /* the user's folder name ({username} in claim templates) */
     char *gitea_secret; /* the only Secret a pod may mount: the user's gitea key */
     const json_t *list;
 };
@@ -216,22 +217,6 @@ static bool within(const char *sub, const char *dir)
     return dir[0] && !strncmp(sub, dir, n) && (sub[n] == '\0' || sub[n] == '/');
 }
 
-static char *expand_user(const char *tmpl, const char *user_dir)
-{
-    struct ty_buf b = TY_BUF_INIT;
-    for (const char *s = tmpl; *s;) {
-        const char *at = strstr(s, "{username}");
-        if (!at) {
-            ty_buf_puts(&b, s);
-            break;
-        }
-        ty_buf_append(&b, s, (size_t)(at - s));
-        ty_buf_puts(&b, user_dir);
-        s = at + strlen("{username}");
-    }
-    return ty_buf_detach(&b);
-}
-
 static int claim_check(const struct objctx *o,
                        const char *claim,
                        const char *sub,
@@ -248,7 +233,7 @@ static int claim_check(const struct objctx *o,
     if (!o->l->spec_from_request || creates_claim(o->list, claim))
         return 0;
     if (o->home && !strcmp(claim, o->home)) {
-        if (within(sub, o->user_dir))
+        if (!o->home_sub || within(sub, o->home_sub))
             return 0;
         if (p->compose.home_shared && *p->compose.home_shared &&
             within(sub, p->compose.home_shared))
@@ -260,7 +245,7 @@ static int claim_check(const struct objctx *o,
             continue;
         if (!c->sub_path)
             return 0;
-        char *want = expand_user(c->sub_path, o->user_dir);
+        char *want = compose_expand_user(c->sub_path, o->user_dir);
         bool ok = within(sub, want);
         free(want);
         if (ok)
@@ -271,7 +256,7 @@ static int claim_check(const struct objctx *o,
                             "container %s mounts claim '%s' (the home volume) with sub-path "
                             "'%s' at %s: a spec sent with the request may mount only the "
                             "user's own folder '%s'%s%s%s",
-                            container, claim, sub, path, o->user_dir,
+                            container, claim, sub, path, o->home_sub,
                             p->compose.home_shared ? " or the shared one '" : "",
                             p->compose.home_shared ? p->compose.home_shared : "",
                             p->compose.home_shared ? "'" : "");
@@ -431,7 +416,9 @@ int policy_objects_check(const struct policy *p,
     o.l = l;
     o.list = list;
     o.root_ok = policy_root_allowed(p, l->app_id);
-    o.home = p->compose.home_claim && *p->compose.home_claim ? p->compose.home_claim : NULL;
+    o.home = compose_home_claim(&p->compose, l->username ? l->username : "");
+    if (o.home && !strstr(p->compose.home_claim, "{username}"))
+        o.home_sub = compose_home_subpath(&p->compose, l->username ? l->username : "");
     o.user_dir = compose_user_dir(l->username ? l->username : "");
     o.gitea_secret = ty_xasprintf("%s-id-gitea", user_obj);
     json_array_foreach(json_object_get(list, "items"), i, it)
@@ -445,6 +432,8 @@ int policy_objects_check(const struct policy *p,
         if (pod && (rc = pod_check(&o, pod, err)) < 0)
             break;
     }
+    free(o.home);
+    free(o.home_sub);
     free(o.user_dir);
     free(o.gitea_secret);
     free(user_obj);

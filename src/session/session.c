@@ -423,6 +423,14 @@ static void obj_set_label(json_t *obj, const char *key, const char *value)
     json_object_set_new(labels, key, json_string(value));
 }
 
+/* A PVC the compiler emits without a tycho-guid is the user's own (a home, a
+ * named volume): it outlives the launch. */
+static bool is_users_claim(const json_t *item)
+{
+    const char *k = json_string_value(json_object_get(item, "kind"));
+    return k && !strcmp(k, "PersistentVolumeClaim") && !session_obj_label(item, "tycho-guid");
+}
+
 /* Every object of a launch carries executor=tycho and its tycho-guid (the
  * compiler puts them there; this makes the stop's guarantee independent of
  * it), and the caller's labels go on the Deployment's metadata.  Never on the
@@ -436,6 +444,8 @@ static void label_objects(json_t *list, const char *id, const struct session_lau
     json_array_foreach(json_object_get(list, "items"), i, item)
     {
         obj_set_label(item, "executor", "tycho");
+        if (is_users_claim(item))
+            continue; /* not the launch's: a stop must not delete it */
         obj_set_label(item, "tycho-guid", id);
         const char *k = json_string_value(json_object_get(item, "kind"));
         if (!k || strcmp(k, "Deployment"))
@@ -587,12 +597,40 @@ int session_fail(struct session_service *svc,
     return 0;
 }
 
+/* Creates the user's claim when it does not exist; one that does must carry
+ * this user's name, or the launch would mount someone else's data. */
+static int users_claim_ensure(struct session_service *svc,
+                              json_t *item,
+                              const char *username,
+                              struct ty_error *err)
+{
+    json_t *have = NULL;
+    const char *name = kube_obj_name(item);
+    int rc = kube_create(NULL, svc->kube, KUBE_PVC, svc->ns, item, err);
+    if (rc != TY_EEXISTS)
+        return rc;
+    ty_error_clear(err);
+    rc = kube_get(&have, svc->kube, KUBE_PVC, svc->ns, name, err);
+    if (rc == 0) {
+        const char *owner = json_string_value(
+            json_object_get(json_object_get(json_object_get(have, "metadata"), "annotations"),
+                            COMPOSE_ANNOTATION_USERNAME));
+        if (!owner || strcmp(owner, username))
+            rc = ty_error_set(err, TY_EFORBIDDEN,
+                              "claim %s exists and is not %s's: it is not mounted", name, username);
+    }
+    json_decref(have);
+    return rc;
+}
+
 /* Creates the compiled objects: the Deployment first, then the rest owned by
- * it.  Between creates the row is re-read so a stop is noticed early. */
+ * it (the user's claims excepted: they are nobody's).  Between creates the
+ * row is re-read so a stop is noticed early. */
 static int create_objects(struct session_service *svc,
                           struct store *st,
                           json_t *list,
                           const char *id,
+                          const char *username,
                           bool *stopped_out,
                           struct ty_error *err)
 {
@@ -633,9 +671,13 @@ static int create_objects(struct session_service *svc,
                 goto out;
             }
         }
-        if (dname && uid)
-            compose_set_owner(item, dname, uid);
-        rc = kube_create(NULL, svc->kube, kind, svc->ns, item, err);
+        if (is_users_claim(item)) {
+            rc = users_claim_ensure(svc, item, username, err);
+        } else {
+            if (dname && uid)
+                compose_set_owner(item, dname, uid);
+            rc = kube_create(NULL, svc->kube, kind, svc->ns, item, err);
+        }
         if (rc) {
             ty_error_wrap(err, "create %s %s: ", kube_kind_resource(kind),
                           kube_obj_name(item) ? kube_obj_name(item) : "?");
@@ -1009,7 +1051,7 @@ int session_launch(struct store_session *out,
         goto out;
 
     /* The cluster. */
-    rc = create_objects(svc, st, c.list, id, &stopped, err);
+    rc = create_objects(svc, st, c.list, id, req->username, &stopped, err);
     if (rc) {
         struct ty_error fe = TY_ERROR_INIT;
         int frc = session_fail(svc, st, id, STORE_STATE_BIT(STORE_STATE_CREATING), "CreateFailed",
@@ -1147,14 +1189,19 @@ static int label_others(struct session_service *svc,
                         const struct session_modify_req *req,
                         struct ty_error *err)
 {
-    static const enum kube_kind kinds[] = {KUBE_SERVICE, KUBE_SECRET, KUBE_NETWORKPOLICY, KUBE_PVC};
+    enum kube_kind kinds[SESSION_KINDS_MAX];
+    size_t nk = 0, n_all = session_kinds(kinds, svc);
     char *sel = session_guid_selector(id);
     json_t *patch = json_object(), *md = json_object();
     int rc = 0;
 
+    /* Every kind but the Deployment (patched already) and what it runs. */
+    for (size_t k = 0; k < n_all; k++)
+        if (kinds[k] != KUBE_DEPLOYMENT && kinds[k] != KUBE_REPLICASET && kinds[k] != KUBE_POD)
+            kinds[nk++] = kinds[k];
     json_object_set_new(md, "labels", labels_patch(req));
     json_object_set_new(patch, "metadata", md);
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && !rc; k++) {
+    for (size_t k = 0; k < nk && !rc; k++) {
         struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
         json_t *list = NULL;
         size_t i;

@@ -14,9 +14,11 @@
 #include <jansson.h>
 #include <pthread.h>
 
-/* The kinds a launch may create, in the order a stop deletes them. */
-extern const enum kube_kind session_kinds[];
-extern const size_t session_n_kinds;
+/* The kinds a launch may create, in the order a stop deletes them: the
+ * fixed ones, plus Ingresses when the policy makes them.  Returns how many
+ * were written to out. */
+#define SESSION_KINDS_MAX 12
+size_t session_kinds(enum kube_kind out[SESSION_KINDS_MAX], const struct session_service *svc);
 
 /* One watch thread (pods or deployments). */
 struct session_watcher {

@@ -19,11 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-const enum kube_kind session_kinds[] = {
-    KUBE_DEPLOYMENT,    KUBE_REPLICASET, KUBE_POD,    KUBE_SERVICE,
-    KUBE_NETWORKPOLICY, KUBE_PVC,        KUBE_SECRET,
-};
-const size_t session_n_kinds = sizeof(session_kinds) / sizeof(session_kinds[0]);
+size_t session_kinds(enum kube_kind out[SESSION_KINDS_MAX], const struct session_service *svc)
+{
+    static const enum kube_kind always[] = {
+        KUBE_DEPLOYMENT,    KUBE_REPLICASET, KUBE_POD,    KUBE_SERVICE,
+        KUBE_NETWORKPOLICY, KUBE_PVC,        KUBE_SECRET,
+    };
+    size_t n = sizeof(always) / sizeof(always[0]);
+    memcpy(out, always, sizeof(always));
+    /* Ingresses only when the policy makes them: a cluster (or a Role) without
+     * them must not fail every stop.  Those of an earlier mode go with their
+     * Deployment, which owns them. */
+    if (svc->policy->compose.ingress_object)
+        out[n++] = KUBE_INGRESS;
+    return n;
+}
 
 char *session_guid_selector(const char *id)
 {
@@ -46,16 +56,18 @@ int session_cluster_delete_all(struct session_service *svc, const char *id, stru
     char *sel = session_guid_selector(id);
     int first = 0;
     struct ty_error e = TY_ERROR_INIT;
+    enum kube_kind kinds[SESSION_KINDS_MAX];
+    size_t nk = session_kinds(kinds, svc);
 
-    for (size_t i = 0; i < session_n_kinds; i++) {
-        int rc = kube_delete_collection(svc->kube, session_kinds[i], svc->ns, sel,
+    for (size_t i = 0; i < nk; i++) {
+        int rc = kube_delete_collection(svc->kube, kinds[i], svc->ns, sel,
                                         KUBE_PROPAGATION_BACKGROUND, &e);
         if (rc == TY_ENOTFOUND)
             rc = 0; /* a kind the cluster does not serve has nothing of ours */
         if (rc && !first) {
             first = rc;
-            ty_error_set(err, rc, "delete %s with tycho-guid=%s: %s",
-                         kube_kind_resource(session_kinds[i]), id, e.msg);
+            ty_error_set(err, rc, "delete %s with tycho-guid=%s: %s", kube_kind_resource(kinds[i]),
+                         id, e.msg);
         }
     }
     free(sel);
@@ -67,18 +79,21 @@ int session_cluster_gone(bool *gone_out,
                          const char *id,
                          struct ty_error *err)
 {
-    static const enum kube_kind order[] = {
-        KUBE_POD,           KUBE_DEPLOYMENT, KUBE_REPLICASET, KUBE_SERVICE,
-        KUBE_NETWORKPOLICY, KUBE_PVC,        KUBE_SECRET,
-    };
+    /* Pods first: they are the last to go. */
+    enum kube_kind kinds[SESSION_KINDS_MAX], order[SESSION_KINDS_MAX + 1];
+    size_t nk = session_kinds(kinds, svc), n_order = 0;
     char *sel = session_guid_selector(id);
     struct kube_list_opts lo = KUBE_LIST_OPTS_INIT;
     int rc = 0;
 
+    order[n_order++] = KUBE_POD;
+    for (size_t i = 0; i < nk; i++)
+        if (kinds[i] != KUBE_POD)
+            order[n_order++] = kinds[i];
     *gone_out = false;
     lo.label_selector = sel;
     lo.limit = 1;
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    for (size_t i = 0; i < n_order; i++) {
         json_t *list = NULL;
         rc = kube_list(&list, svc->kube, order[i], svc->ns, &lo, err);
         if (rc) {

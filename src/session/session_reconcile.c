@@ -407,8 +407,9 @@ int session_reconcile_once(struct session_reconcile_stats *stats_out,
                            bool startup,
                            struct ty_error *err)
 {
-    static const enum kube_kind others[] = {KUBE_REPLICASET, KUBE_SERVICE, KUBE_NETWORKPOLICY,
-                                            KUBE_PVC, KUBE_SECRET};
+    /* Every kind a launch makes, but Deployments and Pods (listed above). */
+    enum kube_kind others[SESSION_KINDS_MAX];
+    size_t n_others = 0, n_kinds = session_kinds(others, svc);
     struct session_reconcile_stats stats;
     struct store *st = NULL;
     struct store_session *live = NULL;
@@ -451,7 +452,10 @@ int session_reconcile_once(struct session_reconcile_stats *stats_out,
     }
 
     /* Orphans: objects whose guid has no live row. */
-    for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+    for (size_t k = 0; k < n_kinds; k++)
+        if (others[k] != KUBE_DEPLOYMENT && others[k] != KUBE_POD)
+            others[n_others++] = others[k];
+    for (size_t k = 0; k < n_others; k++) {
         ty_error_clear(&e);
         if ((rc = list_kind(NULL, seen, svc, others[k], &e))) {
             stats.errors++;

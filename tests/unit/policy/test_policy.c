@@ -479,6 +479,61 @@ START_TEST(objects_claims)
 }
 END_TEST
 
+/* Home layouts: a folder of a shared claim chosen by home_subpath, or a
+ * claim per user. */
+START_TEST(objects_home_layouts)
+{
+    struct ty_error err = TY_ERROR_INIT;
+    struct policy p;
+    char pod[1024];
+    struct policy_launch l = launch(POLICY_ROLE_USER, "web", NULL);
+    l.spec_from_request = true;
+    static const struct {
+        const char *yaml, *claim, *sub;
+        bool ok;
+    } cases[] = {
+        {"policy: {home_subpath: \"users/{username}\"}\n", "stdnfs", "users/alice", true},
+        {"policy: {home_subpath: \"users/{username}\"}\n", "stdnfs", "users/alice/x", true},
+        {"policy: {home_subpath: \"users/{username}\"}\n", "stdnfs", "alice", false},
+        {"policy: {home_claim: \"home-{username}\"}\n", "home-alice", "", true},
+        {"policy: {home_claim: \"home-{username}\"}\n", "home-alice", "any/thing", true},
+        {"policy: {home_claim: \"home-{username}\"}\n", "home-bob", "", false},
+        {"policy: {home_claim: \"home-{username}\"}\n", "stdnfs", "alice", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_ok(from_yaml(&p, cases[i].yaml, &err), &err);
+        snprintf(pod, sizeof(pod),
+                 "{" SAFE_SC ", \"volumes\": [{\"name\": \"h\", \"persistentVolumeClaim\": "
+                 "{\"claimName\": \"%s\"}}], \"containers\": [{\"name\": \"a\", "
+                 "\"volumeMounts\": [" MOUNT("%s") "]}]}",
+                 cases[i].claim, cases[i].sub);
+        int rc = objects(&p, &l, pod, NULL, &err);
+        ck_assert_msg((rc == 0) == cases[i].ok, "%s %s/%s: %d %s", cases[i].yaml, cases[i].claim,
+                      cases[i].sub, rc, err.msg);
+        policy_cleanup(&p);
+    }
+    /* A per-user claim made on demand needs a per-user name. */
+    ck_assert_ok(from_yaml(&p, "policy: {home_create: true}\n", &err), &err);
+    ck_assert_fails_with(policy_validate(&p, &err), &err, TY_EINVAL,
+                         "policy.home_create needs a per-user policy.home_claim");
+    policy_cleanup(&p);
+    ck_assert_ok(from_yaml(&p,
+                           "policy: {home_claim: \"home-{username}\", home_create: true, "
+                           "ingress: ingress, ingress_host: \"*.apps.example.org\"}\n",
+                           &err),
+                 &err);
+    ck_assert_ok(policy_validate(&p, &err), &err);
+    ck_assert(p.compose.ingress_object && !p.compose.ambassador);
+    policy_cleanup(&p);
+    ck_assert_fails_with(from_yaml(&p, "policy: {ingress_host: \"a b\"}\n", &err), &err, TY_EINVAL,
+                         "policy.ingress_host: 'a b' is not a host name");
+    policy_cleanup(&p);
+    ck_assert_fails_with(from_yaml(&p, "policy: {home_claim: \"Home_{username}\"}\n", &err), &err,
+                         TY_EINVAL, "policy.home_claim: 'Home_{username}' is not");
+    policy_cleanup(&p);
+}
+END_TEST
+
 /* ---- labels ---------------------------------------------------------------- */
 
 START_TEST(labels)
@@ -634,6 +689,7 @@ int main(void)
     tcase_add_test(tc, entry_fields_service_accounts_root);
     tcase_add_test(tc, objects_root_and_host);
     tcase_add_test(tc, objects_claims);
+    tcase_add_test(tc, objects_home_layouts);
     tcase_add_test(tc, labels);
     tcase_add_test(tc, resources);
     tcase_add_test(tc, scheduling);
