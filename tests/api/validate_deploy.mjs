@@ -34,7 +34,8 @@ if (role) for (const r of role.rules) {
     fail("Role uses a wildcard");
   for (const res of r.resources)
     if (!["deployments", "replicasets", "pods", "services", "persistentvolumeclaims", "secrets",
-          "networkpolicies", "events"].includes(res)) fail(`Role grants unexpected ${res}`);
+          "networkpolicies", "ingresses", "events"].includes(res))
+      fail(`Role grants unexpected ${res}`);
   if (r.resources.includes("events") && r.verbs.some((v) => !["get", "list", "watch"].includes(v)))
     fail("events must be read-only");
 }
