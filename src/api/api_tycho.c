@@ -138,6 +138,7 @@ static int status_rows(
     q.username = user && user[0] ? user : NULL;
     q.limit = STORE_LIST_MAX;
     q.skip_total = true;
+    q.with_labels = true; /* the workspace name */
     json_t *svcs = index_by_guid(srv, KUBE_SERVICE, "executor=tycho");
     json_t *deps = index_by_guid(srv, KUBE_DEPLOYMENT, "executor=tycho");
     char cursor[512] = "";
@@ -166,7 +167,13 @@ static int status_rows(
             json_object_set_new(row, "created_at", api_time_json(s->created_at));
             json_object_set_new(row, "username", json_string(s->username));
             json_object_set_new(row, "utilization", dep ? utilization(dep) : json_object());
-            json_object_set_new(row, "workspace_name", json_string(s->app_id));
+            /* The owner's name for it (Appstore renames through the `app-name`
+             * label); nothing the server trusts reads that label. */
+            const char *ws = s->app_id;
+            for (size_t l = 0; l < s->n_labels; l++)
+                if (!strcmp(s->labels[l].key, "app-name"))
+                    ws = s->labels[l].value;
+            json_object_set_new(row, "workspace_name", json_string(ws));
             json_object_set_new(row, "is_ready", json_boolean(s->state == STORE_STATE_RUNNING));
             json_object_set_new(row, "state", json_string(store_state_name(s->state)));
             json_object_set_new(row, "url", s->url ? json_string(s->url) : json_null());

@@ -259,6 +259,10 @@ def main():
         st, _, g = req("alice", "GET", "/v1/sessions/" + A)
         check(g.get("labels", {}).get("app-name") == "my-notebook" and g["app"] == "open",
               "5: the rename is recorded; the app is not", g)
+        st, _, r = req("alice", "POST", "/system/status", {"name": A})
+        row = r["result"][0] if st == 200 and r.get("result") else {}
+        check(row.get("workspace_name") == "my-notebook" and row.get("app_id") == "open",
+              "5: /system/status shows the new workspace name", r)
 
         # ---- 6. self-exemption from culling ----------------------------------
         for lab in ({"keep-alive": "yes"}, {"tier": "long"}, {"keep-alive": None}):
